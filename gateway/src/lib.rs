@@ -1,0 +1,1 @@
+//! Miroir gateway: the Meilisearch HTTP API over a sharded cluster (not built yet).

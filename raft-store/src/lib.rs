@@ -1,0 +1,1 @@
+//! openraft storage for Miroir.

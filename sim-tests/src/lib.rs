@@ -1,0 +1,1 @@
+//! Miroir simulation and end-to-end tests (not built yet).

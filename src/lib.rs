@@ -4,6 +4,25 @@
 //! same state on every coordinator peer for the same log, and placement must give the same owners
 //! on every gateway for the same map.
 
+pub mod apply;
+pub mod command;
+pub mod error;
+pub mod ids;
+pub mod map;
+pub mod placement;
+pub mod settings;
+pub mod state;
+pub mod task;
+
+pub use apply::{apply, changes_routing};
+pub use command::{Command, Response};
+pub use error::CommandError;
+pub use map::RoutingMap;
+pub use state::ClusterState;
+
+/// What applying a command yields; this is also the Raft response type.
+pub type CommandResult = Result<Response, CommandError>;
+
 /// gRPC wire types generated from `proto/miroir.proto`.
 pub mod proto {
     #![allow(clippy::all, missing_docs)]

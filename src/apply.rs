@@ -1,0 +1,466 @@
+//! The pure state transition. Every command is validated in full before anything is mutated,
+//! so a refused command leaves the state exactly as it was.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::command::{Command, Response};
+use crate::error::CommandError;
+use crate::ids::{MigrationId, NodeId, ShardId};
+use crate::placement::{is_valid_index_uid, top_rf};
+use crate::settings::merge_settings;
+use crate::state::*;
+
+/// Largest shard count an index may have; beyond it the map stops being small.
+pub const MAX_SHARDS: u32 = 4096;
+/// Largest replication factor inside a group.
+pub const MAX_RF: u32 = 16;
+
+type Result<T> = std::result::Result<T, CommandError>;
+
+/// Applies `cmd`, committed at Raft `log_index`, to `state`.
+pub fn apply(state: &mut ClusterState, cmd: &Command, log_index: u64) -> Result<Response> {
+    let response = apply_inner(state, cmd)?;
+    if changes_routing(cmd) {
+        // Log indexes only grow, so the map version does too.
+        state.map_version = state.map_version.max(log_index);
+    }
+    stamp_migration_version(state, cmd, &response);
+    Ok(response)
+}
+
+/// Whether a successful `cmd` changes what gateways route by (and so must be watched).
+pub fn changes_routing(cmd: &Command) -> bool {
+    !matches!(
+        cmd,
+        Command::SetDefaults { .. }
+            | Command::MigrationProgress { .. }
+            | Command::RegisterGateway { .. }
+            | Command::GatewayHeartbeat { .. }
+            | Command::DeregisterGateway { .. }
+            | Command::RegisterTasks { .. }
+            | Command::ReportNodeTasks { .. }
+            | Command::CancelTasks { .. }
+            | Command::DeleteTasks { .. }
+    )
+}
+
+fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
+    use Command::*;
+    match cmd {
+        SetDefaults { shards, rf, min_in_sync, task_retention } => {
+            let mut d = s.defaults;
+            d.shards = shards.unwrap_or(d.shards);
+            d.rf = rf.unwrap_or(d.rf);
+            d.min_in_sync = min_in_sync.unwrap_or(d.min_in_sync);
+            d.task_retention = task_retention.unwrap_or(d.task_retention);
+            check_shards_rf(d.shards, d.rf)?;
+            if d.min_in_sync == 0 || d.min_in_sync > d.rf {
+                return Err(invalid("min_in_sync", format!("{} must be between 1 and rf ({})", d.min_in_sync, d.rf)));
+            }
+            if d.task_retention == 0 {
+                return Err(invalid("task_retention", "must be at least 1".into()));
+            }
+            s.defaults = d;
+        }
+
+        AddGroup { id } => {
+            check_name("group id", id)?;
+            if s.groups.contains_key(id) {
+                return Err(CommandError::GroupExists(id.clone()));
+            }
+            // A group added to a cluster that already holds indexes must be filled before it
+            // serves reads; a group of an empty cluster has nothing to wait for.
+            let status = if s.indexes.is_empty() { GroupStatus::Active } else { GroupStatus::Initializing };
+            s.groups.insert(id.clone(), Group { status });
+        }
+        SetGroupStatus { id, status } => {
+            s.groups.get_mut(id).ok_or_else(|| CommandError::GroupNotFound(id.clone()))?.status = *status;
+        }
+        RemoveGroup { id } => {
+            if !s.groups.contains_key(id) {
+                return Err(CommandError::GroupNotFound(id.clone()));
+            }
+            let nodes = s.nodes.values().filter(|n| n.group == *id && n.status != NodeStatus::Removed).count();
+            if nodes > 0 {
+                return Err(CommandError::GroupNotEmpty { group: id.clone(), nodes });
+            }
+            s.groups.remove(id);
+            for shards in s.placements.values_mut() {
+                for groups in shards.iter_mut() {
+                    groups.remove(id);
+                }
+            }
+        }
+
+        AddNode { id, url, group } => {
+            check_name("node id", id)?;
+            if url.is_empty() {
+                return Err(invalid("url", "must not be empty".into()));
+            }
+            if !s.groups.contains_key(group) {
+                return Err(CommandError::GroupNotFound(group.clone()));
+            }
+            if s.nodes.get(id).is_some_and(|n| n.status != NodeStatus::Removed) {
+                return Err(CommandError::NodeExists(id.clone()));
+            }
+            s.nodes.insert(id.clone(), Node { url: url.clone(), group: group.clone(), status: NodeStatus::Active });
+        }
+        SetNodeStatus { id, status } => {
+            let node = live_node(s, id)?;
+            if *status == NodeStatus::Removed {
+                return Err(invalid("status", "use RemoveNode to remove a node".into()));
+            }
+            let _ = node;
+            s.nodes.get_mut(id).expect("checked").status = *status;
+        }
+        RemoveNode { id } => {
+            live_node(s, id)?;
+            let placements = s.placements_of(id);
+            if placements > 0 {
+                return Err(CommandError::NodeHasData { node: id.clone(), placements });
+            }
+            s.nodes.get_mut(id).expect("checked").status = NodeStatus::Removed;
+        }
+
+        CreateIndex { uid, primary_key, shards, rf, at } => {
+            if !is_valid_index_uid(uid) {
+                return Err(CommandError::InvalidIndexUid(uid.clone()));
+            }
+            if s.indexes.contains_key(uid) {
+                return Err(CommandError::IndexExists(uid.clone()));
+            }
+            let shards = shards.unwrap_or(s.defaults.shards);
+            let rf = rf.unwrap_or(s.defaults.rf);
+            check_shards_rf(shards, rf)?;
+            if let Some(pk) = primary_key {
+                check_primary_key(pk)?;
+            }
+            let placements = initial_placements(s, uid, shards, rf)?;
+            s.placements.insert(uid.clone(), placements);
+            s.indexes.insert(
+                uid.clone(),
+                Index {
+                    primary_key: primary_key.clone(),
+                    shards,
+                    rf,
+                    created_at: *at,
+                    updated_at: *at,
+                    settings: json!({}),
+                    settings_version: 0,
+                },
+            );
+        }
+        DeleteIndex { uid } => {
+            index(s, uid)?;
+            s.indexes.remove(uid);
+            s.placements.remove(uid);
+            s.migrations.retain(|_, m| m.index != *uid);
+        }
+        SetPrimaryKey { uid, primary_key, at } => {
+            check_primary_key(primary_key)?;
+            let idx = index(s, uid)?;
+            if let Some(current) = &idx.primary_key {
+                if current != primary_key {
+                    return Err(CommandError::PrimaryKeyAlreadySet { index: uid.clone(), current: current.clone() });
+                }
+            }
+            let idx = s.indexes.get_mut(uid).expect("checked");
+            idx.primary_key = Some(primary_key.clone());
+            idx.updated_at = *at;
+        }
+        UpdateSettings { uid, patch, at } => {
+            let patch = patch.as_object().ok_or_else(|| invalid("settings", "must be a JSON object".into()))?;
+            index(s, uid)?;
+            let idx = s.indexes.get_mut(uid).expect("checked");
+            idx.settings = merge_settings(&idx.settings, patch);
+            idx.settings_version += 1;
+            idx.updated_at = *at;
+        }
+        ResetSettings { uid, at } => {
+            index(s, uid)?;
+            let idx = s.indexes.get_mut(uid).expect("checked");
+            idx.settings = json!({});
+            idx.settings_version += 1;
+            idx.updated_at = *at;
+        }
+
+        MarkStale { index: i, shard, group, node } => {
+            let min = s.defaults.min_in_sync;
+            let p = placement(s, i, *shard, group)?;
+            let owner = p.owner(node).ok_or_else(|| not_owner(i, *shard, group, node))?;
+            if owner.in_sync {
+                let left = p.in_sync_owners().count() - 1;
+                if left < min as usize {
+                    return Err(CommandError::WouldLoseQuorum {
+                        index: i.clone(),
+                        shard: *shard,
+                        group: group.clone(),
+                        node: node.clone(),
+                        left,
+                        min,
+                    });
+                }
+            }
+            set_in_sync(s, i, *shard, group, node, false);
+        }
+        MarkInSync { index: i, shard, group, node } => {
+            let p = placement(s, i, *shard, group)?;
+            p.owner(node).ok_or_else(|| not_owner(i, *shard, group, node))?;
+            set_in_sync(s, i, *shard, group, node, true);
+        }
+
+        StartMigration { index: i, shard, group, from, to, at } => {
+            let p = placement(s, i, *shard, group)?;
+            if p.migration.is_some() {
+                return Err(CommandError::MigrationInFlight { index: i.clone(), shard: *shard, group: group.clone() });
+            }
+            if let Some(from) = from {
+                p.owner(from).ok_or_else(|| not_owner(i, *shard, group, from))?;
+                if from == to {
+                    return Err(invalid("migration", "from and to are the same node".into()));
+                }
+            }
+            match p.owner(to) {
+                Some(o) if o.in_sync => {
+                    return Err(invalid("migration", format!("`{to}` already holds an in-sync copy")));
+                }
+                Some(_) if from.is_some() => {
+                    return Err(invalid("migration", format!("`{to}` is a stale owner: repair it with from = none")));
+                }
+                _ => {}
+            }
+            let n = live_node(s, to)?;
+            if n.group != *group || n.status != NodeStatus::Active {
+                return Err(invalid("migration", format!("`{to}` is not an active node of group `{group}`")));
+            }
+            let id = s.next_migration_id;
+            s.next_migration_id += 1;
+            let p = placement_mut(s, i, *shard, group);
+            p.incoming.push(to.clone());
+            p.migration = Some(id);
+            s.migrations.insert(
+                id,
+                Migration {
+                    index: i.clone(),
+                    shard: *shard,
+                    group: group.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                    phase: MigrationPhase::DualWrite,
+                    phase_version: 0, // stamped once the map version is known
+                    started_at: *at,
+                    phase_started_at: *at,
+                    copied: 0,
+                    total: None,
+                },
+            );
+            return Ok(Response::Migration(id));
+        }
+        AdvanceMigration { id, phase, at } => {
+            let m = migration(s, *id)?;
+            if m.phase.next() != Some(*phase) {
+                return Err(CommandError::InvalidPhaseTransition {
+                    id: *id,
+                    from: format!("{:?}", m.phase),
+                    to: format!("{phase:?}"),
+                });
+            }
+            let m = m.clone();
+            if *phase == MigrationPhase::Cutover {
+                let p = placement_mut(s, &m.index, m.shard, &m.group);
+                p.incoming.retain(|n| *n != m.to);
+                if let Some(from) = &m.from {
+                    p.owners.retain(|o| o.node != *from);
+                }
+                match p.owners.iter_mut().find(|o| o.node == m.to) {
+                    Some(o) => o.in_sync = true,
+                    None => p.owners.push(Owner { node: m.to.clone(), in_sync: true }),
+                }
+            }
+            let m = s.migrations.get_mut(id).expect("checked");
+            m.phase = *phase;
+            m.phase_started_at = *at;
+        }
+        MigrationProgress { id, copied, total } => {
+            migration(s, *id)?;
+            let m = s.migrations.get_mut(id).expect("checked");
+            m.copied = *copied;
+            m.total = *total;
+        }
+        FinishMigration { id } => {
+            let m = migration(s, *id)?;
+            if m.phase != MigrationPhase::Cleanup {
+                return Err(CommandError::InvalidPhaseTransition {
+                    id: *id,
+                    from: format!("{:?}", m.phase),
+                    to: "Finished".into(),
+                });
+            }
+            let m = s.migrations.remove(id).expect("checked");
+            placement_mut(s, &m.index, m.shard, &m.group).migration = None;
+        }
+        AbortMigration { id } => {
+            let m = migration(s, *id)?;
+            if m.phase >= MigrationPhase::Cutover {
+                return Err(CommandError::InvalidPhaseTransition {
+                    id: *id,
+                    from: format!("{:?}", m.phase),
+                    to: "Aborted".into(),
+                });
+            }
+            let m = s.migrations.remove(id).expect("checked");
+            let p = placement_mut(s, &m.index, m.shard, &m.group);
+            p.incoming.retain(|n| *n != m.to);
+            p.migration = None;
+        }
+
+        RegisterGateway { id, address, at, lease_ms } => {
+            check_name("gateway id", id)?;
+            let acked = s.gateways.get(id).map_or(0, |g| g.acked_version);
+            s.gateways.insert(
+                id.clone(),
+                Gateway {
+                    address: address.clone(),
+                    registered_at: *at,
+                    lease_expires_at: at + lease_ms,
+                    acked_version: acked,
+                },
+            );
+        }
+        GatewayHeartbeat { id, at, lease_ms, acked_version } => {
+            let g = s.gateways.get_mut(id).ok_or_else(|| CommandError::GatewayNotFound(id.clone()))?;
+            g.lease_expires_at = g.lease_expires_at.max(at + lease_ms);
+            if let Some(v) = acked_version {
+                g.acked_version = g.acked_version.max(*v);
+            }
+        }
+        DeregisterGateway { id } => {
+            s.gateways.remove(id).ok_or_else(|| CommandError::GatewayNotFound(id.clone()))?;
+        }
+
+        RegisterTasks { tasks, at } => {
+            let uids = tasks.iter().map(|t| s.tasks.register(t, *at)).collect();
+            s.tasks.compact(s.defaults.task_retention as usize);
+            return Ok(Response::Tasks(uids));
+        }
+        ReportNodeTasks { reports } => reports.iter().for_each(|r| s.tasks.report(r)),
+        CancelTasks { uids, canceled_by, at } => s.tasks.cancel(uids, *canceled_by, *at),
+        DeleteTasks { uids } => s.tasks.delete(uids),
+    }
+    Ok(Response::Done)
+}
+
+/// A phase records the map version at which it took effect: the gateway ack barrier waits for
+/// exactly that version.
+fn stamp_migration_version(state: &mut ClusterState, cmd: &Command, response: &Response) {
+    let id = match (cmd, response) {
+        (Command::StartMigration { .. }, Response::Migration(id)) => *id,
+        (Command::AdvanceMigration { id, .. }, _) => *id,
+        _ => return,
+    };
+    let version = state.map_version;
+    if let Some(m) = state.migrations.get_mut(&id) {
+        m.phase_version = version;
+    }
+}
+
+fn initial_placements(s: &ClusterState, uid: &str, shards: u32, rf: u32) -> Result<Vec<BTreeMap<String, Placement>>> {
+    let groups: Vec<(&String, Vec<&NodeId>)> = s
+        .groups
+        .iter()
+        .filter(|(_, g)| g.status != GroupStatus::Draining)
+        .map(|(id, _)| (id, s.eligible_nodes(id).collect::<Vec<_>>()))
+        .filter(|(_, nodes)| !nodes.is_empty())
+        .collect();
+    if groups.is_empty() {
+        return Err(CommandError::NoActiveGroup);
+    }
+    if let Some((g, nodes)) = groups.iter().find(|(_, nodes)| nodes.len() < rf as usize) {
+        return Err(CommandError::NotEnoughNodes { group: (*g).clone(), eligible: nodes.len(), rf });
+    }
+    Ok((0..shards)
+        .map(|shard| {
+            groups
+                .iter()
+                .map(|(g, nodes)| {
+                    let owners = top_rf(uid, shard, nodes.iter().copied(), rf)
+                        .into_iter()
+                        .map(|node| Owner { node, in_sync: true })
+                        .collect();
+                    ((*g).clone(), Placement { owners, incoming: vec![], migration: None })
+                })
+                .collect()
+        })
+        .collect())
+}
+
+fn invalid(what: &'static str, reason: String) -> CommandError {
+    CommandError::InvalidArgument { what, reason }
+}
+
+fn check_shards_rf(shards: u32, rf: u32) -> Result<()> {
+    if shards == 0 || shards > MAX_SHARDS {
+        return Err(invalid("shards", format!("{shards} must be between 1 and {MAX_SHARDS}")));
+    }
+    if rf == 0 || rf > MAX_RF {
+        return Err(invalid("rf", format!("{rf} must be between 1 and {MAX_RF}")));
+    }
+    Ok(())
+}
+
+fn check_name(what: &'static str, id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return Err(invalid(what, format!("`{id}`: use 1 to 128 of A-Z a-z 0-9 - _ .")));
+    }
+    Ok(())
+}
+
+fn check_primary_key(pk: &str) -> Result<()> {
+    if pk.is_empty() || pk.len() > 512 {
+        return Err(invalid("primary key", format!("`{pk}` must be 1 to 512 bytes")));
+    }
+    Ok(())
+}
+
+fn live_node<'a>(s: &'a ClusterState, id: &str) -> Result<&'a Node> {
+    s.nodes.get(id).filter(|n| n.status != NodeStatus::Removed).ok_or_else(|| CommandError::NodeNotFound(id.into()))
+}
+
+fn index<'a>(s: &'a ClusterState, uid: &str) -> Result<&'a Index> {
+    s.indexes.get(uid).ok_or_else(|| CommandError::IndexNotFound(uid.into()))
+}
+
+fn migration(s: &ClusterState, id: MigrationId) -> Result<&Migration> {
+    s.migrations.get(&id).ok_or(CommandError::MigrationNotFound(id))
+}
+
+fn placement<'a>(s: &'a ClusterState, i: &str, shard: ShardId, group: &str) -> Result<&'a Placement> {
+    index(s, i)?;
+    s.placement(i, shard, group).ok_or_else(|| CommandError::PlacementNotFound {
+        index: i.into(),
+        shard,
+        group: group.into(),
+    })
+}
+
+/// Only for placements already checked to exist.
+fn placement_mut<'a>(s: &'a mut ClusterState, i: &str, shard: ShardId, group: &str) -> &'a mut Placement {
+    s.placements
+        .get_mut(i)
+        .and_then(|shards| shards.get_mut(shard as usize))
+        .and_then(|groups| groups.get_mut(group))
+        .expect("placement checked before mutation")
+}
+
+fn set_in_sync(s: &mut ClusterState, i: &str, shard: ShardId, group: &str, node: &str, in_sync: bool) {
+    let p = placement_mut(s, i, shard, group);
+    if let Some(o) = p.owners.iter_mut().find(|o| o.node == node) {
+        o.in_sync = in_sync;
+    }
+}
+
+fn not_owner(i: &str, shard: ShardId, group: &str, node: &str) -> CommandError {
+    CommandError::NotAnOwner { index: i.into(), shard, group: group.into(), node: node.into() }
+}

@@ -1,0 +1,163 @@
+//! Every change to the cluster state is one of these, applied through Raft.
+//! Time travels inside commands (`at`) because `apply` must not read a clock.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{GatewayId, GroupId, IndexUid, MigrationId, Millis, NodeId, ShardId, TaskUid};
+use crate::state::{GroupStatus, MigrationPhase, NodeStatus};
+use crate::task::{NewTask, NodeTaskReport};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Command {
+    /// Cluster defaults for new indexes; `None` keeps the current value.
+    SetDefaults {
+        shards: Option<u32>,
+        rf: Option<u32>,
+        min_in_sync: Option<u32>,
+        task_retention: Option<u32>,
+    },
+
+    AddGroup {
+        id: GroupId,
+    },
+    SetGroupStatus {
+        id: GroupId,
+        status: GroupStatus,
+    },
+    RemoveGroup {
+        id: GroupId,
+    },
+
+    /// A new node is Active at once: the rebalancer then moves to it the shards it should own.
+    AddNode {
+        id: NodeId,
+        url: String,
+        group: GroupId,
+    },
+    SetNodeStatus {
+        id: NodeId,
+        status: NodeStatus,
+    },
+    /// Tombstones a node that owns nothing any more.
+    RemoveNode {
+        id: NodeId,
+    },
+
+    /// Creates the index and places every shard in every group (owners all in sync: it is empty).
+    CreateIndex {
+        uid: IndexUid,
+        primary_key: Option<String>,
+        shards: Option<u32>,
+        rf: Option<u32>,
+        at: Millis,
+    },
+    DeleteIndex {
+        uid: IndexUid,
+    },
+    /// Fixes the primary key of an index that has none yet.
+    SetPrimaryKey {
+        uid: IndexUid,
+        primary_key: String,
+        at: Millis,
+    },
+    /// Meilisearch's PATCH semantics: keys replace, `null` resets to the default.
+    UpdateSettings {
+        uid: IndexUid,
+        patch: Value,
+        at: Millis,
+    },
+    ResetSettings {
+        uid: IndexUid,
+        at: Millis,
+    },
+
+    /// An owner missed a write: it stops serving reads until repaired.
+    MarkStale {
+        index: IndexUid,
+        shard: ShardId,
+        group: GroupId,
+        node: NodeId,
+    },
+    MarkInSync {
+        index: IndexUid,
+        shard: ShardId,
+        group: GroupId,
+        node: NodeId,
+    },
+
+    /// Adds `to` as incoming owner (DualWrite). `from` is the owner it will replace, if any.
+    StartMigration {
+        index: IndexUid,
+        shard: ShardId,
+        group: GroupId,
+        from: Option<NodeId>,
+        to: NodeId,
+        at: Millis,
+    },
+    /// Moves a migration to the next phase; Cutover swaps the owners.
+    AdvanceMigration {
+        id: MigrationId,
+        phase: MigrationPhase,
+        at: Millis,
+    },
+    MigrationProgress {
+        id: MigrationId,
+        copied: u64,
+        total: Option<u64>,
+    },
+    /// Ends a migration after Cleanup.
+    FinishMigration {
+        id: MigrationId,
+    },
+    /// Drops a migration before Cutover; the placement is as it was.
+    AbortMigration {
+        id: MigrationId,
+    },
+
+    RegisterGateway {
+        id: GatewayId,
+        address: String,
+        at: Millis,
+        lease_ms: u64,
+    },
+    /// Renews the lease and, with `acked_version`, acknowledges an installed map version.
+    GatewayHeartbeat {
+        id: GatewayId,
+        at: Millis,
+        lease_ms: u64,
+        acked_version: Option<u64>,
+    },
+    DeregisterGateway {
+        id: GatewayId,
+    },
+
+    /// Group commit: many gateways' writes registered by one Raft entry.
+    RegisterTasks {
+        tasks: Vec<NewTask>,
+        at: Millis,
+    },
+    ReportNodeTasks {
+        reports: Vec<NodeTaskReport>,
+    },
+    CancelTasks {
+        uids: Vec<TaskUid>,
+        canceled_by: TaskUid,
+        at: Millis,
+    },
+    DeleteTasks {
+        uids: Vec<TaskUid>,
+    },
+}
+
+/// What a successful command answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "camelCase")]
+pub enum Response {
+    #[default]
+    Done,
+    /// Uids assigned by `RegisterTasks`, in order.
+    Tasks(Vec<TaskUid>),
+    Migration(MigrationId),
+}

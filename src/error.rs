@@ -1,0 +1,52 @@
+//! Why a command was refused. A refused command changes nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{GatewayId, GroupId, IndexUid, MigrationId, NodeId, ShardId, TaskUid};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CommandError {
+    #[error("node `{0}` already exists")]
+    NodeExists(NodeId),
+    #[error("node `{0}` not found")]
+    NodeNotFound(NodeId),
+    #[error("node `{node}` still owns {placements} shard copies; drain it first")]
+    NodeHasData { node: NodeId, placements: usize },
+    #[error("replica group `{0}` already exists")]
+    GroupExists(GroupId),
+    #[error("replica group `{0}` not found")]
+    GroupNotFound(GroupId),
+    #[error("replica group `{group}` still has {nodes} nodes")]
+    GroupNotEmpty { group: GroupId, nodes: usize },
+    #[error("index `{0}` already exists")]
+    IndexExists(IndexUid),
+    #[error("index `{0}` not found")]
+    IndexNotFound(IndexUid),
+    #[error("index `{index}` already has primary key `{current}`")]
+    PrimaryKeyAlreadySet { index: IndexUid, current: String },
+    #[error("invalid index uid `{0}`: use only A-Z a-z 0-9 - _, at most 400 bytes")]
+    InvalidIndexUid(String),
+    #[error("invalid {what}: {reason}")]
+    InvalidArgument { what: &'static str, reason: String },
+    #[error("replica group `{group}` has {eligible} active nodes, fewer than replication factor {rf}")]
+    NotEnoughNodes { group: GroupId, eligible: usize, rf: u32 },
+    #[error("no replica group has active nodes")]
+    NoActiveGroup,
+    #[error("shard {shard} of `{index}` has no placement in group `{group}`")]
+    PlacementNotFound { index: IndexUid, shard: ShardId, group: GroupId },
+    #[error("node `{node}` is not an owner of shard {shard} of `{index}` in group `{group}`")]
+    NotAnOwner { index: IndexUid, shard: ShardId, group: GroupId, node: NodeId },
+    #[error("marking `{node}` stale would leave shard {shard} of `{index}` in group `{group}` with {left} in-sync copies, fewer than {min}")]
+    WouldLoseQuorum { index: IndexUid, shard: ShardId, group: GroupId, node: NodeId, left: usize, min: u32 },
+    #[error("shard {shard} of `{index}` in group `{group}` already has a migration in flight")]
+    MigrationInFlight { index: IndexUid, shard: ShardId, group: GroupId },
+    #[error("migration {0} not found")]
+    MigrationNotFound(MigrationId),
+    #[error("migration {id} is in phase {from}; it cannot move to {to}")]
+    InvalidPhaseTransition { id: MigrationId, from: String, to: String },
+    #[error("gateway `{0}` not registered")]
+    GatewayNotFound(GatewayId),
+    #[error("task {0} not found")]
+    TaskNotFound(TaskUid),
+}

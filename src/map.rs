@@ -1,0 +1,30 @@
+//! The routing map: the part of the state gateways route by, sent to them on every change.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{GroupId, IndexUid, NodeId};
+use crate::state::{ClusterState, Group, Index, Node, Placement};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingMap {
+    pub version: u64,
+    pub nodes: BTreeMap<NodeId, Node>,
+    pub groups: BTreeMap<GroupId, Group>,
+    pub indexes: BTreeMap<IndexUid, Index>,
+    pub placements: BTreeMap<IndexUid, Vec<BTreeMap<GroupId, Placement>>>,
+}
+
+impl ClusterState {
+    pub fn routing_map(&self) -> RoutingMap {
+        RoutingMap {
+            version: self.map_version,
+            nodes: self.nodes.clone(),
+            groups: self.groups.clone(),
+            indexes: self.indexes.clone(),
+            placements: self.placements.clone(),
+        }
+    }
+}

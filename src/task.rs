@@ -1,0 +1,218 @@
+//! The Miroir task log: one cluster-wide task per client write, folded from node tasks.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{IndexUid, Millis, NodeId, TaskUid};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TaskStatus {
+    Enqueued,
+    Processing,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl TaskStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Canceled)
+    }
+}
+
+/// One node's share of a Miroir task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeTask {
+    pub node: NodeId,
+    /// The task uid the node itself assigned.
+    pub uid: u64,
+    pub status: TaskStatus,
+    pub error: Option<Value>,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub uid: TaskUid,
+    pub index_uid: Option<IndexUid>,
+    /// Meilisearch's task type, e.g. `documentAdditionOrUpdate`.
+    pub kind: String,
+    pub status: TaskStatus,
+    pub details: Value,
+    pub error: Option<Value>,
+    pub canceled_by: Option<TaskUid>,
+    pub enqueued_at: Millis,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+    pub node_tasks: Vec<NodeTask>,
+}
+
+/// What a gateway registers; `apply` assigns the uid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewTask {
+    pub index_uid: Option<IndexUid>,
+    pub kind: String,
+    pub details: Value,
+    /// `(node, node task uid)` for every node the write was enqueued on.
+    pub node_tasks: Vec<(NodeId, u64)>,
+    /// `Some` for work already finished when registered (coordinator-only changes).
+    pub finished: Option<(TaskStatus, Option<Value>)>,
+}
+
+/// A node task's state as the task tracker observed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeTaskReport {
+    pub task: TaskUid,
+    pub node: NodeId,
+    pub status: TaskStatus,
+    pub error: Option<Value>,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskLog {
+    pub tasks: BTreeMap<TaskUid, Task>,
+    pub next_uid: TaskUid,
+}
+
+impl TaskLog {
+    pub fn get(&self, uid: TaskUid) -> Option<&Task> {
+        self.tasks.get(&uid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    pub(crate) fn register(&mut self, new: &NewTask, at: Millis) -> TaskUid {
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        let (status, error) = new.finished.clone().unwrap_or((TaskStatus::Enqueued, None));
+        let done = status.is_finished();
+        self.tasks.insert(
+            uid,
+            Task {
+                uid,
+                index_uid: new.index_uid.clone(),
+                kind: new.kind.clone(),
+                status,
+                details: new.details.clone(),
+                error,
+                canceled_by: None,
+                enqueued_at: at,
+                started_at: done.then_some(at),
+                finished_at: done.then_some(at),
+                node_tasks: new
+                    .node_tasks
+                    .iter()
+                    .map(|(node, uid)| NodeTask {
+                        node: node.clone(),
+                        uid: *uid,
+                        status: TaskStatus::Enqueued,
+                        error: None,
+                        started_at: None,
+                        finished_at: None,
+                    })
+                    .collect(),
+            },
+        );
+        uid
+    }
+
+    /// Applies a node report and refolds the task. Reports for tasks that were compacted or
+    /// deleted, or for finished tasks, are ignored: the tracker may report late or twice.
+    pub(crate) fn report(&mut self, r: &NodeTaskReport) {
+        let Some(task) = self.tasks.get_mut(&r.task) else { return };
+        if task.status.is_finished() {
+            return;
+        }
+        let Some(nt) = task.node_tasks.iter_mut().find(|nt| nt.node == r.node) else { return };
+        nt.status = r.status;
+        nt.error.clone_from(&r.error);
+        nt.started_at = r.started_at.or(nt.started_at);
+        nt.finished_at = r.finished_at.or(nt.finished_at);
+        fold(task);
+    }
+
+    pub(crate) fn cancel(&mut self, uids: &[TaskUid], by: TaskUid, at: Millis) {
+        for uid in uids {
+            if let Some(t) = self.tasks.get_mut(uid) {
+                if !t.status.is_finished() {
+                    t.status = TaskStatus::Canceled;
+                    t.canceled_by = Some(by);
+                    t.started_at = t.started_at.or(Some(at));
+                    t.finished_at = Some(at);
+                }
+            }
+        }
+    }
+
+    /// Deletes finished tasks among `uids`; unfinished ones stay, as in Meilisearch.
+    pub(crate) fn delete(&mut self, uids: &[TaskUid]) {
+        for uid in uids {
+            if self.tasks.get(uid).is_some_and(|t| t.status.is_finished()) {
+                self.tasks.remove(uid);
+            }
+        }
+    }
+
+    /// Drops the oldest finished tasks until at most `retain` tasks remain (or none finished is left).
+    pub(crate) fn compact(&mut self, retain: usize) {
+        let mut excess = self.tasks.len().saturating_sub(retain);
+        if excess == 0 {
+            return;
+        }
+        let victims: Vec<TaskUid> =
+            self.tasks.values().filter(|t| t.status.is_finished()).map(|t| t.uid).take(excess).collect();
+        for uid in victims {
+            self.tasks.remove(&uid);
+            excess -= 1;
+        }
+        debug_assert!(excess == 0 || self.tasks.values().all(|t| !t.status.is_finished()));
+    }
+}
+
+/// Miroir task status from its node tasks: failed if any owner failed (with that error),
+/// succeeded when all did, canceled when all were canceled, processing once any started.
+fn fold(task: &mut Task) {
+    let nts = &task.node_tasks;
+    if let Some(failed) = nts.iter().find(|n| n.status == TaskStatus::Failed) {
+        task.error.clone_from(&failed.error);
+    }
+    let all = |s: TaskStatus| nts.iter().all(|n| n.status == s);
+    let all_finished = nts.iter().all(|n| n.status.is_finished());
+    task.status = if all_finished && task.error.is_some() {
+        TaskStatus::Failed
+    } else if all(TaskStatus::Succeeded) {
+        TaskStatus::Succeeded
+    } else if all(TaskStatus::Canceled) {
+        TaskStatus::Canceled
+    } else if all_finished {
+        // A mix of succeeded and canceled: the write did land on some copies.
+        TaskStatus::Succeeded
+    } else if nts.iter().any(|n| n.status != TaskStatus::Enqueued) {
+        TaskStatus::Processing
+    } else {
+        TaskStatus::Enqueued
+    };
+    if task.status != TaskStatus::Enqueued {
+        task.started_at = nts.iter().filter_map(|n| n.started_at).min().or(task.started_at);
+    }
+    if task.status.is_finished() {
+        task.finished_at = nts.iter().filter_map(|n| n.finished_at).max();
+    }
+}

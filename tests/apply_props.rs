@@ -1,0 +1,350 @@
+//! Property tests of `apply`: invariants hold under random command sequences, and a refused
+//! command changes nothing.
+
+use std::collections::BTreeSet;
+
+use miroir::command::Command;
+use miroir::state::{ClusterState, GroupStatus, MigrationPhase, NodeStatus};
+use miroir::task::{NewTask, NodeTaskReport, TaskStatus};
+use miroir::{apply, Response};
+use proptest::prelude::*;
+use serde_json::json;
+
+const NODES: &[&str] = &["n0", "n1", "n2", "n3", "n4", "n5"];
+const GROUPS: &[&str] = &["g0", "g1"];
+const INDEXES: &[&str] = &["movies", "books"];
+
+fn name(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
+    prop::sample::select(pool).prop_map(str::to_string)
+}
+
+fn phase() -> impl Strategy<Value = MigrationPhase> {
+    prop::sample::select(vec![
+        MigrationPhase::DualWrite,
+        MigrationPhase::Copy,
+        MigrationPhase::Verify,
+        MigrationPhase::Cutover,
+        MigrationPhase::Cleanup,
+    ])
+}
+
+fn node_status() -> impl Strategy<Value = NodeStatus> {
+    prop::sample::select(vec![NodeStatus::Joining, NodeStatus::Active, NodeStatus::Draining, NodeStatus::Failed])
+}
+
+fn task_status() -> impl Strategy<Value = TaskStatus> {
+    prop::sample::select(vec![TaskStatus::Processing, TaskStatus::Succeeded, TaskStatus::Failed, TaskStatus::Canceled])
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    let at = 0u64..1_000_000;
+    prop_oneof![
+        1 => (prop::option::of(1u32..16), prop::option::of(0u32..4), prop::option::of(0u32..3))
+            .prop_map(|(shards, rf, min_in_sync)| Command::SetDefaults { shards, rf, min_in_sync, task_retention: None }),
+        1 => name(GROUPS).prop_map(|id| Command::AddGroup { id }),
+        1 => (name(GROUPS), prop::sample::select(vec![GroupStatus::Active, GroupStatus::Initializing, GroupStatus::Draining]))
+            .prop_map(|(id, status)| Command::SetGroupStatus { id, status }),
+        1 => name(GROUPS).prop_map(|id| Command::RemoveGroup { id }),
+        4 => (name(NODES), name(GROUPS)).prop_map(|(id, group)| Command::AddNode { url: format!("http://{id}:7700"), id, group }),
+        1 => (name(NODES), node_status()).prop_map(|(id, status)| Command::SetNodeStatus { id, status }),
+        1 => name(NODES).prop_map(|id| Command::RemoveNode { id }),
+        3 => (name(INDEXES), prop::option::of(1u32..6), prop::option::of(1u32..3), at.clone())
+            .prop_map(|(uid, shards, rf, at)| Command::CreateIndex { uid, primary_key: Some("id".into()), shards, rf, at }),
+        1 => name(INDEXES).prop_map(|uid| Command::DeleteIndex { uid }),
+        1 => (name(INDEXES), at.clone()).prop_map(|(uid, at)| Command::UpdateSettings { uid, patch: json!({"rankingRules": ["words"], "pagination": {"maxTotalHits": 10}}), at }),
+        1 => (name(INDEXES), 0u32..3, name(GROUPS), name(NODES)).prop_map(|(index, shard, group, node)| Command::MarkStale { index, shard, group, node }),
+        1 => (name(INDEXES), 0u32..3, name(GROUPS), name(NODES)).prop_map(|(index, shard, group, node)| Command::MarkInSync { index, shard, group, node }),
+        4 => (name(INDEXES), 0u32..3, name(GROUPS), prop::option::of(name(NODES)), name(NODES), at.clone())
+            .prop_map(|(index, shard, group, from, to, at)| Command::StartMigration { index, shard, group, from, to, at }),
+        4 => (0u64..6, phase(), at.clone()).prop_map(|(id, phase, at)| Command::AdvanceMigration { id, phase, at }),
+        1 => (0u64..6).prop_map(|id| Command::FinishMigration { id }),
+        1 => (0u64..6).prop_map(|id| Command::AbortMigration { id }),
+        1 => (prop::collection::vec(name(NODES), 0..3), at.clone()).prop_map(|(nodes, at)| Command::RegisterTasks {
+            tasks: vec![NewTask { index_uid: Some("movies".into()), kind: "documentAdditionOrUpdate".into(), details: json!({}), node_tasks: nodes.into_iter().enumerate().map(|(i, n)| (n, i as u64)).collect(), finished: None }],
+            at,
+        }),
+        1 => (0u64..8, name(NODES), task_status()).prop_map(|(task, node, status)| Command::ReportNodeTasks {
+            reports: vec![NodeTaskReport { task, node, status, error: (status == TaskStatus::Failed).then(|| json!({"code": "x"})), started_at: Some(1), finished_at: status.is_finished().then_some(2) }],
+        }),
+    ]
+}
+
+/// A step is either a random command, or "advance migration `id` to its next phase", resolved
+/// against the state at run time: random phases alone almost never walk a migration to Cutover.
+#[derive(Debug, Clone)]
+enum Step {
+    Raw(Command),
+    AdvanceNext(u64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![3 => command().prop_map(Step::Raw), 1 => (0u64..4).prop_map(Step::AdvanceNext)]
+}
+
+fn resolve(s: &ClusterState, step: &Step) -> Command {
+    match step {
+        Step::Raw(c) => c.clone(),
+        Step::AdvanceNext(id) => match s.migrations.get(id).map(|m| m.phase.next()) {
+            Some(Some(phase)) => Command::AdvanceMigration { id: *id, phase, at: 9 },
+            _ => Command::FinishMigration { id: *id },
+        },
+    }
+}
+
+/// Everything that must hold after any sequence of commands.
+fn check_invariants(s: &ClusterState) -> Result<(), TestCaseError> {
+    for (index, shards) in &s.placements {
+        let idx =
+            s.indexes.get(index).ok_or_else(|| TestCaseError::fail(format!("placement of unknown index {index}")))?;
+        prop_assert_eq!(shards.len(), idx.shards as usize);
+        for groups in shards {
+            for (group, p) in groups {
+                // A node is an owner once at most and incoming once at most; it may be both only
+                // while its stale copy is being repaired.
+                let mut owners = BTreeSet::new();
+                for o in &p.owners {
+                    prop_assert!(owners.insert(o.node.clone()), "duplicate owner {} in {:?}", o.node, p);
+                }
+                let mut incoming = BTreeSet::new();
+                for n in &p.incoming {
+                    prop_assert!(incoming.insert(n.clone()), "duplicate incoming {} in {:?}", n, p);
+                    prop_assert!(p.owner(n).is_none_or(|o| !o.in_sync), "in-sync owner {} also incoming", n);
+                }
+                let targets: Vec<_> = p.write_targets().collect();
+                prop_assert_eq!(
+                    targets.iter().collect::<BTreeSet<_>>().len(),
+                    targets.len(),
+                    "a write would reach a node twice"
+                );
+                for n in owners.iter().chain(&incoming) {
+                    let node = s.nodes.get(n).ok_or_else(|| TestCaseError::fail(format!("unknown owner {n}")))?;
+                    prop_assert_eq!(&node.group, group, "owner from another group");
+                    prop_assert!(node.status != NodeStatus::Removed, "removed node owns data");
+                }
+                prop_assert!(p.in_sync_owners().count() >= 1, "no in-sync copy left: {:?}", p);
+                match p.migration {
+                    Some(id) => {
+                        let m = s.migrations.get(&id).ok_or_else(|| TestCaseError::fail("dangling migration"))?;
+                        prop_assert!((&m.index, &m.group) == (index, group));
+                        prop_assert_eq!(p.incoming.contains(&m.to), m.phase < MigrationPhase::Cutover);
+                    }
+                    None => prop_assert!(p.incoming.is_empty()),
+                }
+            }
+        }
+    }
+    for (id, m) in &s.migrations {
+        prop_assert_eq!(s.placement(&m.index, m.shard, &m.group).and_then(|p| p.migration), Some(*id));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn apply_keeps_invariants(steps in prop::collection::vec(step(), 1..80)) {
+        // Start from a populated cluster so that most random commands meet a state they can act on.
+        let mut s = populated();
+        let offset = s.map_version;
+        let mut settings_versions = std::collections::BTreeMap::new();
+        for (i, step) in steps.iter().enumerate() {
+            let cmd = &resolve(&s, step);
+            let before = s.clone();
+            let version_before = s.map_version;
+            let log_index = offset + i as u64 + 1;
+            match apply(&mut s, cmd, log_index) {
+                Ok(_) => {
+                    prop_assert!(s.map_version >= version_before);
+                    if miroir::changes_routing(cmd) {
+                        prop_assert_eq!(s.map_version, log_index);
+                    } else {
+                        prop_assert_eq!(s.map_version, version_before);
+                    }
+                }
+                Err(e) => prop_assert_eq!(&s, &before, "refused command {:?} ({}) changed the state", cmd, e),
+            }
+            check_invariants(&s)?;
+            for (uid, idx) in &s.indexes {
+                let prev = settings_versions.insert(uid.clone(), idx.settings_version).unwrap_or(0);
+                if !matches!(cmd, Command::CreateIndex { .. } | Command::DeleteIndex { .. }) {
+                    prop_assert!(idx.settings_version >= prev);
+                }
+            }
+            settings_versions.retain(|uid, _| s.indexes.contains_key(uid));
+        }
+    }
+
+    /// Replaying the same log gives byte-identical states: what every Raft peer relies on.
+    #[test]
+    fn apply_is_deterministic(cmds in prop::collection::vec(command(), 1..60)) {
+        let run = || {
+            let mut s = ClusterState::default();
+            let results: Vec<_> = cmds.iter().enumerate().map(|(i, c)| apply(&mut s, c, i as u64 + 1)).collect();
+            (serde_json::to_vec(&s).unwrap(), results)
+        };
+        prop_assert_eq!(run(), run());
+    }
+}
+
+/// Two groups of three nodes and two indexes with two shards, RF 2.
+fn populated() -> ClusterState {
+    let mut s = cluster(&[("g0", &["n0", "n1", "n2"]), ("g1", &["n3", "n4", "n5"])]);
+    for (i, uid) in INDEXES.iter().enumerate() {
+        let create =
+            Command::CreateIndex { uid: uid.to_string(), primary_key: None, shards: Some(2), rf: Some(2), at: 0 };
+        apply(&mut s, &create, 100 + i as u64).unwrap();
+    }
+    s
+}
+
+fn cluster(nodes_per_group: &[(&str, &[&str])]) -> ClusterState {
+    let mut s = ClusterState::default();
+    let mut i = 0;
+    let mut run = |s: &mut ClusterState, c: Command| {
+        i += 1;
+        apply(s, &c, i).unwrap()
+    };
+    for (g, nodes) in nodes_per_group {
+        run(&mut s, Command::AddGroup { id: g.to_string() });
+        for n in *nodes {
+            run(&mut s, Command::AddNode { id: n.to_string(), url: format!("http://{n}"), group: g.to_string() });
+        }
+    }
+    s
+}
+
+#[test]
+fn migration_lifecycle_swaps_owner_only_at_cutover() {
+    let mut s = cluster(&[("g", &["a", "b"])]);
+    apply(
+        &mut s,
+        &Command::CreateIndex { uid: "i".into(), primary_key: None, shards: Some(1), rf: Some(1), at: 1 },
+        10,
+    )
+    .unwrap();
+    let from = s.placement("i", 0, "g").unwrap().owners[0].node.clone();
+    let to = if from == "a" { "b" } else { "a" }.to_string();
+    let Response::Migration(id) = apply(
+        &mut s,
+        &Command::StartMigration {
+            index: "i".into(),
+            shard: 0,
+            group: "g".into(),
+            from: Some(from.clone()),
+            to: to.clone(),
+            at: 2,
+        },
+        11,
+    )
+    .unwrap() else {
+        panic!("no migration id")
+    };
+    assert_eq!(s.migrations[&id].phase_version, 11);
+    let p = s.placement("i", 0, "g").unwrap();
+    assert_eq!(p.write_targets().cloned().collect::<Vec<_>>(), vec![from.clone(), to.clone()]);
+    // Skipping a phase is refused.
+    assert!(apply(&mut s, &Command::AdvanceMigration { id, phase: MigrationPhase::Cutover, at: 3 }, 12).is_err());
+    for (v, phase) in [(13, MigrationPhase::Copy), (14, MigrationPhase::Verify)] {
+        apply(&mut s, &Command::AdvanceMigration { id, phase, at: 3 }, v).unwrap();
+        assert_eq!(s.placement("i", 0, "g").unwrap().owners[0].node, from, "reads stay on the source until cutover");
+    }
+    apply(&mut s, &Command::AdvanceMigration { id, phase: MigrationPhase::Cutover, at: 4 }, 15).unwrap();
+    let p = s.placement("i", 0, "g").unwrap();
+    assert_eq!(p.in_sync_owners().cloned().collect::<Vec<_>>(), vec![to.clone()]);
+    assert!(p.incoming.is_empty());
+    assert_eq!(s.migrations[&id].phase_version, 15);
+    assert!(apply(&mut s, &Command::AbortMigration { id }, 16).is_err(), "no abort after cutover");
+    apply(&mut s, &Command::AdvanceMigration { id, phase: MigrationPhase::Cleanup, at: 5 }, 17).unwrap();
+    apply(&mut s, &Command::FinishMigration { id }, 18).unwrap();
+    assert!(s.migrations.is_empty());
+    assert_eq!(s.placement("i", 0, "g").unwrap().migration, None);
+    assert_eq!(s.map_version, 18);
+}
+
+#[test]
+fn mark_stale_never_drops_the_last_in_sync_copy() {
+    let mut s = cluster(&[("g", &["a", "b"])]);
+    apply(
+        &mut s,
+        &Command::CreateIndex { uid: "i".into(), primary_key: None, shards: Some(1), rf: Some(2), at: 1 },
+        10,
+    )
+    .unwrap();
+    let stale = |n: &str| Command::MarkStale { index: "i".into(), shard: 0, group: "g".into(), node: n.into() };
+    apply(&mut s, &stale("a"), 11).unwrap();
+    let err = apply(&mut s, &stale("b"), 12).unwrap_err();
+    assert!(matches!(err, miroir::CommandError::WouldLoseQuorum { left: 0, min: 1, .. }), "{err}");
+    assert_eq!(s.placement("i", 0, "g").unwrap().in_sync_owners().collect::<Vec<_>>(), vec!["b"]);
+}
+
+#[test]
+fn create_index_needs_rf_active_nodes_in_every_group() {
+    let mut s = cluster(&[("g1", &["a", "b"]), ("g2", &["c"])]);
+    let err = apply(
+        &mut s,
+        &Command::CreateIndex { uid: "i".into(), primary_key: None, shards: None, rf: Some(2), at: 1 },
+        10,
+    )
+    .unwrap_err();
+    assert_eq!(err, miroir::CommandError::NotEnoughNodes { group: "g2".into(), eligible: 1, rf: 2 });
+    assert!(s.indexes.is_empty());
+    apply(&mut s, &Command::CreateIndex { uid: "i".into(), primary_key: None, shards: None, rf: Some(1), at: 1 }, 11)
+        .unwrap();
+    assert_eq!(s.placements["i"].len(), 8, "default shard count");
+    assert!(s.placements["i"].iter().all(|g| g.len() == 2), "every shard placed in both groups");
+}
+
+#[test]
+fn task_folds_node_states() {
+    let mut s = ClusterState::default();
+    let new = NewTask {
+        index_uid: Some("i".into()),
+        kind: "documentAdditionOrUpdate".into(),
+        details: json!({"receivedDocuments": 2}),
+        node_tasks: vec![("a".into(), 7), ("b".into(), 9)],
+        finished: None,
+    };
+    let Response::Tasks(uids) =
+        apply(&mut s, &Command::RegisterTasks { tasks: vec![new.clone(), new], at: 5 }, 1).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(uids, vec![0, 1]);
+    let report = |node: &str, status, error| Command::ReportNodeTasks {
+        reports: vec![NodeTaskReport {
+            task: 0,
+            node: node.into(),
+            status,
+            error,
+            started_at: Some(6),
+            finished_at: Some(8),
+        }],
+    };
+    apply(&mut s, &report("a", TaskStatus::Succeeded, None), 2).unwrap();
+    assert_eq!(s.tasks.get(0).unwrap().status, TaskStatus::Processing);
+    apply(&mut s, &report("b", TaskStatus::Failed, Some(json!({"code": "invalid_document_id"}))), 3).unwrap();
+    let t = s.tasks.get(0).unwrap();
+    assert_eq!(t.status, TaskStatus::Failed);
+    assert_eq!(t.error, Some(json!({"code": "invalid_document_id"})));
+    assert_eq!((t.started_at, t.finished_at), (Some(6), Some(8)));
+    assert_eq!(s.tasks.get(1).unwrap().status, TaskStatus::Enqueued);
+}
+
+#[test]
+fn task_log_is_compacted_oldest_finished_first() {
+    let mut s = ClusterState::default();
+    apply(&mut s, &Command::SetDefaults { shards: None, rf: None, min_in_sync: None, task_retention: Some(3) }, 1)
+        .unwrap();
+    let new = |finished: bool| NewTask {
+        index_uid: None,
+        kind: "indexCreation".into(),
+        details: json!({}),
+        node_tasks: vec![],
+        finished: finished.then_some((TaskStatus::Succeeded, None)),
+    };
+    let tasks = vec![new(false), new(true), new(true), new(true), new(true)];
+    apply(&mut s, &Command::RegisterTasks { tasks, at: 1 }, 2).unwrap();
+    assert_eq!(s.tasks.tasks.keys().copied().collect::<Vec<_>>(), vec![0, 3, 4], "unfinished task 0 is kept");
+    assert_eq!(s.tasks.next_uid, 5, "uids are never reused");
+}

@@ -1,1 +1,4 @@
-//! Miroir gateway: the Meilisearch HTTP API over a sharded cluster (not built yet).
+//! Miroir gateway: the Meilisearch HTTP API over a sharded, replicated cluster.
+
+pub mod documents;
+pub mod error;

@@ -1,0 +1,4 @@
+//! Document writes: payload parsing and hash routing.
+
+pub mod payload;
+pub mod route;

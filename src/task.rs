@@ -72,6 +72,8 @@ pub struct NewTask {
 pub struct NodeTaskReport {
     pub task: TaskUid,
     pub node: NodeId,
+    /// A write may enqueue several tasks on one node (index creation, then its settings).
+    pub node_task: u64,
     pub status: TaskStatus,
     pub error: Option<Value>,
     pub started_at: Option<Millis>,
@@ -140,7 +142,7 @@ impl TaskLog {
         if task.status.is_finished() {
             return;
         }
-        let Some(nt) = task.node_tasks.iter_mut().find(|nt| nt.node == r.node) else { return };
+        let Some(nt) = task.node_tasks.iter_mut().find(|nt| nt.node == r.node && nt.uid == r.node_task) else { return };
         nt.status = r.status;
         nt.error.clone_from(&r.error);
         nt.started_at = r.started_at.or(nt.started_at);

@@ -64,7 +64,7 @@ fn command() -> impl Strategy<Value = Command> {
             at,
         }),
         1 => (0u64..8, name(NODES), task_status()).prop_map(|(task, node, status)| Command::ReportNodeTasks {
-            reports: vec![NodeTaskReport { task, node, status, error: (status == TaskStatus::Failed).then(|| json!({"code": "x"})), started_at: Some(1), finished_at: status.is_finished().then_some(2) }],
+            reports: vec![NodeTaskReport { task, node_task: 0, node, status, error: (status == TaskStatus::Failed).then(|| json!({"code": "x"})), started_at: Some(1), finished_at: status.is_finished().then_some(2) }],
         }),
     ]
 }
@@ -315,6 +315,7 @@ fn task_folds_node_states() {
         reports: vec![NodeTaskReport {
             task: 0,
             node: node.into(),
+            node_task: if node == "a" { 7 } else { 9 },
             status,
             error,
             started_at: Some(6),
@@ -322,6 +323,13 @@ fn task_folds_node_states() {
         }],
     };
     apply(&mut s, &report("a", TaskStatus::Succeeded, None), 2).unwrap();
+    assert_eq!(s.tasks.get(0).unwrap().status, TaskStatus::Processing);
+    // A report naming another task of the same node is not this one's.
+    let mut stray = report("b", TaskStatus::Failed, None);
+    if let Command::ReportNodeTasks { reports } = &mut stray {
+        reports[0].node_task = 1234;
+    }
+    apply(&mut s, &stray, 2).unwrap();
     assert_eq!(s.tasks.get(0).unwrap().status, TaskStatus::Processing);
     apply(&mut s, &report("b", TaskStatus::Failed, Some(json!({"code": "invalid_document_id"}))), 3).unwrap();
     let t = s.tasks.get(0).unwrap();

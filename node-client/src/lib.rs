@@ -1,0 +1,16 @@
+//! How Miroir talks to Meilisearch nodes.
+//!
+//! Gateways and coordinator controllers reach nodes only through [`NodeTransport`]: HTTP in
+//! production, an in-process or simulated transport in tests. [`NodeClient`] adds the typed calls
+//! (enqueue a write, read tasks, page documents) on top of any transport.
+
+mod client;
+mod transport;
+
+#[cfg(not(madsim))]
+mod http;
+
+pub use client::{NodeClient, NodeError, NodeTaskView};
+#[cfg(not(madsim))]
+pub use http::HttpTransport;
+pub use transport::{Method, NodeRequest, NodeResponse, NodeTransport, TransportError};

@@ -80,6 +80,58 @@ pub struct NodeTaskReport {
     pub finished_at: Option<Millis>,
 }
 
+/// Filters of `GET /tasks` (and task cancel/delete), already validated. Dates are Unix millis;
+/// `before` bounds are exclusive and `after` bounds exclusive, as in Meilisearch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFilter {
+    pub uids: Option<Vec<TaskUid>>,
+    pub statuses: Option<Vec<TaskStatus>>,
+    pub types: Option<Vec<String>>,
+    pub index_uids: Option<Vec<IndexUid>>,
+    pub canceled_by: Option<Vec<TaskUid>>,
+    pub before_enqueued_at: Option<Millis>,
+    pub after_enqueued_at: Option<Millis>,
+    pub before_started_at: Option<Millis>,
+    pub after_started_at: Option<Millis>,
+    pub before_finished_at: Option<Millis>,
+    pub after_finished_at: Option<Millis>,
+}
+
+impl TaskFilter {
+    pub fn matches(&self, t: &Task) -> bool {
+        fn any<T: PartialEq>(set: &Option<Vec<T>>, v: &T) -> bool {
+            set.as_ref().is_none_or(|s| s.contains(v))
+        }
+        fn before(bound: Option<Millis>, v: Option<Millis>) -> bool {
+            bound.is_none_or(|b| v.is_some_and(|v| v < b))
+        }
+        fn after(bound: Option<Millis>, v: Option<Millis>) -> bool {
+            bound.is_none_or(|b| v.is_some_and(|v| v > b))
+        }
+        any(&self.uids, &t.uid)
+            && any(&self.statuses, &t.status)
+            && any(&self.types, &t.kind)
+            && self.index_uids.as_ref().is_none_or(|s| t.index_uid.as_ref().is_some_and(|i| s.contains(i)))
+            && self.canceled_by.as_ref().is_none_or(|s| t.canceled_by.is_some_and(|c| s.contains(&c)))
+            && before(self.before_enqueued_at, Some(t.enqueued_at))
+            && after(self.after_enqueued_at, Some(t.enqueued_at))
+            && before(self.before_started_at, t.started_at)
+            && after(self.after_started_at, t.started_at)
+            && before(self.before_finished_at, t.finished_at)
+            && after(self.after_finished_at, t.finished_at)
+    }
+}
+
+/// One page of tasks: newest first unless reversed, `next` is the `from` of the following page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskPage {
+    pub tasks: Vec<Task>,
+    pub total: u64,
+    pub next: Option<TaskUid>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskLog {
@@ -98,6 +150,20 @@ impl TaskLog {
 
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
+    }
+
+    /// Meilisearch's `GET /tasks` paging: `from` is the first uid of the page (inclusive), newest
+    /// first unless `reverse`; `total` counts every match.
+    pub fn query(&self, filter: &TaskFilter, from: Option<TaskUid>, limit: usize, reverse: bool) -> TaskPage {
+        let matching = self.tasks.values().filter(|t| filter.matches(t));
+        let total = matching.clone().count() as u64;
+        let mut page: Vec<&Task> = if reverse {
+            matching.filter(|t| from.is_none_or(|f| t.uid >= f)).take(limit + 1).collect()
+        } else {
+            matching.rev().filter(|t| from.is_none_or(|f| t.uid <= f)).take(limit + 1).collect()
+        };
+        let next = (page.len() > limit).then(|| page.pop().expect("longer than limit").uid);
+        TaskPage { tasks: page.into_iter().cloned().collect(), total, next }
     }
 
     pub(crate) fn register(&mut self, new: &NewTask, at: Millis) -> TaskUid {
@@ -216,5 +282,56 @@ fn fold(task: &mut Task) {
     }
     if task.status.is_finished() {
         task.finished_at = nts.iter().filter_map(|n| n.finished_at).max();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn log(n: u64) -> TaskLog {
+        let mut log = TaskLog::default();
+        for i in 0..n {
+            let new = NewTask {
+                index_uid: Some(if i % 2 == 0 { "even" } else { "odd" }.into()),
+                kind: "documentAdditionOrUpdate".into(),
+                details: json!({}),
+                node_tasks: vec![],
+                finished: (i % 3 == 0).then_some((TaskStatus::Succeeded, None)),
+            };
+            log.register(&new, 1000 + i);
+        }
+        log
+    }
+
+    #[test]
+    fn pages_newest_first_with_next() {
+        let log = log(10);
+        let all = TaskFilter::default();
+        let p = log.query(&all, None, 4, false);
+        assert_eq!(p.tasks.iter().map(|t| t.uid).collect::<Vec<_>>(), [9, 8, 7, 6]);
+        assert_eq!((p.total, p.next), (10, Some(5)));
+        let p = log.query(&all, Some(5), 4, false);
+        assert_eq!(p.tasks.iter().map(|t| t.uid).collect::<Vec<_>>(), [5, 4, 3, 2]);
+        let p = log.query(&all, Some(1), 4, false);
+        assert_eq!((p.tasks.len(), p.next), (2, None));
+        let p = log.query(&all, None, 3, true);
+        assert_eq!(p.tasks.iter().map(|t| t.uid).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(p.next, Some(3));
+    }
+
+    #[test]
+    fn filters_combine() {
+        let log = log(10);
+        let f = TaskFilter {
+            index_uids: Some(vec!["even".into()]),
+            statuses: Some(vec![TaskStatus::Succeeded]),
+            after_enqueued_at: Some(1000),
+            ..TaskFilter::default()
+        };
+        let p = log.query(&f, None, 20, false);
+        assert_eq!(p.tasks.iter().map(|t| t.uid).collect::<Vec<_>>(), [6]);
+        assert_eq!(p.total, 1);
     }
 }

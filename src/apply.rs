@@ -42,6 +42,7 @@ pub fn changes_routing(cmd: &Command) -> bool {
             | Command::RegisterTasks { .. }
             | Command::ReportNodeTasks { .. }
             | Command::CancelTasks { .. }
+            | Command::FinishTask { .. }
             | Command::DeleteTasks { .. }
     )
 }
@@ -347,6 +348,23 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
         }
         ReportNodeTasks { reports } => reports.iter().for_each(|r| s.tasks.report(r)),
         CancelTasks { uids, canceled_by, at } => s.tasks.cancel(uids, *canceled_by, *at),
+        FinishTask { uid, status, error, details, at } => {
+            if !status.is_finished() {
+                return Err(invalid("status", format!("{status:?} is not a final status")));
+            }
+            let task = s.tasks.tasks.get(uid).ok_or(CommandError::TaskNotFound(*uid))?;
+            if task.status.is_finished() {
+                return Err(invalid("task", format!("task {uid} is already finished")));
+            }
+            let task = s.tasks.tasks.get_mut(uid).expect("checked");
+            task.status = *status;
+            task.error.clone_from(error);
+            if let Some(d) = details {
+                task.details = d.clone();
+            }
+            task.started_at = task.started_at.or(Some(*at));
+            task.finished_at = Some(*at);
+        }
         DeleteTasks { uids } => s.tasks.delete(uids),
     }
     Ok(Response::Done)

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::ids::{GatewayId, GroupId, IndexUid, MigrationId, Millis, NodeId, ShardId, TaskUid};
 use crate::state::{GroupStatus, MigrationPhase, NodeStatus};
-use crate::task::{NewTask, NodeTaskReport};
+use crate::task::{NewTask, NodeTaskReport, TaskStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
@@ -144,6 +144,14 @@ pub enum Command {
     CancelTasks {
         uids: Vec<TaskUid>,
         canceled_by: TaskUid,
+        at: Millis,
+    },
+    /// Finishes a task whose work the coordinator itself did (task cancelation or deletion, say).
+    FinishTask {
+        uid: TaskUid,
+        status: TaskStatus,
+        error: Option<Value>,
+        details: Option<Value>,
         at: Millis,
     },
     DeleteTasks {

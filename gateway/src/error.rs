@@ -81,16 +81,32 @@ pub struct AppError {
     pub message: String,
     /// Seconds to send in `Retry-After`; Meilisearch sets it on every 503.
     pub retry_after: Option<u32>,
+    /// A node's own Meilisearch error, forwarded as it is (status and body).
+    pub forwarded: Option<Box<(StatusCode, serde_json::Value)>>,
 }
 
 impl AppError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         let retry_after = (code.status == StatusCode::SERVICE_UNAVAILABLE).then_some(1);
-        Self { code, message: message.into(), retry_after }
+        Self { code, message: message.into(), retry_after, forwarded: None }
+    }
+
+    /// A node refused a request the gateway passed on: the client gets Meilisearch's own answer.
+    pub fn forwarded(status: u16, body: serde_json::Value) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        let message = body.get("message").and_then(|m| m.as_str()).unwrap_or("node error").to_string();
+        Self { code: Code::BAD_REQUEST, message, retry_after: None, forwarded: Some(Box::new((status, body))) }
     }
 
     pub fn index_not_found(uid: &str) -> Self {
         Self::new(Code::INDEX_NOT_FOUND, format!("Index `{uid}` not found."))
+    }
+
+    pub fn invalid_index_uid(uid: &str) -> Self {
+        Self::new(
+            Code::INVALID_INDEX_UID,
+            format!("`{uid}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 400 bytes."),
+        )
     }
 
     pub fn internal(message: impl std::fmt::Display) -> Self {
@@ -109,6 +125,10 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let Some(forwarded) = self.forwarded {
+            let (status, body) = *forwarded;
+            return (status, axum::Json(body)).into_response();
+        }
         let mut resp = (self.code.status, axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

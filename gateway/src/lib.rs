@@ -1,4 +1,12 @@
 //! Miroir gateway: the Meilisearch HTTP API over a sharded, replicated cluster.
 
+pub mod app;
+pub mod cluster;
 pub mod documents;
 pub mod error;
+pub mod extract;
+pub mod fanout;
+pub mod read;
+pub mod routes;
+pub mod settings;
+pub mod tasks;

@@ -87,18 +87,28 @@ pub fn invalid_id(id: &Value, e: impl std::fmt::Display) -> AppError {
     AppError::new(Code::INVALID_DOCUMENT_ID, format!("Document identifier `{id}` is invalid. {e}."))
 }
 
+/// Checks every document of a batch: a batch with any bad document is refused whole, before
+/// anything (even the index's creation) is written.
+pub fn check_documents(docs: &[Document], pk: &str) -> AppResult<()> {
+    docs.iter().try_for_each(|doc| check_document(doc, pk).map(drop))
+}
+
+fn check_document(doc: &Document, pk: &str) -> AppResult<String> {
+    if doc.contains_key(SHARD_FIELD) {
+        return Err(AppError::new(
+            Code::MIROIR_RESERVED_FIELD,
+            format!("The field `{SHARD_FIELD}` is reserved by Miroir and cannot be set in a document."),
+        ));
+    }
+    document_id(doc, pk)
+}
+
 /// Checks the whole batch, then stamps every document with its shard. Nothing is returned for
 /// a batch with any bad document, so nothing of it is written.
 pub fn shard_documents(docs: Vec<Document>, pk: &str, shards: u32) -> AppResult<Vec<(ShardId, Document)>> {
     let mut out = Vec::with_capacity(docs.len());
     for mut doc in docs {
-        if doc.contains_key(SHARD_FIELD) {
-            return Err(AppError::new(
-                Code::MIROIR_RESERVED_FIELD,
-                format!("The field `{SHARD_FIELD}` is reserved by Miroir and cannot be set in a document."),
-            ));
-        }
-        let shard = shard_of(&document_id(&doc, pk)?, shards);
+        let shard = shard_of(&check_document(&doc, pk)?, shards);
         doc.insert(SHARD_FIELD.to_string(), Value::from(shard));
         out.push((shard, doc));
     }

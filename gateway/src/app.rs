@@ -1,0 +1,101 @@
+//! Gateway state and router. The router is built by a function so tests can drive it in-process.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use miroir::RoutingMap;
+use miroir_node_client::NodeClient;
+use tokio::sync::watch;
+
+use crate::cluster::Cluster;
+use crate::error::{AppError, AppResult, Code};
+use crate::tasks::GroupCommit;
+
+pub struct AppState {
+    map: ArcSwap<RoutingMap>,
+    version_tx: watch::Sender<u64>,
+    pub cluster: Arc<dyn Cluster>,
+    pub nodes: NodeClient,
+    pub tasks: GroupCommit,
+    /// False while the gateway's lease is lost: it may be routing by an old map.
+    writes_enabled: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(cluster: Arc<dyn Cluster>, nodes: NodeClient) -> Arc<Self> {
+        let (version_tx, _) = watch::channel(0);
+        Arc::new(Self {
+            map: ArcSwap::from_pointee(RoutingMap::default()),
+            version_tx,
+            tasks: GroupCommit::start(cluster.clone()),
+            cluster,
+            nodes,
+            writes_enabled: AtomicBool::new(false),
+        })
+    }
+
+    /// The map requests route by; never blocks.
+    pub fn map(&self) -> Arc<RoutingMap> {
+        self.map.load_full()
+    }
+
+    /// Installs a newer map atomically; an older one (a replayed watch event) is ignored.
+    pub fn install(&self, map: Arc<RoutingMap>) {
+        let version = map.version;
+        if version < self.map.load().version {
+            return;
+        }
+        self.map.store(map);
+        self.version_tx.send_replace(version);
+    }
+
+    /// Waits until the installed map is at least `version` (a change this gateway just committed).
+    pub async fn wait_for_version(&self, version: u64) -> AppResult<Arc<RoutingMap>> {
+        self.wait_until(|m| m.version >= version).await
+    }
+
+    /// Waits until the installed map satisfies `pred` (a change another gateway committed).
+    pub async fn wait_until(&self, pred: impl Fn(&RoutingMap) -> bool) -> AppResult<Arc<RoutingMap>> {
+        let mut rx = self.version_tx.subscribe();
+        let wait = async {
+            loop {
+                let map = self.map();
+                if pred(&map) {
+                    return Some(map);
+                }
+                rx.changed().await.ok()?;
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(10), wait).await {
+            Ok(Some(map)) => Ok(map),
+            _ => Err(AppError::new(Code::MIROIR_UNAVAILABLE, "The gateway did not receive the committed map in time.")),
+        }
+    }
+
+    pub fn set_writes_enabled(&self, on: bool) {
+        self.writes_enabled.store(on, Ordering::SeqCst);
+    }
+
+    /// Refuses writes while fenced: an old map could send them to owners that no longer own.
+    pub fn check_writable(&self) -> AppResult<()> {
+        if self.writes_enabled.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(AppError::new(
+                Code::MIROIR_WRITES_FENCED,
+                "This gateway is not in sync with the coordinator; writes are refused until it is.",
+            ))
+        }
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    crate::routes::router()
+        // Bodies are limited (and refused with Meilisearch's error) by our own extractors.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}

@@ -1,0 +1,66 @@
+//! What the gateway needs from the coordinator, as a trait: the gRPC client implements it in
+//! production; tests may drive the gateway against any implementation.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use miroir::task::{Task, TaskFilter, TaskPage};
+use miroir::{Command, CommandError, Response, RoutingMap};
+
+use crate::error::{AppError, Code};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClusterError {
+    /// The command was committed or checked and refused by `apply`.
+    #[error(transparent)]
+    Rejected(#[from] CommandError),
+    /// No coordinator could commit it (no quorum, no leader, unreachable, timeout).
+    #[error("coordinator unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<ClusterError> for AppError {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Rejected(CommandError::IndexNotFound(uid)) => AppError::index_not_found(&uid),
+            ClusterError::Rejected(CommandError::IndexExists(uid)) => {
+                AppError::new(Code::INDEX_ALREADY_EXISTS, format!("Index `{uid}` already exists."))
+            }
+            ClusterError::Rejected(CommandError::InvalidIndexUid(uid)) => AppError::invalid_index_uid(&uid),
+            ClusterError::Rejected(CommandError::PrimaryKeyAlreadySet { index, current }) => AppError::new(
+                Code::INDEX_PRIMARY_KEY_ALREADY_EXISTS,
+                format!("Index `{index}`: Index already has a primary key: `{current}`."),
+            ),
+            ClusterError::Rejected(e @ CommandError::WouldLoseQuorum { .. }) => {
+                AppError::new(Code::MIROIR_NO_QUORUM, format!("The write cannot be acknowledged: {e}."))
+            }
+            ClusterError::Rejected(e @ (CommandError::NotEnoughNodes { .. } | CommandError::NoActiveGroup)) => {
+                AppError::new(Code::MIROIR_NO_QUORUM, format!("The cluster cannot place this index: {e}."))
+            }
+            ClusterError::Rejected(e) => AppError::new(Code::BAD_REQUEST, e.to_string()),
+            ClusterError::Unavailable(m) => {
+                AppError::new(Code::MIROIR_UNAVAILABLE, format!("The Miroir coordinator is unavailable: {m}"))
+            }
+        }
+    }
+}
+
+pub trait Cluster: Send + Sync + 'static {
+    /// Commits `cmd` through Raft (forwarded to the leader) and returns what `apply` answered,
+    /// with the log index it was committed at (the map version, if it changed the map).
+    fn propose(&self, cmd: Command) -> BoxFuture<'_, Result<(Response, u64), ClusterError>>;
+
+    /// The routing map now, then every committed change, from `from_version` on.
+    fn watch(&self, from_version: u64) -> BoxStream<'static, Result<Arc<RoutingMap>, ClusterError>>;
+
+    fn task(&self, uid: u64) -> BoxFuture<'_, Result<Option<Task>, ClusterError>>;
+
+    fn tasks(
+        &self,
+        filter: TaskFilter,
+        from: Option<u64>,
+        limit: usize,
+        reverse: bool,
+    ) -> BoxFuture<'_, Result<TaskPage, ClusterError>>;
+}

@@ -1,0 +1,124 @@
+//! Sending one logical write to many nodes, and what happens when some of them fail.
+//!
+//! A write is acknowledged only when every in-sync owner it targeted has enqueued it. An owner
+//! that did not is first marked stale by a committed `MarkStale`, so no in-sync copy ever lacks an
+//! acknowledged write. If that would leave a shard without enough in-sync copies, `apply` refuses
+//! and the write fails with `miroir_no_quorum` instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::join_all;
+use miroir::command::Command;
+use miroir::ids::{GroupId, NodeId, ShardId};
+use miroir::RoutingMap;
+use miroir_node_client::{NodeError, NodeRequest};
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Code};
+
+/// What a fan-out produced: the node tasks to track, and the shards left below RF.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub node_tasks: Vec<(NodeId, u64)>,
+    pub degraded: BTreeSet<ShardId>,
+}
+
+/// Sends each node its requests (in order, one after another on that node; nodes in parallel).
+pub async fn send(
+    app: &AppState,
+    map: &RoutingMap,
+    per_node: BTreeMap<NodeId, Vec<NodeRequest>>,
+) -> Vec<(NodeId, Result<Vec<u64>, NodeError>)> {
+    let calls = per_node.into_iter().map(|(node, reqs)| async move {
+        let Some(url) = map.nodes.get(&node).map(|n| n.url.clone()) else {
+            let err = NodeError::Decode(format!("node `{node}` is not in the map"));
+            return (node, Err(err));
+        };
+        let mut uids = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            match app.nodes.enqueue(&url, req).await {
+                Ok(uid) => uids.push(uid),
+                Err(e) => return (node, Err(e)),
+            }
+        }
+        (node, Ok(uids))
+    });
+    join_all(calls).await
+}
+
+/// Every (shard, group) of `index` in which `node` holds an in-sync copy.
+pub fn in_sync_copies(map: &RoutingMap, index: &str, node: &str) -> Vec<(ShardId, GroupId)> {
+    let Some(shards) = map.placements.get(index) else { return vec![] };
+    shards
+        .iter()
+        .enumerate()
+        .flat_map(|(shard, groups)| {
+            groups
+                .iter()
+                .filter(|(_, p)| p.owner(node).is_some_and(|o| o.in_sync))
+                .map(move |(g, _)| (shard as ShardId, g.clone()))
+        })
+        .collect()
+}
+
+/// Turns per-node results into an acknowledgement: failed owners are marked stale (only for the
+/// `copies` they were sent) before the write is reported successful.
+pub async fn settle(
+    app: &AppState,
+    index: &str,
+    results: Vec<(NodeId, Result<Vec<u64>, NodeError>)>,
+    copies: impl Fn(&NodeId) -> Vec<(ShardId, GroupId)>,
+) -> AppResult<Outcome> {
+    let mut out = Outcome::default();
+    let mut first_error = None;
+    for (node, result) in results {
+        match result {
+            Ok(uids) => out.node_tasks.extend(uids.into_iter().map(|u| (node.clone(), u))),
+            Err(e) => {
+                tracing::warn!(%node, index, error = %e, "node missed a write; marking its copies stale");
+                for (shard, group) in copies(&node) {
+                    let cmd = Command::MarkStale { index: index.into(), shard, group, node: node.clone() };
+                    app.cluster.propose(cmd).await.map_err(AppError::from)?;
+                    out.degraded.insert(shard);
+                }
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if out.node_tasks.is_empty() {
+        let reason = first_error.map_or_else(|| "no node to write to".to_string(), |e| e.to_string());
+        return Err(AppError::new(
+            Code::MIROIR_NO_QUORUM,
+            format!("No copy of index `{index}` took the write: {reason}"),
+        ));
+    }
+    Ok(out)
+}
+
+/// The shards of `index` that have fewer in-sync copies than RF in some group.
+pub fn degraded_shards(map: &RoutingMap, index: &str) -> BTreeSet<ShardId> {
+    let rf = map.indexes.get(index).map_or(1, |i| i.rf) as usize;
+    map.placements
+        .get(index)
+        .map(|shards| {
+            shards
+                .iter()
+                .enumerate()
+                .filter(|(_, groups)| groups.values().any(|p| p.in_sync_owners().count() < rf))
+                .map(|(s, _)| s as ShardId)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every node holding or receiving any copy of `index`.
+pub fn index_nodes(map: &RoutingMap, index: &str) -> BTreeSet<NodeId> {
+    map.placements
+        .get(index)
+        .into_iter()
+        .flatten()
+        .flat_map(|groups| groups.values())
+        .flat_map(|p| p.owners.iter().map(|o| &o.node).chain(&p.incoming))
+        .cloned()
+        .collect()
+}

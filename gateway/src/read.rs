@@ -1,0 +1,115 @@
+//! Reads served by one copy: pick an in-sync owner in a serving group, try the next on failure.
+
+use miroir::ids::{NodeId, ShardId};
+use miroir::state::{GroupStatus, NodeStatus};
+use miroir::RoutingMap;
+use miroir_node_client::{NodeError, NodeRequest};
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Code};
+
+/// In-sync owners of `shard` able to serve a read, in the order to try them: Active groups first,
+/// Active nodes before the others.
+pub fn read_candidates(map: &RoutingMap, index: &str, shard: ShardId) -> Vec<NodeId> {
+    let Some(groups) = map.placements.get(index).and_then(|s| s.get(shard as usize)) else { return vec![] };
+    let mut out: Vec<(u8, NodeId)> = groups
+        .iter()
+        .filter(|(g, _)| map.groups.get(*g).is_some_and(|g| g.status == GroupStatus::Active))
+        .flat_map(|(_, p)| p.in_sync_owners())
+        .filter_map(|n| {
+            let status = map.nodes.get(n)?.status;
+            let rank = match status {
+                NodeStatus::Active => 0,
+                NodeStatus::Draining | NodeStatus::Joining => 1,
+                NodeStatus::Failed => 2,
+                NodeStatus::Removed => return None,
+            };
+            Some((rank, n.clone()))
+        })
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, n)| n).collect()
+}
+
+/// Sends a GET to the first candidate that answers; a node's 4xx is the answer, not a failure.
+pub async fn get_with_failover(
+    app: &AppState,
+    map: &RoutingMap,
+    candidates: &[NodeId],
+    path: &str,
+) -> AppResult<Value> {
+    let mut last = None;
+    for node in candidates {
+        let Some(url) = map.nodes.get(node).map(|n| n.url.as_str()) else { continue };
+        match app.nodes.json(url, NodeRequest::get(path)).await {
+            Ok(v) => return Ok(v),
+            Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
+            Err(e) => {
+                tracing::debug!(%node, error = %e, "read failed, trying the next copy");
+                last = Some(e);
+            }
+        }
+    }
+    Err(AppError::new(
+        Code::MIROIR_UNAVAILABLE,
+        format!("No copy could serve this read: {}", last.map_or_else(|| "no in-sync copy".into(), |e| e.to_string())),
+    ))
+}
+
+/// A read any copy of the index can answer (settings, for instance): tries shard 0's owners.
+pub async fn read_from_owner(app: &AppState, index: &str, path: &str) -> AppResult<Value> {
+    let map = app.map();
+    if !map.indexes.contains_key(index) {
+        return Err(AppError::index_not_found(index));
+    }
+    let candidates = read_candidates(&map, index, 0);
+    get_with_failover(app, &map, &candidates, path).await
+}
+
+/// One replica group's worth of copies covering every shard: node → the shards it answers for.
+/// Groups are tried from `start` (round-robin across requests); a group that cannot cover every
+/// shard with an in-sync owner is skipped. Returns the shards no group could cover when none can.
+pub fn covering_set(
+    map: &RoutingMap,
+    index: &str,
+    start: usize,
+) -> Result<std::collections::BTreeMap<NodeId, Vec<ShardId>>, Vec<ShardId>> {
+    use std::collections::BTreeMap;
+    let Some(shards) = map.placements.get(index) else { return Ok(BTreeMap::new()) };
+    let groups: Vec<&String> =
+        map.groups.iter().filter(|(_, g)| g.status == GroupStatus::Active).map(|(id, _)| id).collect();
+    let serving = |n: &NodeId| {
+        map.nodes.get(n).is_some_and(|n| n.status != NodeStatus::Failed && n.status != NodeStatus::Removed)
+    };
+    let mut best_missing: Option<Vec<ShardId>> = None;
+    for k in 0..groups.len() {
+        let group = groups[(start + k) % groups.len()];
+        let mut cover: BTreeMap<NodeId, Vec<ShardId>> = BTreeMap::new();
+        let mut missing = vec![];
+        for (shard, placements) in shards.iter().enumerate() {
+            let owners: Vec<&NodeId> =
+                placements.get(group).map(|p| p.in_sync_owners().filter(|n| serving(n)).collect()).unwrap_or_default();
+            if owners.is_empty() {
+                missing.push(shard as ShardId);
+                continue;
+            }
+            // Spread shards over their owners so one node does not answer for everything.
+            let node = owners[(start + shard) % owners.len()];
+            cover.entry(node.clone()).or_default().push(shard as ShardId);
+        }
+        if missing.is_empty() {
+            return Ok(cover);
+        }
+        if best_missing.as_ref().is_none_or(|m| missing.len() < m.len()) {
+            best_missing = Some(missing);
+        }
+    }
+    Err(best_missing.unwrap_or_default())
+}
+
+/// `_miroir_shard IN [..]` for the shards a node answers for.
+pub fn shard_filter(shards: &[ShardId]) -> String {
+    let list = shards.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    format!("{} IN [{list}]", crate::documents::route::SHARD_FIELD)
+}

@@ -1,0 +1,79 @@
+//! Every Meilisearch route the gateway serves, by area.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use miroir::task::NewTask;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::error::AppResult;
+use crate::fanout::Outcome;
+
+mod documents;
+mod indexes;
+mod meta;
+mod settings;
+mod tasks;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/health", get(meta::health))
+        .route("/version", get(meta::version))
+        .route("/stats", get(meta::stats))
+        .route("/_miroir/ready", get(meta::ready))
+        .route("/indexes", get(indexes::list).post(indexes::create))
+        .route("/indexes/{uid}", get(indexes::get).patch(indexes::update).delete(indexes::delete))
+        .route(
+            "/indexes/{uid}/documents",
+            get(documents::browse)
+                .post(documents::add_or_replace)
+                .put(documents::add_or_update)
+                .delete(documents::clear),
+        )
+        .route("/indexes/{uid}/documents/fetch", post(documents::fetch))
+        .route("/indexes/{uid}/documents/delete-batch", post(documents::delete_batch))
+        .route("/indexes/{uid}/documents/delete", post(documents::delete_by_filter))
+        .route("/indexes/{uid}/documents/{id}", get(documents::get_one).delete(documents::delete_one))
+        .route(
+            "/indexes/{uid}/settings",
+            get(settings::get_all).patch(settings::update_all).delete(settings::reset_all),
+        )
+        .route(
+            "/indexes/{uid}/settings/{setting}",
+            get(settings::get_one).put(settings::put_one).patch(settings::patch_one).delete(settings::reset_one),
+        )
+        .route("/tasks", get(tasks::list).delete(tasks::delete))
+        .route("/tasks/cancel", post(tasks::cancel))
+        .route("/tasks/{uid}", get(tasks::get))
+}
+
+/// Registers the Miroir task of a write that reached its nodes and answers 202 like Meilisearch,
+/// with `X-Miroir-Degraded` naming shards left below RF.
+async fn accepted(app: &AppState, mut task: NewTask, outcome: Outcome, degraded: Vec<u32>) -> AppResult<Response> {
+    task.node_tasks = outcome.node_tasks;
+    let (uid, at) = app.tasks.register(task.clone()).await?;
+    let view = serde_json::json!({
+        "taskUid": uid,
+        "indexUid": task.index_uid,
+        "status": "enqueued",
+        "type": task.kind,
+        "enqueuedAt": crate::tasks::rfc3339(at),
+    });
+    let mut headers = HeaderMap::new();
+    let mut shards: Vec<u32> = outcome.degraded.into_iter().chain(degraded).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    if !shards.is_empty() {
+        let list = shards.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
+    }
+    Ok((StatusCode::ACCEPTED, headers, axum::Json(view)).into_response())
+}
+
+fn json_ok(v: Value) -> Response {
+    axum::Json(v).into_response()
+}

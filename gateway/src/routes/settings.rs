@@ -1,0 +1,152 @@
+//! `/indexes/{uid}/settings` and every sub-route: stored versioned in the coordinator, then
+//! broadcast to every node of the index. Reads come from a node (Meilisearch fills the defaults),
+//! with Miroir's own field removed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{Method as HttpMethod, StatusCode};
+use axum::response::{IntoResponse, Response};
+use miroir::command::Command;
+use miroir::task::NewTask;
+use miroir_node_client::{Method, NodeError, NodeRequest};
+use serde_json::{json, Map, Value};
+
+use super::{accepted, json_ok};
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Code};
+use crate::extract::Json;
+use crate::fanout::{self, in_sync_copies, index_nodes};
+use crate::read::read_from_owner;
+use crate::settings::{by_segment, node_settings, strip_shard_field};
+use crate::tasks::now_millis;
+
+pub async fn get_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
+    let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings")).await?;
+    strip_shard_field(&mut v);
+    Ok(json_ok(v))
+}
+
+pub async fn update_all(
+    State(app): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+    Json(patch): Json<Value>,
+) -> AppResult<Response> {
+    let patch = patch
+        .as_object()
+        .cloned()
+        .ok_or_else(|| AppError::new(Code::BAD_REQUEST, "Json deserialize error: expected an object"))?;
+    apply_patch(&app, &uid, patch).await
+}
+
+pub async fn reset_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
+    app.check_writable()?;
+    let map = app.map();
+    if !map.indexes.contains_key(&uid) {
+        return Err(AppError::index_not_found(&uid));
+    }
+    let (_, version) = app.cluster.propose(Command::ResetSettings { uid: uid.clone(), at: now_millis() }).await?;
+    let map = app.wait_for_version(version).await?;
+    let per_node: BTreeMap<_, _> = index_nodes(&map, &uid)
+        .into_iter()
+        .map(|n| {
+            let reqs = vec![
+                NodeRequest::delete(format!("/indexes/{uid}/settings")),
+                NodeRequest::json(Method::Patch, format!("/indexes/{uid}/settings"), &node_settings(&json!({}))),
+            ];
+            (n, reqs)
+        })
+        .collect();
+    let results = fanout::send(&app, &map, per_node).await;
+    let outcome = fanout::settle(&app, &uid, results, |n| in_sync_copies(&map, &uid, n)).await?;
+    let task = settings_task(&uid, json!({}));
+    accepted(&app, task, outcome, vec![]).await
+}
+
+fn unknown_setting() -> AppError {
+    AppError::new(Code::BAD_REQUEST, "Unknown settings route.")
+}
+
+pub async fn get_one(
+    State(app): State<Arc<AppState>>,
+    Path((uid, segment)): Path<(String, String)>,
+) -> AppResult<Response> {
+    by_segment(&segment).ok_or_else(unknown_setting)?;
+    let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings/{segment}")).await?;
+    if segment == "filterable-attributes" {
+        strip_shard_field(&mut v);
+    }
+    Ok(json_ok(v))
+}
+
+async fn set_one(app: &AppState, uid: &str, segment: &str, verb: HttpMethod, value: Value) -> AppResult<Response> {
+    let Some((key, expected)) = by_segment(segment) else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+    if verb.as_str() != expected {
+        return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
+    }
+    let mut patch = Map::new();
+    patch.insert(key.to_string(), value);
+    apply_patch(app, uid, patch).await
+}
+
+pub async fn put_one(
+    State(app): State<Arc<AppState>>,
+    Path((uid, segment)): Path<(String, String)>,
+    Json(value): Json<Value>,
+) -> AppResult<Response> {
+    set_one(&app, &uid, &segment, HttpMethod::PUT, value).await
+}
+
+pub async fn patch_one(
+    State(app): State<Arc<AppState>>,
+    Path((uid, segment)): Path<(String, String)>,
+    Json(value): Json<Value>,
+) -> AppResult<Response> {
+    set_one(&app, &uid, &segment, HttpMethod::PATCH, value).await
+}
+
+pub async fn reset_one(
+    State(app): State<Arc<AppState>>,
+    Path((uid, segment)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let (key, _) = by_segment(&segment).ok_or_else(unknown_setting)?;
+    let mut patch = Map::new();
+    patch.insert(key.to_string(), Value::Null);
+    apply_patch(&app, &uid, patch).await
+}
+
+fn settings_task(uid: &str, details: Value) -> NewTask {
+    NewTask { index_uid: Some(uid.into()), kind: "settingsUpdate".into(), details, node_tasks: vec![], finished: None }
+}
+
+/// Meilisearch validates settings when they arrive, so one node judges the patch first: if it
+/// refuses, the client gets that node's own error and nothing is committed. Then the patch is
+/// committed (bumping the settings version) and sent to every other node of the index; a node
+/// that misses it is marked stale and the settings reconciler brings it up to date.
+async fn apply_patch(app: &AppState, uid: &str, patch: Map<String, Value>) -> AppResult<Response> {
+    app.check_writable()?;
+    let map = app.map();
+    if !map.indexes.contains_key(uid) {
+        return Err(AppError::index_not_found(uid));
+    }
+    let details = Value::Object(patch.clone());
+    let body = if patch.contains_key("filterableAttributes") { node_settings(&details) } else { details.clone() };
+    let request = || NodeRequest::json(Method::Patch, format!("/indexes/{uid}/settings"), &body);
+    let mut nodes = index_nodes(&map, uid);
+    let probe = nodes.pop_first().ok_or_else(|| AppError::internal("index has no nodes"))?;
+    let url = map.nodes.get(&probe).map(|n| n.url.clone()).unwrap_or_default();
+    let probed = match app.nodes.enqueue(&url, request()).await {
+        Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
+        r => r.map(|uid| vec![uid]),
+    };
+    let cmd = Command::UpdateSettings { uid: uid.into(), patch: details.clone(), at: now_millis() };
+    let (_, version) = app.cluster.propose(cmd).await?;
+    let map = app.wait_for_version(version).await?;
+    let per_node: BTreeMap<_, _> =
+        index_nodes(&map, uid).into_iter().filter(|n| *n != probe).map(|n| (n, vec![request()])).collect();
+    let mut results = fanout::send(app, &map, per_node).await;
+    results.push((probe, probed));
+    let outcome = fanout::settle(app, uid, results, |n| in_sync_copies(&map, uid, n)).await?;
+    accepted(app, settings_task(uid, details), outcome, vec![]).await
+}

@@ -1,0 +1,235 @@
+//! `/tasks`: served from the replicated Miroir task log, with Meilisearch's filters and paging.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use miroir::command::Command;
+use miroir::ids::Millis;
+use miroir::task::{NewTask, TaskFilter, TaskStatus};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::json_ok;
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Code};
+use crate::extract::Query;
+use crate::tasks::{now_millis, summarized, view};
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskParams {
+    uids: Option<String>,
+    statuses: Option<String>,
+    types: Option<String>,
+    index_uids: Option<String>,
+    canceled_by: Option<String>,
+    before_enqueued_at: Option<String>,
+    after_enqueued_at: Option<String>,
+    before_started_at: Option<String>,
+    after_started_at: Option<String>,
+    before_finished_at: Option<String>,
+    after_finished_at: Option<String>,
+    limit: Option<usize>,
+    from: Option<u64>,
+    reverse: Option<bool>,
+}
+
+fn invalid(code: &'static str, message: String) -> AppError {
+    AppError::new(crate::error::Code { name: code, ..Code::BAD_REQUEST }, message)
+}
+
+/// A comma-separated list where `*` means "no filter".
+fn split_list(raw: &Option<String>) -> Option<Vec<&str>> {
+    let raw = raw.as_deref()?;
+    let items: Vec<&str> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    (!items.contains(&"*")).then_some(items)
+}
+
+fn uids(raw: &Option<String>, code: &'static str, name: &str) -> AppResult<Option<Vec<u64>>> {
+    split_list(raw)
+        .map(|items| {
+            items
+                .iter()
+                .map(|s| {
+                    s.parse().map_err(|_| {
+                        invalid(
+                            code,
+                            format!("Invalid value in parameter `{name}`: could not parse `{s}` as a positive integer"),
+                        )
+                    })
+                })
+                .collect()
+        })
+        .transpose()
+}
+
+fn date(raw: &Option<String>, code: &'static str, name: &str) -> AppResult<Option<Millis>> {
+    raw.as_deref()
+        .map(|s| {
+            OffsetDateTime::parse(s, &Rfc3339)
+                .ok()
+                .or_else(|| {
+                    let day = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+                    Some(day.midnight().assume_utc())
+                })
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as Millis)
+                .ok_or_else(|| {
+                    invalid(
+                        code,
+                        format!("Invalid value in parameter `{name}`: `{s}` is an invalid date-time. It should follow the YYYY-MM-DD or RFC 3339 date-time format."),
+                    )
+                })
+        })
+        .transpose()
+}
+
+fn status(s: &str) -> AppResult<TaskStatus> {
+    serde_json::from_value(Value::from(s)).map_err(|_| {
+        invalid(
+            "invalid_task_statuses",
+            format!("Invalid value in parameter `statuses`: `{s}` is not a valid task status. Available statuses are `enqueued`, `processing`, `succeeded`, `failed`, `canceled`."),
+        )
+    })
+}
+
+fn filter(p: &TaskParams) -> AppResult<TaskFilter> {
+    Ok(TaskFilter {
+        uids: uids(&p.uids, "invalid_task_uids", "uids")?,
+        statuses: split_list(&p.statuses).map(|l| l.into_iter().map(status).collect()).transpose()?,
+        types: split_list(&p.types).map(|l| l.into_iter().map(str::to_string).collect()),
+        index_uids: split_list(&p.index_uids).map(|l| l.into_iter().map(str::to_string).collect()),
+        canceled_by: uids(&p.canceled_by, "invalid_task_canceled_by", "canceledBy")?,
+        before_enqueued_at: date(&p.before_enqueued_at, "invalid_task_before_enqueued_at", "beforeEnqueuedAt")?,
+        after_enqueued_at: date(&p.after_enqueued_at, "invalid_task_after_enqueued_at", "afterEnqueuedAt")?,
+        before_started_at: date(&p.before_started_at, "invalid_task_before_started_at", "beforeStartedAt")?,
+        after_started_at: date(&p.after_started_at, "invalid_task_after_started_at", "afterStartedAt")?,
+        before_finished_at: date(&p.before_finished_at, "invalid_task_before_finished_at", "beforeFinishedAt")?,
+        after_finished_at: date(&p.after_finished_at, "invalid_task_after_finished_at", "afterFinishedAt")?,
+    })
+}
+
+pub async fn list_tasks(app: &AppState, p: TaskParams) -> AppResult<Value> {
+    let f = filter(&p)?;
+    let limit = p.limit.unwrap_or(20);
+    let page = app.cluster.tasks(f, p.from, limit, p.reverse.unwrap_or(false)).await?;
+    Ok(json!({
+        "results": page.tasks.iter().map(view).collect::<Vec<_>>(),
+        "total": page.total,
+        "limit": limit,
+        "from": page.tasks.first().map(|t| t.uid),
+        "next": page.next,
+    }))
+}
+
+pub async fn list(State(app): State<Arc<AppState>>, Query(p): Query<TaskParams>) -> AppResult<Response> {
+    Ok(json_ok(list_tasks(&app, p).await?))
+}
+
+pub async fn get(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
+    let not_found = || AppError::new(Code::TASK_NOT_FOUND, format!("Task `{uid}` not found."));
+    let n: u64 = uid.parse().map_err(|_| {
+        invalid(
+            "invalid_task_uids",
+            format!("Invalid value in parameter `taskUid`: could not parse `{uid}` as a positive integer"),
+        )
+    })?;
+    let task = app.cluster.task(n).await?.ok_or_else(not_found)?;
+    Ok(json_ok(view(&task)))
+}
+
+fn has_filter(p: &TaskParams) -> bool {
+    [
+        &p.uids,
+        &p.statuses,
+        &p.types,
+        &p.index_uids,
+        &p.canceled_by,
+        &p.before_enqueued_at,
+        &p.after_enqueued_at,
+        &p.before_started_at,
+        &p.after_started_at,
+        &p.before_finished_at,
+        &p.after_finished_at,
+    ]
+    .iter()
+    .any(|v| v.is_some())
+}
+
+/// The uids matching a cancel/delete filter (all of them, not one page).
+async fn matching(app: &AppState, p: &TaskParams) -> AppResult<Vec<u64>> {
+    let page = app.cluster.tasks(filter(p)?, None, usize::MAX, false).await?;
+    Ok(page.tasks.iter().map(|t| t.uid).collect())
+}
+
+async fn filtered_task(
+    app: &AppState,
+    p: TaskParams,
+    query: String,
+    kind: &str,
+    missing_code: &'static str,
+    run: impl FnOnce(Vec<u64>, u64) -> Command,
+) -> AppResult<Response> {
+    if !has_filter(&p) {
+        return Err(invalid(
+            missing_code,
+            format!("Query parameters to filter the tasks to {} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.", if kind == "taskCancelation" { "cancel" } else { "delete" }),
+        ));
+    }
+    let uids = matching(app, &p).await?;
+    let done_key = if kind == "taskCancelation" { "canceledTasks" } else { "deletedTasks" };
+    let original_filter = format!("?{query}");
+    let new = NewTask {
+        index_uid: None,
+        kind: kind.into(),
+        details: json!({"matchedTasks": uids.len(), done_key: null, "originalFilter": original_filter}),
+        node_tasks: vec![],
+        finished: None,
+    };
+    let (uid, _) = app.tasks.register(new).await?;
+    let before = app
+        .cluster
+        .tasks(TaskFilter { uids: Some(uids.clone()), ..TaskFilter::default() }, None, usize::MAX, false)
+        .await?;
+    let unfinished = before.tasks.iter().filter(|t| !t.status.is_finished()).count();
+    let finished = before.tasks.len() - unfinished;
+    app.cluster.propose(run(uids.clone(), uid)).await?;
+    // Cancelation acts on unfinished tasks, deletion on finished ones, as in Meilisearch.
+    let done = if kind == "taskCancelation" { unfinished } else { finished };
+    let details = json!({"matchedTasks": uids.len(), done_key: done, "originalFilter": original_filter});
+    let finish = Command::FinishTask {
+        uid,
+        status: TaskStatus::Succeeded,
+        error: None,
+        details: Some(details),
+        at: now_millis(),
+    };
+    app.cluster.propose(finish).await?;
+    let task = app.cluster.task(uid).await?.ok_or_else(|| AppError::internal("task vanished"))?;
+    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(summarized(&task))).into_response())
+}
+
+pub async fn cancel(
+    State(app): State<Arc<AppState>>,
+    uri: axum::http::Uri,
+    Query(p): Query<TaskParams>,
+) -> AppResult<Response> {
+    let q = uri.query().unwrap_or("").to_string();
+    filtered_task(&app, p, q, "taskCancelation", "missing_task_filters", |uids, by| Command::CancelTasks {
+        uids,
+        canceled_by: by,
+        at: now_millis(),
+    })
+    .await
+}
+
+pub async fn delete(
+    State(app): State<Arc<AppState>>,
+    uri: axum::http::Uri,
+    Query(p): Query<TaskParams>,
+) -> AppResult<Response> {
+    let q = uri.query().unwrap_or("").to_string();
+    filtered_task(&app, p, q, "taskDeletion", "missing_task_filters", |uids, _| Command::DeleteTasks { uids }).await
+}

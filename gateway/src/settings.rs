@@ -1,0 +1,92 @@
+//! Index settings as clients see them and as nodes hold them. Nodes always also have
+//! `_miroir_shard` filterable: shard-scoped reads, copies and cleanups filter on it.
+
+use serde_json::{Map, Value};
+
+use crate::documents::route::SHARD_FIELD;
+
+/// Sub-routes of `/settings`: (path segment, settings key, HTTP verb Meilisearch uses to set it).
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("displayed-attributes", "displayedAttributes", "PUT"),
+    ("searchable-attributes", "searchableAttributes", "PUT"),
+    ("filterable-attributes", "filterableAttributes", "PUT"),
+    ("sortable-attributes", "sortableAttributes", "PUT"),
+    ("ranking-rules", "rankingRules", "PUT"),
+    ("stop-words", "stopWords", "PUT"),
+    ("non-separator-tokens", "nonSeparatorTokens", "PUT"),
+    ("separator-tokens", "separatorTokens", "PUT"),
+    ("dictionary", "dictionary", "PUT"),
+    ("synonyms", "synonyms", "PUT"),
+    ("distinct-attribute", "distinctAttribute", "PUT"),
+    ("proximity-precision", "proximityPrecision", "PUT"),
+    ("typo-tolerance", "typoTolerance", "PATCH"),
+    ("faceting", "faceting", "PATCH"),
+    ("pagination", "pagination", "PATCH"),
+    ("embedders", "embedders", "PATCH"),
+    ("search-cutoff-ms", "searchCutoffMs", "PUT"),
+    ("localized-attributes", "localizedAttributes", "PUT"),
+    ("facet-search", "facetSearch", "PUT"),
+    ("prefix-search", "prefixSearch", "PUT"),
+    ("chat", "chat", "PATCH"),
+    ("vector-store", "vectorStore", "PATCH"),
+];
+
+pub fn by_segment(segment: &str) -> Option<(&'static str, &'static str)> {
+    SETTINGS.iter().find(|(s, _, _)| *s == segment).map(|(_, key, verb)| (*key, *verb))
+}
+
+fn with_shard_field(filterable: &Value) -> Value {
+    let mut list = filterable.as_array().cloned().unwrap_or_default();
+    if !list.iter().any(|v| v == SHARD_FIELD) {
+        list.push(Value::from(SHARD_FIELD));
+    }
+    Value::Array(list)
+}
+
+/// What a node must receive for a client's settings patch (or whole settings object).
+pub fn node_settings(patch: &Value) -> Value {
+    let mut out: Map<String, Value> = patch.as_object().cloned().unwrap_or_default();
+    let filterable = out.get("filterableAttributes").cloned().unwrap_or(Value::Null);
+    out.insert("filterableAttributes".into(), with_shard_field(&filterable));
+    Value::Object(out)
+}
+
+/// Removes Miroir's field from settings read back from a node.
+pub fn strip_shard_field(settings: &mut Value) {
+    let strip = |v: &mut Value| {
+        if let Some(list) = v.as_array_mut() {
+            list.retain(|x| x != SHARD_FIELD);
+        }
+    };
+    match settings {
+        Value::Object(map) => {
+            if let Some(v) = map.get_mut("filterableAttributes") {
+                strip(v);
+            }
+        }
+        v @ Value::Array(_) => strip(v),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nodes_always_filter_on_the_shard_field() {
+        assert_eq!(node_settings(&json!({})), json!({"filterableAttributes": ["_miroir_shard"]}));
+        assert_eq!(
+            node_settings(&json!({"filterableAttributes": ["genre"], "rankingRules": ["words"]})),
+            json!({"filterableAttributes": ["genre", "_miroir_shard"], "rankingRules": ["words"]})
+        );
+        assert_eq!(
+            node_settings(&json!({"filterableAttributes": null}))["filterableAttributes"],
+            json!(["_miroir_shard"])
+        );
+        let mut back = json!({"filterableAttributes": ["genre", "_miroir_shard"]});
+        strip_shard_field(&mut back);
+        assert_eq!(back, json!({"filterableAttributes": ["genre"]}));
+    }
+}

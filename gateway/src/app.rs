@@ -1,8 +1,8 @@
 //! Gateway state and router. The router is built by a function so tests can drive it in-process.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::extract::DefaultBodyLimit;
@@ -21,8 +21,11 @@ pub struct AppState {
     pub cluster: Arc<dyn Cluster>,
     pub nodes: NodeClient,
     pub tasks: GroupCommit,
-    /// False while the gateway's lease is lost: it may be routing by an old map.
-    writes_enabled: AtomicBool,
+    /// Writes are accepted only before this instant (nanoseconds after `started`): the end of
+    /// the gateway's lease, less a margin. Checked on every write, so a stuck renewal fences
+    /// writes by itself.
+    lease_deadline: AtomicU64,
+    started: Instant,
 }
 
 impl AppState {
@@ -34,7 +37,8 @@ impl AppState {
             tasks: GroupCommit::start(cluster.clone()),
             cluster,
             nodes,
-            writes_enabled: AtomicBool::new(false),
+            lease_deadline: AtomicU64::new(0),
+            started: Instant::now(),
         })
     }
 
@@ -76,13 +80,21 @@ impl AppState {
         }
     }
 
-    pub fn set_writes_enabled(&self, on: bool) {
-        self.writes_enabled.store(on, Ordering::SeqCst);
+    /// Accept writes until `deadline` (the lease's end, less a margin).
+    pub fn extend_lease(&self, deadline: Instant) {
+        let ns = deadline.saturating_duration_since(self.started).as_nanos() as u64;
+        self.lease_deadline.fetch_max(ns, Ordering::SeqCst);
+    }
+
+    /// For a gateway without a coordinator lease (in-process tests): never fenced.
+    pub fn disable_fencing(&self) {
+        self.lease_deadline.store(u64::MAX, Ordering::SeqCst);
     }
 
     /// Refuses writes while fenced: an old map could send them to owners that no longer own.
     pub fn check_writable(&self) -> AppResult<()> {
-        if self.writes_enabled.load(Ordering::SeqCst) {
+        let now = self.started.elapsed().as_nanos() as u64;
+        if now < self.lease_deadline.load(Ordering::SeqCst) && self.map().version > 0 {
             Ok(())
         } else {
             Err(AppError::new(

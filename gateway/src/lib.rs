@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod cluster;
+pub mod config;
 pub mod documents;
 pub mod error;
 pub mod extract;
@@ -9,4 +10,5 @@ pub mod fanout;
 pub mod read;
 pub mod routes;
 pub mod settings;
+pub mod sync;
 pub mod tasks;

@@ -1,0 +1,81 @@
+//! Keeping the gateway's map current and its lease alive.
+//!
+//! The coordinator's migration barrier waits until every gateway with a live lease has acked a map
+//! version. A gateway that cannot renew its lease stops accepting writes *before* the coordinator
+//! stops waiting for it (the local deadline is computed from when the heartbeat was sent, minus
+//! a margin), so a gateway routing by an old map never writes to an owner that was replaced.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use miroir::command::Command;
+
+use crate::app::AppState;
+use crate::tasks::now_millis;
+
+#[derive(Debug, Clone)]
+pub struct LeaseConfig {
+    pub gateway_id: String,
+    pub address: String,
+    pub lease: Duration,
+}
+
+/// Follows the coordinator's map stream forever, reconnecting from the installed version.
+pub async fn follow_map(app: Arc<AppState>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let from = app.map().version;
+        let mut stream = app.cluster.watch(from);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(map) => {
+                    app.install(map);
+                    backoff = Duration::from_millis(50);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "map stream broke; reconnecting");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Registers the gateway, then renews its lease and acknowledges the installed map version.
+pub async fn keep_lease(app: Arc<AppState>, cfg: LeaseConfig) {
+    let lease_ms = cfg.lease.as_millis() as u64;
+    let period = cfg.lease / 3;
+    // Writes stop this long before the coordinator could consider the lease expired.
+    let margin = cfg.lease / 4;
+    let mut registered = false;
+    loop {
+        let sent = Instant::now();
+        let cmd = if registered {
+            Command::GatewayHeartbeat {
+                id: cfg.gateway_id.clone(),
+                at: now_millis(),
+                lease_ms,
+                acked_version: Some(app.map().version),
+            }
+        } else {
+            Command::RegisterGateway {
+                id: cfg.gateway_id.clone(),
+                address: cfg.address.clone(),
+                at: now_millis(),
+                lease_ms,
+            }
+        };
+        match app.cluster.propose(cmd).await {
+            Ok(_) => {
+                registered = true;
+                app.extend_lease(sent + cfg.lease - margin);
+            }
+            Err(crate::cluster::ClusterError::Rejected(miroir::CommandError::GatewayNotFound(_))) => registered = false,
+            Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+        }
+        tokio::time::sleep(period.saturating_sub(sent.elapsed()).max(Duration::from_millis(20))).await;
+    }
+}

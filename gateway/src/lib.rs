@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod local;
 pub mod read;
 pub mod routes;
+pub mod scatter;
 pub mod settings;
 pub mod sync;
 pub mod tasks;

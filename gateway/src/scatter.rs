@@ -1,0 +1,144 @@
+//! Scatter: one request per node of a covering set, each scoped to the shards that node answers
+//! for, with failover to another in-sync copy when a node fails and a deadline for the whole read.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use miroir::ids::{NodeId, ShardId};
+use miroir::RoutingMap;
+use miroir_node_client::{Method, NodeError, NodeRequest};
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Code};
+use crate::read::{covering_set, read_candidates};
+
+/// What a read does when some shard has no copy that answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingPolicy {
+    /// Answer with what there is, naming the missing shards in `X-Miroir-Degraded`.
+    #[default]
+    Partial,
+    /// Refuse with 503.
+    Error,
+}
+
+/// One node's answer for a set of shards: the raw body, parsed only by the merge.
+#[derive(Debug, Clone)]
+pub struct ShardAnswer {
+    pub node: NodeId,
+    pub shards: Vec<ShardId>,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Default)]
+pub struct Gathered {
+    pub answers: Vec<ShardAnswer>,
+    /// Shards no copy answered for.
+    pub missing: Vec<ShardId>,
+}
+
+static ROUND_ROBIN: AtomicUsize = AtomicUsize::new(0);
+
+/// Sends `build(shards)` as a POST to `path` on a covering set of `index`. A node that fails
+/// (unreachable, 5xx, timeout) has its shards retried once on other in-sync copies; a node's 4xx
+/// is the client's error and is returned as it is.
+pub async fn scatter(
+    app: &AppState,
+    map: &RoutingMap,
+    index: &str,
+    path: &str,
+    build: impl Fn(&[ShardId]) -> Value,
+    deadline: Duration,
+    policy: MissingPolicy,
+) -> AppResult<Gathered> {
+    let start = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed);
+    let (cover, mut missing) = match covering_set(map, index, start) {
+        Ok(c) => (c, vec![]),
+        Err(_) => mixed_cover(map, index, start),
+    };
+    let mut gathered = Gathered::default();
+    let failed = send_round(app, map, path, &build, cover, deadline, &mut gathered).await?;
+    if !failed.is_empty() {
+        // Retry each failed shard on another in-sync copy, avoiding the nodes that just failed.
+        let failed_nodes: Vec<&NodeId> = failed.iter().map(|(n, _)| n).collect();
+        let mut retry: BTreeMap<NodeId, Vec<ShardId>> = BTreeMap::new();
+        for shard in failed.iter().flat_map(|(_, s)| s.iter().copied()) {
+            match read_candidates(map, index, shard).into_iter().find(|n| !failed_nodes.contains(&n)) {
+                Some(node) => retry.entry(node).or_default().push(shard),
+                None => missing.push(shard),
+            }
+        }
+        for (_, shards) in send_round(app, map, path, &build, retry, deadline, &mut gathered).await? {
+            missing.extend(shards);
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() && policy == MissingPolicy::Error {
+        return Err(AppError::new(
+            Code::MIROIR_UNAVAILABLE,
+            format!("No copy of shards {missing:?} of index `{index}` answered."),
+        ));
+    }
+    gathered.missing = missing;
+    Ok(gathered)
+}
+
+/// When no single group covers every shard: each shard from whichever group still has an
+/// in-sync copy, and the shards with none at all.
+fn mixed_cover(map: &RoutingMap, index: &str, start: usize) -> (BTreeMap<NodeId, Vec<ShardId>>, Vec<ShardId>) {
+    let shards = map.indexes.get(index).map_or(0, |i| i.shards);
+    let mut cover: BTreeMap<NodeId, Vec<ShardId>> = BTreeMap::new();
+    let mut missing = vec![];
+    for shard in 0..shards {
+        let candidates = read_candidates(map, index, shard);
+        match candidates.get(start % candidates.len().max(1)) {
+            Some(node) => cover.entry(node.clone()).or_default().push(shard),
+            None => missing.push(shard),
+        }
+    }
+    (cover, missing)
+}
+
+async fn send_round(
+    app: &AppState,
+    map: &RoutingMap,
+    path: &str,
+    build: &impl Fn(&[ShardId]) -> Value,
+    cover: BTreeMap<NodeId, Vec<ShardId>>,
+    deadline: Duration,
+    gathered: &mut Gathered,
+) -> AppResult<Vec<(NodeId, Vec<ShardId>)>> {
+    let calls = cover.into_iter().map(|(node, shards)| {
+        let url = map.nodes.get(&node).map(|n| n.url.clone()).unwrap_or_default();
+        let req = NodeRequest::json(Method::Post, path, &build(&shards));
+        async move {
+            let result = match tokio::time::timeout(deadline, app.nodes.send(&url, req)).await {
+                Ok(Ok(resp)) if (200..300).contains(&resp.status) => Ok(resp.body),
+                Ok(Ok(resp)) => Err(NodeError::Status {
+                    status: resp.status,
+                    body: serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
+                }),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(NodeError::Decode(format!("no answer within {deadline:?}"))),
+            };
+            (node, shards, result)
+        }
+    });
+    let mut failed = vec![];
+    for (node, shards, result) in join_all(calls).await {
+        match result {
+            Ok(body) => gathered.answers.push(ShardAnswer { node, shards, body }),
+            Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
+            Err(e) => {
+                tracing::warn!(%node, error = %e, "scatter request failed; retrying its shards elsewhere");
+                failed.push((node, shards));
+            }
+        }
+    }
+    Ok(failed)
+}

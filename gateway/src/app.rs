@@ -55,6 +55,7 @@ impl AppState {
         }
         self.map.store(map);
         self.version_tx.send_replace(version);
+        metrics::gauge!(crate::metrics::MAP_VERSION).set(version as f64);
     }
 
     /// Waits until the installed map is at least `version` (a change this gateway just committed).
@@ -97,6 +98,7 @@ impl AppState {
         if now < self.lease_deadline.load(Ordering::SeqCst) && self.map().version > 0 {
             Ok(())
         } else {
+            metrics::counter!(crate::metrics::WRITES_FENCED).increment(1);
             Err(AppError::new(
                 Code::MIROIR_WRITES_FENCED,
                 "This gateway is not in sync with the coordinator; writes are refused until it is.",
@@ -106,7 +108,10 @@ impl AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    crate::metrics::handle();
     crate::routes::router()
+        .route("/metrics", axum::routing::get(crate::metrics::render))
+        .layer(axum::middleware::from_fn(crate::metrics::record))
         // Bodies are limited (and refused with Meilisearch's error) by our own extractors.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

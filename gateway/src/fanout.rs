@@ -29,6 +29,7 @@ pub async fn send(
     map: &RoutingMap,
     per_node: BTreeMap<NodeId, Vec<NodeRequest>>,
 ) -> Vec<(NodeId, Result<Vec<u64>, NodeError>)> {
+    metrics::histogram!(crate::metrics::FANOUT, "kind" => "write").record(per_node.len() as f64);
     let calls = per_node.into_iter().map(|(node, reqs)| async move {
         let Some(url) = map.nodes.get(&node).map(|n| n.url.clone()) else {
             let err = NodeError::Decode(format!("node `{node}` is not in the map"));
@@ -75,6 +76,7 @@ pub async fn settle(
         match result {
             Ok(uids) => out.node_tasks.extend(uids.into_iter().map(|u| (node.clone(), u))),
             Err(e) => {
+                metrics::counter!(crate::metrics::NODE_ERRORS, "kind" => "write").increment(1);
                 tracing::warn!(%node, index, error = %e, "node missed a write; marking its copies stale");
                 for (shard, group) in copies(&node) {
                     let cmd = Command::MarkStale { index: index.into(), shard, group, node: node.clone() };

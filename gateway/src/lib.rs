@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod fanout;
 pub mod local;
+pub mod metrics;
 pub mod read;
 pub mod routes;
 pub mod scatter;

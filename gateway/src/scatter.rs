@@ -113,6 +113,7 @@ async fn send_round(
     deadline: Duration,
     gathered: &mut Gathered,
 ) -> AppResult<Vec<(NodeId, Vec<ShardId>)>> {
+    metrics::histogram!(crate::metrics::FANOUT, "kind" => "read").record(cover.len() as f64);
     let calls = cover.into_iter().map(|(node, shards)| {
         let url = map.nodes.get(&node).map(|n| n.url.clone()).unwrap_or_default();
         let req = NodeRequest::json(Method::Post, path, &build(&shards));
@@ -135,6 +136,7 @@ async fn send_round(
             Ok(body) => gathered.answers.push(ShardAnswer { node, shards, body }),
             Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
             Err(e) => {
+                metrics::counter!(crate::metrics::NODE_ERRORS, "kind" => "read").increment(1);
                 tracing::warn!(%node, error = %e, "scatter request failed; retrying its shards elsewhere");
                 failed.push((node, shards));
             }

@@ -3,6 +3,10 @@
 
 use serde_json::{Map, Value};
 
+/// The field every document carries on the nodes: the shard it belongs to. Nodes always have it
+/// filterable, because shard-scoped reads, copies and cleanups filter on it; clients never see it.
+pub const SHARD_FIELD: &str = "_miroir_shard";
+
 /// Settings whose object value is merged key by key on PATCH, as Meilisearch does; every other
 /// setting is replaced whole.
 const MERGED_OBJECTS: &[&str] = &["typoTolerance", "faceting", "pagination", "embedders"];
@@ -47,6 +51,23 @@ fn merge_object(current: Option<&Value>, patch: &Map<String, Value>) -> Map<Stri
     out
 }
 
+fn with_shard_field(filterable: &Value) -> Value {
+    let mut list = filterable.as_array().cloned().unwrap_or_default();
+    if !list.iter().any(|v| v == SHARD_FIELD) {
+        list.push(Value::from(SHARD_FIELD));
+    }
+    Value::Array(list)
+}
+
+/// What a node must receive for a client's settings patch (or whole settings object): the same,
+/// with `_miroir_shard` added to the filterable attributes.
+pub fn node_settings(patch: &Value) -> Value {
+    let mut out: Map<String, Value> = patch.as_object().cloned().unwrap_or_default();
+    let filterable = out.get("filterableAttributes").cloned().unwrap_or(Value::Null);
+    out.insert("filterableAttributes".into(), with_shard_field(&filterable));
+    Value::Object(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +93,18 @@ mod tests {
         let out =
             merge_settings(&out, &patch(json!({"searchableAttributes": null, "typoTolerance": {"enabled": null}})));
         assert_eq!(out, json!({"typoTolerance": {"minWordSizeForTypos": {"oneTypo": 4, "twoTypos": 10}}}));
+    }
+
+    #[test]
+    fn nodes_always_filter_on_the_shard_field() {
+        assert_eq!(node_settings(&json!({})), json!({"filterableAttributes": ["_miroir_shard"]}));
+        assert_eq!(
+            node_settings(&json!({"filterableAttributes": ["genre"], "rankingRules": ["words"]})),
+            json!({"filterableAttributes": ["genre", "_miroir_shard"], "rankingRules": ["words"]})
+        );
+        assert_eq!(
+            node_settings(&json!({"filterableAttributes": null}))["filterableAttributes"],
+            json!(["_miroir_shard"])
+        );
     }
 }

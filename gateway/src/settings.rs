@@ -1,9 +1,9 @@
 //! Index settings as clients see them and as nodes hold them. Nodes always also have
 //! `_miroir_shard` filterable: shard-scoped reads, copies and cleanups filter on it.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::documents::route::SHARD_FIELD;
+pub use miroir::settings::{node_settings, SHARD_FIELD};
 
 /// Sub-routes of `/settings`: (path segment, settings key, HTTP verb Meilisearch uses to set it).
 pub const SETTINGS: &[(&str, &str, &str)] = &[
@@ -33,22 +33,6 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
 
 pub fn by_segment(segment: &str) -> Option<(&'static str, &'static str)> {
     SETTINGS.iter().find(|(s, _, _)| *s == segment).map(|(_, key, verb)| (*key, *verb))
-}
-
-fn with_shard_field(filterable: &Value) -> Value {
-    let mut list = filterable.as_array().cloned().unwrap_or_default();
-    if !list.iter().any(|v| v == SHARD_FIELD) {
-        list.push(Value::from(SHARD_FIELD));
-    }
-    Value::Array(list)
-}
-
-/// What a node must receive for a client's settings patch (or whole settings object).
-pub fn node_settings(patch: &Value) -> Value {
-    let mut out: Map<String, Value> = patch.as_object().cloned().unwrap_or_default();
-    let filterable = out.get("filterableAttributes").cloned().unwrap_or(Value::Null);
-    out.insert("filterableAttributes".into(), with_shard_field(&filterable));
-    Value::Object(out)
 }
 
 /// Removes Miroir's field from settings read back from a node.

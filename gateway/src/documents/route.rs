@@ -11,8 +11,7 @@ use serde_json::Value;
 use super::payload::Document;
 use crate::error::{AppError, AppResult, Code};
 
-/// The field carrying a document's shard on the nodes. Clients may not set it.
-pub const SHARD_FIELD: &str = "_miroir_shard";
+pub use miroir::settings::SHARD_FIELD;
 
 /// Which primary key a write uses, and whether it must first be fixed in the cluster state.
 #[derive(Debug, Clone, PartialEq, Eq)]

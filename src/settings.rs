@@ -51,6 +51,37 @@ fn merge_object(current: Option<&Value>, patch: &Map<String, Value>) -> Map<Stri
     out
 }
 
+/// Every Meilisearch setting: (sub-route path segment, settings key, HTTP verb that sets it).
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("displayed-attributes", "displayedAttributes", "PUT"),
+    ("searchable-attributes", "searchableAttributes", "PUT"),
+    ("filterable-attributes", "filterableAttributes", "PUT"),
+    ("sortable-attributes", "sortableAttributes", "PUT"),
+    ("ranking-rules", "rankingRules", "PUT"),
+    ("stop-words", "stopWords", "PUT"),
+    ("non-separator-tokens", "nonSeparatorTokens", "PUT"),
+    ("separator-tokens", "separatorTokens", "PUT"),
+    ("dictionary", "dictionary", "PUT"),
+    ("synonyms", "synonyms", "PUT"),
+    ("distinct-attribute", "distinctAttribute", "PUT"),
+    ("proximity-precision", "proximityPrecision", "PUT"),
+    ("typo-tolerance", "typoTolerance", "PATCH"),
+    ("faceting", "faceting", "PATCH"),
+    ("pagination", "pagination", "PATCH"),
+    ("embedders", "embedders", "PATCH"),
+    ("search-cutoff-ms", "searchCutoffMs", "PUT"),
+    ("localized-attributes", "localizedAttributes", "PUT"),
+    ("facet-search", "facetSearch", "PUT"),
+    ("prefix-search", "prefixSearch", "PUT"),
+    ("chat", "chat", "PATCH"),
+    ("vector-store", "vectorStore", "PATCH"),
+];
+
+/// Every settings key, in Meilisearch's order.
+pub fn settings_keys() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().map(|(_, key, _)| *key)
+}
+
 fn with_shard_field(filterable: &Value) -> Value {
     let mut list = filterable.as_array().cloned().unwrap_or_default();
     if !list.iter().any(|v| v == SHARD_FIELD) {

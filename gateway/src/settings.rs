@@ -3,33 +3,7 @@
 
 use serde_json::Value;
 
-pub use miroir::settings::{node_settings, SHARD_FIELD};
-
-/// Sub-routes of `/settings`: (path segment, settings key, HTTP verb Meilisearch uses to set it).
-pub const SETTINGS: &[(&str, &str, &str)] = &[
-    ("displayed-attributes", "displayedAttributes", "PUT"),
-    ("searchable-attributes", "searchableAttributes", "PUT"),
-    ("filterable-attributes", "filterableAttributes", "PUT"),
-    ("sortable-attributes", "sortableAttributes", "PUT"),
-    ("ranking-rules", "rankingRules", "PUT"),
-    ("stop-words", "stopWords", "PUT"),
-    ("non-separator-tokens", "nonSeparatorTokens", "PUT"),
-    ("separator-tokens", "separatorTokens", "PUT"),
-    ("dictionary", "dictionary", "PUT"),
-    ("synonyms", "synonyms", "PUT"),
-    ("distinct-attribute", "distinctAttribute", "PUT"),
-    ("proximity-precision", "proximityPrecision", "PUT"),
-    ("typo-tolerance", "typoTolerance", "PATCH"),
-    ("faceting", "faceting", "PATCH"),
-    ("pagination", "pagination", "PATCH"),
-    ("embedders", "embedders", "PATCH"),
-    ("search-cutoff-ms", "searchCutoffMs", "PUT"),
-    ("localized-attributes", "localizedAttributes", "PUT"),
-    ("facet-search", "facetSearch", "PUT"),
-    ("prefix-search", "prefixSearch", "PUT"),
-    ("chat", "chat", "PATCH"),
-    ("vector-store", "vectorStore", "PATCH"),
-];
+pub use miroir::settings::{node_settings, SETTINGS, SHARD_FIELD};
 
 pub fn by_segment(segment: &str) -> Option<(&'static str, &'static str)> {
     SETTINGS.iter().find(|(s, _, _)| *s == segment).map(|(_, key, verb)| (*key, *verb))

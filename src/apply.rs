@@ -415,7 +415,7 @@ fn initial_placements(s: &ClusterState, uid: &str, shards: u32, rf: u32) -> Resu
 }
 
 fn invalid(what: &'static str, reason: String) -> CommandError {
-    CommandError::InvalidArgument { what, reason }
+    CommandError::InvalidArgument { what: what.into(), reason }
 }
 
 fn check_shards_rf(shards: u32, rf: u32) -> Result<()> {

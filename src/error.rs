@@ -28,7 +28,7 @@ pub enum CommandError {
     #[error("invalid index uid `{0}`: use only A-Z a-z 0-9 - _, at most 400 bytes")]
     InvalidIndexUid(String),
     #[error("invalid {what}: {reason}")]
-    InvalidArgument { what: &'static str, reason: String },
+    InvalidArgument { what: String, reason: String },
     #[error("replica group `{group}` has {eligible} active nodes, fewer than replication factor {rf}")]
     NotEnoughNodes { group: GroupId, eligible: usize, rf: u32 },
     #[error("no replica group has active nodes")]
@@ -49,4 +49,31 @@ pub enum CommandError {
     GatewayNotFound(GatewayId),
     #[error("task {0} not found")]
     TaskNotFound(TaskUid),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Refusals travel from the leader to proposers as JSON: every variant must round-trip.
+    #[test]
+    fn errors_round_trip_through_json() {
+        let errors = [
+            CommandError::InvalidArgument { what: "rf".into(), reason: "0".into() },
+            CommandError::WouldLoseQuorum {
+                index: "i".into(),
+                shard: 1,
+                group: "g".into(),
+                node: "n".into(),
+                left: 0,
+                min: 1,
+            },
+            CommandError::IndexExists("movies".into()),
+        ];
+        for e in errors {
+            let bytes = serde_json::to_vec(&e).unwrap();
+            let back: CommandError = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(back, e);
+        }
+    }
 }

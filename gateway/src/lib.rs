@@ -7,6 +7,7 @@ pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod fanout;
+pub mod grpc;
 pub mod local;
 pub mod metrics;
 pub mod read;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{GatewayId, GroupId, IndexUid, MigrationId, NodeId, ShardId, TaskUid};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum CommandError {
     #[error("node `{0}` already exists")]
     NodeExists(NodeId),

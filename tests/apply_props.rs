@@ -175,6 +175,14 @@ proptest! {
         }
     }
 
+    /// Commands travel through Raft as JSON: every command must come back equal.
+    #[test]
+    fn commands_round_trip_through_json(cmd in command()) {
+        let bytes = serde_json::to_vec(&cmd).unwrap();
+        let back: Command = serde_json::from_slice(&bytes).unwrap();
+        prop_assert_eq!(back, cmd);
+    }
+
     /// Replaying the same log gives byte-identical states: what every Raft peer relies on.
     #[test]
     fn apply_is_deterministic(cmds in prop::collection::vec(command(), 1..60)) {

@@ -1,1 +1,3 @@
-//! Miroir simulation and end-to-end tests (not built yet).
+//! Miroir simulation and end-to-end test support: the Meilisearch-compatible dev node.
+
+pub mod devnode;

@@ -1,0 +1,363 @@
+//! The dev node's engine: indexes, documents, settings, search and the task queue, with no I/O
+//! and no clock of its own (times are passed in), so a simulation can drive it directly.
+
+pub mod filter;
+pub mod payload;
+pub mod search;
+pub mod settings;
+pub mod tasks;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+use crate::devnode::error::{DevError, DevResult};
+use tasks::{Status, Task};
+
+pub type Doc = Map<String, Value>;
+
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub uid: String,
+    pub primary_key: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// Only what was set; the view is the defaults overlaid with it.
+    pub settings_set: Value,
+    /// Internal id → document. Internal ids follow first insertion and survive replacement, which
+    /// is Meilisearch's tie-break order.
+    pub docs: BTreeMap<u64, Doc>,
+    pub ids: HashMap<String, u64>,
+    next_internal: u64,
+}
+
+impl Index {
+    fn new(uid: &str, primary_key: Option<String>, now: OffsetDateTime) -> Index {
+        Index {
+            uid: uid.to_string(),
+            primary_key,
+            created_at: now,
+            updated_at: now,
+            settings_set: json!({}),
+            docs: BTreeMap::new(),
+            ids: HashMap::new(),
+            next_internal: 0,
+        }
+    }
+
+    pub fn settings(&self) -> Value {
+        let empty = Map::new();
+        miroir::settings::merge_settings(&settings::defaults(), self.settings_set.as_object().unwrap_or(&empty))
+    }
+
+    pub fn view(&self) -> Value {
+        json!({
+            "uid": self.uid,
+            "createdAt": fmt(self.created_at),
+            "updatedAt": fmt(self.updated_at),
+            "primaryKey": self.primary_key,
+        })
+    }
+
+    pub fn stats(&self) -> Value {
+        let mut dist: BTreeMap<String, u64> = BTreeMap::new();
+        for d in self.docs.values() {
+            for k in d.keys() {
+                *dist.entry(k.clone()).or_default() += 1;
+            }
+        }
+        json!({
+            "numberOfDocuments": self.docs.len(),
+            "rawDocumentDbSize": 0,
+            "avgDocumentSize": 0,
+            "isIndexing": false,
+            "numberOfEmbeddings": 0,
+            "numberOfEmbeddedDocuments": 0,
+            "fieldDistribution": dist,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Doc> {
+        self.ids.get(id).and_then(|i| self.docs.get(i))
+    }
+}
+
+pub fn fmt(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// A write waiting in the queue.
+#[derive(Debug, Clone)]
+pub enum Op {
+    CreateIndex { primary_key: Option<String> },
+    UpdateIndex { primary_key: Option<String> },
+    DeleteIndex,
+    AddDocuments { docs: Vec<Doc>, primary_key: Option<String>, replace: bool },
+    DeleteIds(Vec<Value>),
+    DeleteFilter(Value),
+    Clear,
+    Settings(Map<String, Value>),
+}
+
+impl Op {
+    fn kind(&self) -> &'static str {
+        match self {
+            Op::CreateIndex { .. } => "indexCreation",
+            Op::UpdateIndex { .. } => "indexUpdate",
+            Op::DeleteIndex => "indexDeletion",
+            Op::AddDocuments { .. } => "documentAdditionOrUpdate",
+            Op::DeleteIds(_) | Op::DeleteFilter(_) | Op::Clear => "documentDeletion",
+            Op::Settings(_) => "settingsUpdate",
+        }
+    }
+
+    /// Details as shown while the task waits: counts that are only known after processing are null.
+    fn details(&self) -> Value {
+        match self {
+            Op::CreateIndex { primary_key } | Op::UpdateIndex { primary_key } => json!({"primaryKey": primary_key}),
+            Op::DeleteIndex => json!({"deletedDocuments": null}),
+            Op::AddDocuments { docs, .. } => json!({"receivedDocuments": docs.len(), "indexedDocuments": null}),
+            Op::DeleteIds(ids) => json!({"providedIds": ids.len(), "deletedDocuments": null}),
+            Op::DeleteFilter(f) => json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": f.to_string()}),
+            Op::Clear => json!({"deletedDocuments": null}),
+            Op::Settings(p) => Value::Object(p.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Engine {
+    pub indexes: BTreeMap<String, Index>,
+    pub tasks: Vec<Task>,
+    pending: Vec<(u64, String, Op)>,
+    next_batch: u64,
+}
+
+pub fn check_index_uid(uid: &str) -> DevResult<()> {
+    if uid.is_empty() || uid.len() > 400 || !uid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(DevError::new("invalid_index_uid", format!("`{uid}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 400 bytes.")));
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub fn index(&self, uid: &str) -> DevResult<&Index> {
+        self.indexes.get(uid).ok_or_else(|| DevError::index_not_found(uid))
+    }
+
+    /// Puts a write in the queue and returns its summarized view (the 202 body).
+    pub fn enqueue(&mut self, index_uid: &str, op: Op, now: OffsetDateTime) -> Value {
+        let uid = self.tasks.len() as u64;
+        let task = Task {
+            uid,
+            batch_uid: None,
+            index_uid: Some(index_uid.to_string()),
+            status: Status::Enqueued,
+            kind: op.kind(),
+            details: op.details(),
+            error: None,
+            enqueued_at: now,
+            started_at: None,
+            finished_at: None,
+        };
+        let summary = task.summary();
+        self.tasks.push(task);
+        self.pending.push((uid, index_uid.to_string(), op));
+        summary
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Marks the oldest waiting task as processing; returns its uid.
+    pub fn start_next(&mut self, now: OffsetDateTime) -> Option<u64> {
+        let (uid, ..) = self.pending.first()?;
+        let uid = *uid;
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        let t = &mut self.tasks[uid as usize];
+        t.status = Status::Processing;
+        t.started_at = Some(now);
+        t.batch_uid = Some(batch);
+        Some(uid)
+    }
+
+    /// Applies the task started by `start_next`.
+    pub fn finish_next(&mut self, now: OffsetDateTime) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let (uid, index_uid, op) = self.pending.remove(0);
+        let mut details = self.tasks[uid as usize].details.clone();
+        let result = self.apply(&index_uid, op, &mut details, now);
+        let t = &mut self.tasks[uid as usize];
+        t.finished_at = Some(now);
+        t.details = details;
+        match result {
+            Ok(()) => t.status = Status::Succeeded,
+            Err(e) => {
+                t.status = Status::Failed;
+                t.error = Some(e);
+            }
+        }
+    }
+
+    /// Processes everything queued at once (for pure, clockless use).
+    pub fn process_all(&mut self, now: OffsetDateTime) {
+        while self.start_next(now).is_some() {
+            self.finish_next(now);
+        }
+    }
+
+    fn apply(&mut self, uid: &str, op: Op, details: &mut Value, now: OffsetDateTime) -> DevResult<()> {
+        match op {
+            Op::CreateIndex { primary_key } => {
+                if self.indexes.contains_key(uid) {
+                    return Err(DevError::new("index_already_exists", format!("Index `{uid}` already exists.")));
+                }
+                self.indexes.insert(uid.to_string(), Index::new(uid, primary_key, now));
+                Ok(())
+            }
+            Op::UpdateIndex { primary_key } => {
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                if primary_key.is_some() && primary_key != idx.primary_key {
+                    if !idx.docs.is_empty() {
+                        return Err(DevError::new(
+                            "index_primary_key_already_exists",
+                            format!(
+                                "Index `{uid}`: Index already has a primary key: `{}`.",
+                                idx.primary_key.clone().unwrap_or_default()
+                            ),
+                        ));
+                    }
+                    idx.primary_key = primary_key;
+                }
+                idx.updated_at = now;
+                Ok(())
+            }
+            Op::DeleteIndex => {
+                let idx = self.indexes.remove(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                details["deletedDocuments"] = json!(idx.docs.len());
+                Ok(())
+            }
+            Op::AddDocuments { docs, primary_key, replace } => {
+                details["indexedDocuments"] = json!(0);
+                let idx = self.indexes.entry(uid.to_string()).or_insert_with(|| Index::new(uid, None, now));
+                let pk = resolve_primary_key(idx, primary_key, &docs)?;
+                // The whole batch is checked before any document lands, like one Meilisearch task.
+                let mut ids = Vec::with_capacity(docs.len());
+                for d in &docs {
+                    let v = filter::lookup(d, &pk).ok_or_else(|| {
+                        DevError::new(
+                            "missing_document_id",
+                            format!("Document doesn't have a `{pk}` attribute: `{}`.", Value::Object(d.clone())),
+                        )
+                    })?;
+                    ids.push(payload::document_id(v).ok_or_else(|| payload::invalid_id(v))?);
+                }
+                idx.primary_key = Some(pk);
+                let n = docs.len();
+                for (id, d) in ids.into_iter().zip(docs) {
+                    match idx.ids.get(&id) {
+                        Some(internal) => {
+                            let slot = idx.docs.entry(*internal).or_default();
+                            if replace {
+                                *slot = d;
+                            } else {
+                                for (k, v) in d {
+                                    slot.insert(k, v);
+                                }
+                            }
+                        }
+                        None => {
+                            let internal = idx.next_internal;
+                            idx.next_internal += 1;
+                            idx.ids.insert(id, internal);
+                            idx.docs.insert(internal, d);
+                        }
+                    }
+                }
+                idx.updated_at = now;
+                details["indexedDocuments"] = json!(n);
+                Ok(())
+            }
+            Op::DeleteIds(ids) => {
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                let mut deleted = 0;
+                for v in ids {
+                    let key = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    if let Some(internal) = idx.ids.remove(&key) {
+                        idx.docs.remove(&internal);
+                        deleted += 1;
+                    }
+                }
+                idx.updated_at = now;
+                details["deletedDocuments"] = json!(deleted);
+                Ok(())
+            }
+            Op::DeleteFilter(f) => {
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                let view = settings::View::from_full(&idx.settings());
+                let filter = search::checked_filter(&f, &view, "invalid_document_filter")?;
+                let doomed: Vec<u64> = idx
+                    .docs
+                    .iter()
+                    .filter(|(_, d)| filter.as_ref().is_none_or(|f| f.matches(d)))
+                    .map(|(i, _)| *i)
+                    .collect();
+                idx.ids.retain(|_, i| !doomed.contains(i));
+                for i in &doomed {
+                    idx.docs.remove(i);
+                }
+                idx.updated_at = now;
+                details["deletedDocuments"] = json!(doomed.len());
+                Ok(())
+            }
+            Op::Clear => {
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                details["deletedDocuments"] = json!(idx.docs.len());
+                idx.docs.clear();
+                idx.ids.clear();
+                idx.updated_at = now;
+                Ok(())
+            }
+            Op::Settings(patch) => {
+                let idx = self.indexes.entry(uid.to_string()).or_insert_with(|| Index::new(uid, None, now));
+                idx.settings_set = miroir::settings::merge_settings(&idx.settings_set, &patch);
+                idx.updated_at = now;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Meilisearch's rule: the declared key, else the request's, else the one attribute of the first
+/// document whose name ends in `id` (case-insensitive).
+fn resolve_primary_key(idx: &Index, requested: Option<String>, docs: &[Doc]) -> DevResult<String> {
+    if let Some(pk) = &idx.primary_key {
+        if let Some(r) = requested {
+            if &r != pk {
+                return Err(DevError::new(
+                    "index_primary_key_already_exists",
+                    format!("Index `{}`: Index already has a primary key: `{pk}`.", idx.uid),
+                ));
+            }
+        }
+        return Ok(pk.clone());
+    }
+    if let Some(r) = requested {
+        return Ok(r);
+    }
+    let first = docs.first().cloned().unwrap_or_default();
+    let candidates: Vec<&String> = first.keys().filter(|k| k.to_lowercase().ends_with("id")).collect();
+    match candidates.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(DevError::new("index_primary_key_no_candidate_found", format!("Index `{}`: The primary key inference failed as the engine did not find any field ending with `id` in its name. Please specify the primary key manually using the `primaryKey` query parameter.", idx.uid))),
+        many => Err(DevError::new("index_primary_key_multiple_candidates_found", format!("Index `{}`: The primary key inference failed as the engine found {} fields ending with `id` in their names: '{}' and '{}'. Please specify the primary key manually using the `primaryKey` query parameter.", idx.uid, many.len(), many[0], many[1]))),
+    }
+}

@@ -1,0 +1,637 @@
+//! Search: matching, a deterministic ranking that follows the ranking rules and emits
+//! Meilisearch-shaped `_rankingScoreDetails`, facets, distinct and both pagination modes.
+//!
+//! Every score depends only on the document and the query (no corpus statistics), so shards of
+//! one index rank a document the same way one node would.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use super::filter::{self, Filter};
+use super::settings::View;
+use super::{Doc, Index};
+use crate::devnode::error::{DevError, DevResult};
+
+const PARAMS: &[&str] = &[
+    "q",
+    "vector",
+    "offset",
+    "limit",
+    "page",
+    "hitsPerPage",
+    "attributesToRetrieve",
+    "retrieveVectors",
+    "attributesToCrop",
+    "cropLength",
+    "attributesToHighlight",
+    "showMatchesPosition",
+    "showRankingScore",
+    "showRankingScoreDetails",
+    "rankingScoreThreshold",
+    "filter",
+    "sort",
+    "distinct",
+    "facets",
+    "highlightPreTag",
+    "highlightPostTag",
+    "cropMarker",
+    "matchingStrategy",
+    "attributesToSearchOn",
+    "hybrid",
+    "locales",
+    "media",
+    "personalize",
+    "indexUid",
+    "federationOptions",
+    "useNetwork",
+];
+
+/// Parses a filter and checks every attribute it reads is filterable.
+pub fn checked_filter(v: &Value, view: &View, code: &'static str) -> DevResult<Option<Filter>> {
+    let f = filter::parse(v, code)?;
+    if let Some(f) = &f {
+        let mut fields = Vec::new();
+        f.fields(&mut fields);
+        for a in fields {
+            if !view.is_filterable(&a) {
+                return Err(DevError::new(
+                    code,
+                    format!(
+                        "Attribute `{a}` is not filterable. Available filterable attribute patterns are: `{}`.\n{}:{}",
+                        view.filterable.join(", "),
+                        1,
+                        1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(f)
+}
+
+pub fn tokens(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect()
+}
+
+fn num_param(body: &Map<String, Value>, key: &str, code: &'static str) -> DevResult<Option<usize>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+            DevError::new(
+                code,
+                format!("Invalid value type at `.{key}`: expected a positive integer, but found {v}: `{v}`"),
+            )
+        }),
+    }
+}
+
+fn string_list(body: &Map<String, Value>, key: &str, code: &'static str) -> DevResult<Option<Vec<String>>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str().map(str::to_string).ok_or_else(|| {
+                    DevError::new(code, format!("Invalid value type at `.{key}`: expected a string, but found `{x}`"))
+                })
+            })
+            .collect::<DevResult<Vec<_>>>()
+            .map(Some),
+        Some(v) => {
+            Err(DevError::new(code, format!("Invalid value type at `.{key}`: expected an array, but found `{v}`")))
+        }
+    }
+}
+
+/// One searchable token with the rank of its attribute and its position.
+struct Tok {
+    word: String,
+    attr: usize,
+    pos: usize,
+}
+
+fn searchable_tokens(doc: &Doc, view: &View) -> (Vec<Tok>, Vec<String>, usize) {
+    let attrs: Vec<String> = match &view.searchable {
+        Some(list) => list.clone(),
+        None => doc.keys().cloned().collect(),
+    };
+    let mut toks = Vec::new();
+    let mut texts = Vec::new();
+    for (ai, a) in attrs.iter().enumerate() {
+        let text = filter::leaf_values(doc, a)
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for (pos, w) in tokens(&text).into_iter().enumerate() {
+            toks.push(Tok { word: w, attr: ai, pos });
+        }
+        texts.push(tokens(&text).join(" "));
+    }
+    (toks, texts, attrs.len().max(1))
+}
+
+/// A comparable ranking key per rule: numbers compare descending (higher is better).
+#[derive(Debug, Clone)]
+enum Key {
+    Score(f64),
+    Sort(Option<Value>, bool),
+}
+
+struct Ranked {
+    internal: u64,
+    keys: Vec<Key>,
+    details: Map<String, Value>,
+    score: f64,
+}
+
+fn cmp_values(a: &Value, b: &Value) -> Ordering {
+    match (a.as_f64(), b.as_f64(), a.as_str(), b.as_str()) {
+        (Some(x), Some(y), ..) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (Some(_), None, ..) => Ordering::Less,
+        (None, Some(_), ..) => Ordering::Greater,
+        (_, _, Some(x), Some(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+        _ => Ordering::Equal,
+    }
+}
+
+fn cmp_keys(a: &[Key], b: &[Key]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = match (x, y) {
+            (Key::Score(x), Key::Score(y)) => y.partial_cmp(x).unwrap_or(Ordering::Equal),
+            (Key::Sort(x, asc), Key::Sort(y, _)) => match (x, y) {
+                (Some(x), Some(y)) => {
+                    let o = cmp_values(x, y);
+                    if *asc {
+                        o
+                    } else {
+                        o.reverse()
+                    }
+                }
+                // A document without the sort value always comes last, whatever the direction.
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            },
+            _ => Ordering::Equal,
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+fn sort_value(doc: &Doc, field: &str, asc: bool) -> Option<Value> {
+    let mut vals = filter::leaf_values(doc, field);
+    vals.sort_by(cmp_values);
+    if asc {
+        vals.into_iter().next()
+    } else {
+        vals.pop()
+    }
+}
+
+/// Ranks one document; `None` when it does not match the query.
+/// The query as ranking sees it: its words, whether the last is a prefix, and the joined text.
+struct Query<'a> {
+    words: &'a [String],
+    prefix_last: bool,
+    text: &'a str,
+}
+
+fn rank(
+    internal: u64,
+    doc: &Doc,
+    query: &Query,
+    rules: &[String],
+    sort: &[(String, bool)],
+    view: &View,
+) -> Option<Ranked> {
+    let (q, prefix_last, q_text) = (query.words, query.prefix_last, query.text);
+    let (toks, texts, n_attrs) = searchable_tokens(doc, view);
+    let word_matches =
+        |i: usize, t: &Tok| t.word == q[i] || (prefix_last && i + 1 == q.len() && t.word.starts_with(&q[i]));
+    // Matching strategy `last`: the longest run of leading query words all present in the document.
+    let mut matching = 0;
+    while matching < q.len() && toks.iter().any(|t| word_matches(matching, t)) {
+        matching += 1;
+    }
+    if !q.is_empty() && matching == 0 {
+        return None;
+    }
+    let mut keys = Vec::new();
+    let mut details = Map::new();
+    let mut weighted = Vec::new();
+    for rule in rules {
+        let order = details.len();
+        let mut put = |name: &str, mut d: Map<String, Value>, key: Key| {
+            d.insert("order".into(), json!(order));
+            let mut full = Map::new();
+            full.insert("order".into(), json!(order));
+            full.extend(d.into_iter().filter(|(k, _)| k != "order"));
+            details.insert(name.to_string(), Value::Object(full));
+            keys.push(key);
+        };
+        match rule.as_str() {
+            "words" if !q.is_empty() => {
+                let s = matching as f64 / q.len() as f64;
+                weighted.push(s);
+                let mut d = Map::new();
+                d.insert("matchingWords".into(), json!(matching));
+                d.insert("maxMatchingWords".into(), json!(q.len()));
+                d.insert("score".into(), json!(s));
+                put("words", d, Key::Score(s));
+            }
+            "typo" if !q.is_empty() => {
+                weighted.push(1.0);
+                let mut d = Map::new();
+                d.insert("typoCount".into(), json!(0));
+                d.insert("maxTypoCount".into(), json!(0));
+                d.insert("score".into(), json!(1.0));
+                put("typo", d, Key::Score(1.0));
+            }
+            "proximity" if !q.is_empty() => {
+                let mut cost = 0usize;
+                for i in 1..matching {
+                    let best = toks
+                        .iter()
+                        .filter(|a| word_matches(i - 1, a))
+                        .flat_map(|a| {
+                            toks.iter().filter(move |b| b.attr == a.attr).filter(|b| word_matches(i, b)).map(move |b| {
+                                if b.pos > a.pos {
+                                    (b.pos - a.pos).min(7)
+                                } else {
+                                    (a.pos - b.pos + 1).min(7)
+                                }
+                            })
+                        })
+                        .min()
+                        .unwrap_or(7);
+                    cost += best - 1;
+                }
+                let max = 6 * matching.saturating_sub(1);
+                let s = if max == 0 { 1.0 } else { 1.0 - cost as f64 / max as f64 };
+                weighted.push(s);
+                let mut d = Map::new();
+                d.insert("score".into(), json!(s));
+                put("proximity", d, Key::Score(s));
+            }
+            "attribute" if !q.is_empty() => {
+                let first =
+                    toks.iter().filter(|t| (0..matching).any(|i| word_matches(i, t))).min_by_key(|t| (t.attr, t.pos));
+                let (ao, qd) = match first {
+                    Some(t) => (1.0 - t.attr as f64 / n_attrs as f64, 1.0 / (1.0 + t.pos as f64)),
+                    None => (0.0, 0.0),
+                };
+                let s = (ao + qd) / 2.0;
+                weighted.push(s);
+                let mut d = Map::new();
+                d.insert("attributeRankingOrderScore".into(), json!(ao));
+                d.insert("queryWordDistanceScore".into(), json!(qd));
+                d.insert("score".into(), json!(s));
+                put("attribute", d, Key::Score(s));
+            }
+            "exactness" if !q.is_empty() => {
+                let (kind, s) = if texts.iter().any(|t| t == q_text) {
+                    ("exactMatch", 1.0)
+                } else if texts.iter().any(|t| t.starts_with(q_text)) {
+                    ("matchesStart", 0.5)
+                } else {
+                    ("noExactMatch", 0.0)
+                };
+                weighted.push(s);
+                let mut d = Map::new();
+                d.insert("matchType".into(), json!(kind));
+                d.insert("score".into(), json!(s));
+                put("exactness", d, Key::Score(s));
+            }
+            "sort" => {
+                for (field, asc) in sort {
+                    let v = sort_value(doc, field, *asc);
+                    let name = format!("{field}:{}", if *asc { "asc" } else { "desc" });
+                    let mut d = Map::new();
+                    d.insert("value".into(), v.clone().unwrap_or(Value::Null));
+                    let order = details.len();
+                    d.insert("order".into(), json!(order));
+                    let mut full = Map::new();
+                    full.insert("order".into(), json!(order));
+                    full.insert("value".into(), v.clone().unwrap_or(Value::Null));
+                    details.insert(name, Value::Object(full));
+                    keys.push(Key::Sort(v, *asc));
+                }
+            }
+            custom => {
+                if let Some((field, dir)) = custom.rsplit_once(':') {
+                    let asc = dir == "asc";
+                    let v = sort_value(doc, field, asc);
+                    let mut d = Map::new();
+                    d.insert("value".into(), v.clone().unwrap_or(Value::Null));
+                    put(custom, d, Key::Sort(v, asc));
+                }
+            }
+        }
+    }
+    // `_rankingScore` ignores sort rules, as in Meilisearch; earlier rules weigh more so the
+    // global score follows the lexicographic order of the rules in most cases.
+    let (mut num, mut den, mut w) = (0.0, 0.0, 1.0);
+    for s in &weighted {
+        num += s * w;
+        den += w;
+        w /= 8.0;
+    }
+    let score = if den == 0.0 { 1.0 } else { num / den };
+    Some(Ranked { internal, keys, details, score })
+}
+
+/// Projects a document on `displayedAttributes` ∩ `attributesToRetrieve`.
+pub fn project(doc: &Doc, view: &View, fields: Option<&[String]>) -> Doc {
+    doc.iter()
+        .filter(|(k, _)| view.displayed.as_ref().is_none_or(|d| View::matches_any(d, k)))
+        .filter(|(k, _)| fields.is_none_or(|f| View::matches_any(f, k)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn facet_key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> DevResult<Value> {
+    if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
+        return Err(DevError::bad_request(format!(
+            "Unknown field `{k}`: expected one of {}",
+            PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let view = View::from_full(&idx.settings());
+    let q_raw = match body.get("q") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => {
+            return Err(DevError::new(
+                "invalid_search_q",
+                format!("Invalid value type at `.q`: expected a string, but found `{v}`"),
+            ))
+        }
+    };
+    let q: Vec<String> = tokens(&q_raw).into_iter().filter(|w| !view.stop_words.contains(w)).collect();
+    let prefix_last = !q_raw.ends_with(char::is_whitespace);
+    let q_text = q.join(" ");
+    let offset = num_param(body, "offset", "invalid_search_offset")?.unwrap_or(0);
+    let limit = num_param(body, "limit", "invalid_search_limit")?.unwrap_or(20);
+    let page = num_param(body, "page", "invalid_search_page")?;
+    let hits_per_page = num_param(body, "hitsPerPage", "invalid_search_hits_per_page")?;
+    let fields = string_list(body, "attributesToRetrieve", "invalid_search_attributes_to_retrieve")?;
+    let facets = string_list(body, "facets", "invalid_search_facets")?;
+    let sort_raw = string_list(body, "sort", "invalid_search_sort")?.unwrap_or_default();
+    let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_search_filter")?;
+
+    let mut sort = Vec::new();
+    for s in &sort_raw {
+        let Some((field, dir @ ("asc" | "desc"))) = s.rsplit_once(':') else {
+            return Err(DevError::new("invalid_search_sort", format!("Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`.")));
+        };
+        if !View::matches_any(&view.sortable, field) {
+            return Err(DevError::new(
+                "invalid_search_sort",
+                format!(
+                    "Attribute `{field}` is not sortable. Available sortable attributes are: `{}`.",
+                    view.sortable.join(", ")
+                ),
+            ));
+        }
+        sort.push((field.to_string(), dir == "asc"));
+    }
+    if !sort.is_empty() && !view.ranking_rules.iter().any(|r| r == "sort") {
+        return Err(DevError::new("invalid_search_sort", "You must specify where `sort` is listed in the rankingRules setting to use the sort parameter at search time."));
+    }
+    let distinct = match body.get("distinct") {
+        Some(Value::String(d)) => {
+            if !view.is_filterable(d) {
+                return Err(DevError::new("invalid_search_distinct", format!("Attribute `{d}` is not filterable and thus, cannot be used as distinct attribute. Available filterable attributes patterns are: `{}`.", view.filterable.join(", "))));
+            }
+            Some(d.clone())
+        }
+        _ => view.distinct.clone(),
+    };
+    if let Some(fs) = &facets {
+        for f in fs {
+            if f != "*" && !view.is_filterable(f) {
+                return Err(DevError::new(
+                    "invalid_search_facets",
+                    format!(
+                        "Invalid facet distribution: Attribute `{f}` is not filterable. Available facets are: `{}`.",
+                        view.filterable.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+
+    let mut ranked: Vec<(Ranked, &Doc)> = idx
+        .docs
+        .iter()
+        .filter(|(_, d)| filter.as_ref().is_none_or(|f| f.matches(d)))
+        .filter_map(|(i, d)| {
+            rank(*i, d, &Query { words: &q, prefix_last, text: &q_text }, &view.ranking_rules, &sort, &view)
+                .map(|r| (r, d))
+        })
+        .collect();
+    ranked.sort_by(|(a, _), (b, _)| cmp_keys(&a.keys, &b.keys).then(a.internal.cmp(&b.internal)));
+    if let Some(attr) = &distinct {
+        let mut seen = Vec::new();
+        ranked.retain(|(_, d)| match filter::leaf_values(d, attr).first() {
+            None => true,
+            Some(v) => {
+                let k = facet_key(v).to_lowercase();
+                if seen.contains(&k) {
+                    false
+                } else {
+                    seen.push(k);
+                    true
+                }
+            }
+        });
+    }
+    let total = ranked.len();
+
+    let mut out = Map::new();
+    let (start, count) = match (page, hits_per_page) {
+        (None, None) => (offset, limit),
+        (p, h) => {
+            let p = p.unwrap_or(1);
+            let h = h.unwrap_or(20);
+            if p == 0 {
+                (0, 0)
+            } else {
+                ((p - 1) * h, h)
+            }
+        }
+    };
+    let capped = total.min(view.max_total_hits);
+    let end = (start + count).min(capped);
+    let hits: Vec<Value> = ranked
+        .get(start.min(end)..end)
+        .unwrap_or(&[])
+        .iter()
+        .map(|(r, d)| {
+            let mut h = project(d, &view, fields.as_deref());
+            if flag("showRankingScore") {
+                h.insert("_rankingScore".into(), json!(r.score));
+            }
+            if flag("showRankingScoreDetails") {
+                h.insert("_rankingScoreDetails".into(), Value::Object(r.details.clone()));
+            }
+            Value::Object(h)
+        })
+        .collect();
+    out.insert("hits".into(), Value::Array(hits));
+    out.insert("query".into(), json!(q_raw));
+    out.insert("processingTimeMs".into(), json!(0));
+    match (page, hits_per_page) {
+        (None, None) => {
+            out.insert("limit".into(), json!(limit));
+            out.insert("offset".into(), json!(offset));
+            out.insert("estimatedTotalHits".into(), json!(total));
+        }
+        (p, h) => {
+            let h = h.unwrap_or(20);
+            out.insert("hitsPerPage".into(), json!(h));
+            out.insert("page".into(), json!(p.unwrap_or(1)));
+            out.insert("totalPages".into(), json!(if h == 0 { 0 } else { capped.div_ceil(h) }));
+            out.insert("totalHits".into(), json!(capped));
+        }
+    }
+    if let Some(fs) = facets {
+        let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs };
+        let (dist, stats) = facet_distribution(ranked.iter().map(|(_, d)| *d), &names, view.max_values_per_facet);
+        out.insert("facetDistribution".into(), dist);
+        out.insert("facetStats".into(), stats);
+    }
+    out.insert("requestUid".into(), json!(request_uid));
+    Ok(Value::Object(out))
+}
+
+fn facet_distribution<'a>(docs: impl Iterator<Item = &'a Doc> + Clone, names: &[String], max: usize) -> (Value, Value) {
+    let mut dist = Map::new();
+    let mut stats = Map::new();
+    for name in names {
+        // Values group case-insensitively and show the first spelling seen, like Meilisearch.
+        let mut counts: BTreeMap<String, (String, u64)> = BTreeMap::new();
+        let (mut min, mut max_v): (Option<f64>, Option<f64>) = (None, None);
+        for d in docs.clone() {
+            let mut vals = filter::leaf_values(d, name);
+            vals.dedup();
+            let mut seen = Vec::new();
+            for v in vals {
+                if let Some(n) = v.as_f64() {
+                    min = Some(min.map_or(n, |m| m.min(n)));
+                    max_v = Some(max_v.map_or(n, |m| m.max(n)));
+                }
+                let shown = facet_key(&v);
+                let norm = shown.to_lowercase();
+                if seen.contains(&norm) {
+                    continue;
+                }
+                seen.push(norm.clone());
+                counts.entry(norm).or_insert((shown, 0)).1 += 1;
+            }
+        }
+        let m: Map<String, Value> = counts.into_values().take(max).map(|(k, c)| (k, json!(c))).collect();
+        dist.insert(name.clone(), Value::Object(m));
+        if let (Some(lo), Some(hi)) = (min, max_v) {
+            stats.insert(name.clone(), json!({"min": lo, "max": hi}));
+        }
+    }
+    (Value::Object(dist), Value::Object(stats))
+}
+
+/// `POST /indexes/{uid}/facet-search`.
+pub fn facet_search(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
+    let view = View::from_full(&idx.settings());
+    let Some(name) = body.get("facetName").and_then(Value::as_str) else {
+        return Err(DevError::new("missing_facet_search_facet_name", "Missing field `facetName`"));
+    };
+    if !view.is_filterable(name) {
+        return Err(DevError::new("invalid_facet_search_facet_name", format!("Attribute `{name}` is not facet-searchable. Available facet-searchable attributes patterns are: `{}`. To make it facet-searchable add it to the `filterableAttributes` index settings.", view.filterable.join(", "))));
+    }
+    let fq = body.get("facetQuery").and_then(Value::as_str).unwrap_or("").to_lowercase();
+    let mut inner: Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| ["q", "filter"].contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    inner.insert("limit".into(), json!(usize::MAX >> 1));
+    inner.insert("attributesToRetrieve".into(), json!(["*"]));
+    let matching: Vec<Doc> = {
+        let filter = checked_filter(inner.get("filter").unwrap_or(&Value::Null), &view, "invalid_facet_search_filter")?;
+        let q_raw = inner.get("q").and_then(Value::as_str).unwrap_or("");
+        let q = tokens(q_raw);
+        let q_text = q.join(" ");
+        idx.docs
+            .iter()
+            .filter(|(_, d)| filter.as_ref().is_none_or(|f| f.matches(d)))
+            .filter(|(i, d)| {
+                rank(**i, d, &Query { words: &q, prefix_last: true, text: &q_text }, &view.ranking_rules, &[], &view)
+                    .is_some()
+            })
+            .map(|(_, d)| d.clone())
+            .collect()
+    };
+    let (dist, _) = facet_distribution(matching.iter(), &[name.to_string()], usize::MAX);
+    let hits: Vec<Value> = dist[name]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| tokens(k).iter().any(|t| t.starts_with(&fq)) || fq.is_empty())
+                .take(view.max_values_per_facet)
+                .map(|(k, c)| json!({"value": k, "count": c}))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(
+        json!({"facetHits": hits, "facetQuery": body.get("facetQuery").cloned().unwrap_or(Value::Null), "processingTimeMs": 0}),
+    )
+}
+
+/// Browse (`GET /documents` and `POST /documents/fetch`): insertion order, optional filter/ids.
+pub fn browse(idx: &Index, body: &Map<String, Value>, code_prefix: &str) -> DevResult<Value> {
+    let view = View::from_full(&idx.settings());
+    let offset = num_param(body, "offset", "invalid_document_offset")?.unwrap_or(0);
+    let limit = num_param(body, "limit", "invalid_document_limit")?.unwrap_or(20);
+    let fields = string_list(body, "fields", "invalid_document_fields")?;
+    let _ = code_prefix;
+    let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_document_filter")?;
+    let ids: Option<Vec<String>> = match body.get("ids") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => {
+            Some(a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect())
+        }
+        Some(v) => {
+            return Err(DevError::new(
+                "invalid_document_ids",
+                format!("Invalid value type at `.ids`: expected an array, but found `{v}`"),
+            ))
+        }
+    };
+    let selected: Vec<&Doc> = match &ids {
+        Some(ids) => {
+            let mut internals: Vec<u64> = ids.iter().filter_map(|i| idx.ids.get(i).copied()).collect();
+            internals.sort_unstable();
+            internals.dedup();
+            internals.iter().filter_map(|i| idx.docs.get(i)).collect()
+        }
+        None => idx.docs.values().collect(),
+    };
+    let matching: Vec<&Doc> = selected.into_iter().filter(|d| filter.as_ref().is_none_or(|f| f.matches(d))).collect();
+    let results: Vec<Value> =
+        matching.iter().skip(offset).take(limit).map(|d| Value::Object(project(d, &view, fields.as_deref()))).collect();
+    Ok(json!({"results": results, "offset": offset, "limit": limit, "total": matching.len()}))
+}

@@ -1,0 +1,210 @@
+//! Index settings: Meilisearch's defaults, validation of a patch, and the typed view search uses.
+
+use serde_json::{json, Map, Value};
+
+use crate::devnode::error::{DevError, DevResult};
+
+/// The settings object a fresh Meilisearch index answers with.
+pub fn defaults() -> Value {
+    json!({
+        "displayedAttributes": ["*"],
+        "searchableAttributes": ["*"],
+        "filterableAttributes": [],
+        "sortableAttributes": [],
+        "rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness"],
+        "stopWords": [],
+        "nonSeparatorTokens": [],
+        "separatorTokens": [],
+        "dictionary": [],
+        "synonyms": {},
+        "distinctAttribute": null,
+        "proximityPrecision": "byWord",
+        "typoTolerance": {
+            "enabled": true,
+            "minWordSizeForTypos": {"oneTypo": 5, "twoTypos": 9},
+            "disableOnWords": [],
+            "disableOnAttributes": [],
+            "disableOnNumbers": false
+        },
+        "faceting": {"maxValuesPerFacet": 100, "sortFacetValuesBy": {"*": "alpha"}},
+        "pagination": {"maxTotalHits": 1000},
+        "embedders": {},
+        "searchCutoffMs": null,
+        "localizedAttributes": null,
+        "facetSearch": true,
+        "prefixSearch": "indexingTime"
+    })
+}
+
+fn snake(key: &str) -> String {
+    let mut s = String::new();
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            s.push('_');
+            s.push(c.to_ascii_lowercase());
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a positive integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a map",
+    }
+}
+
+fn invalid(key: &str, expected: &str, v: &Value) -> DevError {
+    let code: &'static str = Box::leak(format!("invalid_settings_{}", snake(key)).into_boxed_str());
+    DevError::new(
+        code,
+        format!("Invalid value type at `.{key}`: expected {expected}, but found {}: `{v}`", type_name(v)),
+    )
+}
+
+/// Checks a settings patch the way Meilisearch's deserializer does: unknown keys are
+/// `bad_request`, wrong types are `invalid_settings_<key>`. Null always means "reset".
+pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
+    let known: Vec<&str> = miroir::settings::settings_keys().collect();
+    for (key, v) in patch {
+        if !known.contains(&key.as_str()) {
+            return Err(DevError::bad_request(format!(
+                "Unknown field `{key}`: expected one of {}",
+                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if v.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "displayedAttributes"
+            | "searchableAttributes"
+            | "filterableAttributes"
+            | "sortableAttributes"
+            | "stopWords"
+            | "nonSeparatorTokens"
+            | "separatorTokens"
+            | "dictionary"
+            | "rankingRules" => {
+                let Some(arr) = v.as_array() else { return Err(invalid(key, "an array", v)) };
+                for item in arr {
+                    let ok = item.is_string() || (key == "filterableAttributes" && item.is_object());
+                    if !ok {
+                        return Err(invalid(key, "a string", item));
+                    }
+                }
+                if key == "rankingRules" {
+                    for r in arr.iter().filter_map(Value::as_str) {
+                        let builtin = ["words", "typo", "proximity", "attribute", "sort", "exactness"].contains(&r);
+                        let custom =
+                            r.rsplit_once(':').is_some_and(|(f, d)| !f.is_empty() && (d == "asc" || d == "desc"));
+                        if !builtin && !custom {
+                            return Err(DevError::new("invalid_settings_ranking_rules", format!("Invalid value at `.rankingRules[0]`: `{r}` ranking rule is invalid. Valid ranking rules are words, typo, sort, proximity, attribute, exactness and custom ranking rules.")));
+                        }
+                    }
+                }
+            }
+            "distinctAttribute" | "proximityPrecision" | "prefixSearch" if !v.is_string() => {
+                return Err(invalid(key, "a string", v))
+            }
+            "synonyms" | "typoTolerance" | "faceting" | "pagination" | "embedders" if !v.is_object() => {
+                return Err(invalid(key, "an object", v))
+            }
+            "facetSearch" if !v.is_boolean() => return Err(invalid(key, "a boolean", v)),
+            "searchCutoffMs" if !v.is_u64() => return Err(invalid(key, "a positive integer", v)),
+            "pagination" => {
+                if let Some(m) = v.get("maxTotalHits") {
+                    if !m.is_u64() && !m.is_null() {
+                        return Err(DevError::new("invalid_settings_pagination", format!("Invalid value type at `.pagination.maxTotalHits`: expected a positive integer, but found {}: `{m}`", type_name(m))));
+                    }
+                }
+            }
+            "faceting" => {
+                if let Some(m) = v.get("maxValuesPerFacet") {
+                    if !m.is_u64() && !m.is_null() {
+                        return Err(DevError::new("invalid_settings_faceting", format!("Invalid value type at `.faceting.maxValuesPerFacet`: expected a positive integer, but found {}: `{m}`", type_name(m))));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What search needs from the settings, read once per request.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub displayed: Option<Vec<String>>,
+    pub searchable: Option<Vec<String>>,
+    pub filterable: Vec<String>,
+    pub sortable: Vec<String>,
+    pub ranking_rules: Vec<String>,
+    pub distinct: Option<String>,
+    pub max_total_hits: usize,
+    pub max_values_per_facet: usize,
+    pub stop_words: Vec<String>,
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| {
+                    x.as_str().map(str::to_string).or_else(|| {
+                        x.get("attributePatterns")
+                            .and_then(|p| p.as_array())
+                            .map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\u{0}"))
+                    })
+                })
+                .flat_map(|s| s.split('\u{0}').map(str::to_string).collect::<Vec<_>>())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn star_or(v: &Value) -> Option<Vec<String>> {
+    let s = strings(v);
+    if s.iter().any(|x| x == "*") {
+        None
+    } else {
+        Some(s)
+    }
+}
+
+impl View {
+    pub fn from_full(full: &Value) -> View {
+        View {
+            displayed: star_or(&full["displayedAttributes"]),
+            searchable: star_or(&full["searchableAttributes"]),
+            filterable: strings(&full["filterableAttributes"]),
+            sortable: strings(&full["sortableAttributes"]),
+            ranking_rules: strings(&full["rankingRules"]),
+            distinct: full["distinctAttribute"].as_str().map(str::to_string),
+            max_total_hits: full["pagination"]["maxTotalHits"].as_u64().unwrap_or(1000) as usize,
+            max_values_per_facet: full["faceting"]["maxValuesPerFacet"].as_u64().unwrap_or(100) as usize,
+            stop_words: strings(&full["stopWords"]),
+        }
+    }
+
+    /// Meilisearch matches an attribute against a pattern list: exact, `*`, `prefix*`, or a
+    /// parent object (`a` covers `a.b`).
+    pub fn matches_any(list: &[String], attr: &str) -> bool {
+        list.iter().any(|p| {
+            p == "*"
+                || p == attr
+                || attr.starts_with(&format!("{p}."))
+                || (p.ends_with('*') && attr.starts_with(&p[..p.len() - 1]))
+        })
+    }
+
+    pub fn is_filterable(&self, attr: &str) -> bool {
+        attr == miroir::settings::SHARD_FIELD || Self::matches_any(&self.filterable, attr)
+    }
+}

@@ -1,0 +1,554 @@
+//! Routes of the dev node: Meilisearch's paths, verbs and answers, plus `/_devnode/*` for faults.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use super::{json_body, now, Faults, Shared};
+use crate::devnode::engine::payload::{self, Format};
+use crate::devnode::engine::{check_index_uid, search, settings, tasks, Op};
+use crate::devnode::error::{DevError, DevResult};
+
+type St = State<Arc<Shared>>;
+type Res = Result<Response, DevError>;
+
+const BODY_LIMIT: usize = 100_000_000;
+
+/// The raw body, with axum's own rejections turned into Meilisearch errors.
+pub struct Body(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = DevError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, DevError> {
+        Bytes::from_request(req, state).await.map(Body).map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                DevError::new(
+                    "payload_too_large",
+                    format!(
+                        "The provided payload reached the size limit. The maximum accepted payload size is {}.",
+                        "100 MB"
+                    ),
+                )
+            } else {
+                DevError::bad_request(e.body_text())
+            }
+        })
+    }
+}
+
+fn ct(h: &HeaderMap) -> Option<&str> {
+    h.get("content-type").and_then(|v| v.to_str().ok())
+}
+
+fn query(raw: &Option<String>) -> Vec<(String, String)> {
+    raw.as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn ok(status: StatusCode, v: Value) -> Res {
+    Ok((status, Json(v)).into_response())
+}
+
+fn enqueue(s: &Shared, uid: &str, op: Op) -> Res {
+    let summary = s.engine().enqueue(uid, op, now());
+    s.work.notify_one();
+    ok(StatusCode::ACCEPTED, summary)
+}
+
+fn object(v: Value) -> DevResult<Map<String, Value>> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(DevError::bad_request(format!(
+            "Json deserialize error: invalid type: {other}, expected a map at line 1 column 0"
+        ))),
+    }
+}
+
+/// Auth and faults, before any route runs.
+async fn guard(State(s): St, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if path.starts_with("/_devnode") {
+        return next.run(req).await;
+    }
+    if s.stopped.load(Ordering::SeqCst) {
+        return DevError::new("miroir_devnode_stopped", "The dev node is stopped.").into_response();
+    }
+    let faults = s.faults().clone();
+    if !faults.delay.is_zero() {
+        tokio::time::sleep(faults.delay).await;
+    }
+    let n = s.requests.fetch_add(1, Ordering::SeqCst);
+    let mut fail = false;
+    {
+        let mut f = s.faults();
+        if f.fail_next > 0 {
+            f.fail_next -= 1;
+            fail = true;
+        }
+    }
+    // Deterministic rate: request n fails when floor((n+1)·rate) steps past floor(n·rate).
+    if faults.fail_rate > 0.0 && ((n + 1) as f64 * faults.fail_rate).floor() > (n as f64 * faults.fail_rate).floor() {
+        fail = true;
+    }
+    if fail {
+        return DevError::new("miroir_devnode_injected_fault", "Injected failure.").into_response();
+    }
+    if path != "/health" {
+        if let Some(key) = &s.master_key {
+            match req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+                None => {
+                    return DevError::new(
+                        "missing_authorization_header",
+                        "The Authorization header is missing. It must use the bearer authorization method.",
+                    )
+                    .into_response()
+                }
+                Some(h) if h.strip_prefix("Bearer ").map(str::trim) != Some(key.as_str()) => {
+                    return DevError::new("invalid_api_key", "The provided API key is invalid.").into_response()
+                }
+                _ => {}
+            }
+        }
+    }
+    next.run(req).await
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "available"})) }))
+        .route(
+            "/version",
+            get(|| async {
+                Json(json!({"commitSha": "unknown", "commitDate": "unknown", "pkgVersion": env!("CARGO_PKG_VERSION")}))
+            }),
+        )
+        .route("/indexes", get(list_indexes).post(create_index))
+        .route("/indexes/{uid}", get(get_index).patch(update_index).delete(delete_index))
+        .route("/indexes/{uid}/stats", get(index_stats))
+        .route("/indexes/{uid}/documents", get(browse_get).post(add_replace).put(add_update).delete(clear))
+        .route("/indexes/{uid}/documents/fetch", post(browse_post))
+        .route("/indexes/{uid}/documents/delete-batch", post(delete_batch))
+        .route("/indexes/{uid}/documents/delete", post(delete_filter))
+        .route("/indexes/{uid}/documents/{id}", get(get_document).delete(delete_document))
+        .route("/indexes/{uid}/search", get(search_get).post(search_post))
+        .route("/indexes/{uid}/facet-search", post(facet_search))
+        .route("/multi-search", post(multi_search))
+        .route("/indexes/{uid}/settings", get(get_settings).patch(patch_settings).delete(reset_settings))
+        .route("/indexes/{uid}/settings/{sub}", get(get_sub).put(set_sub).patch(set_sub).delete(reset_sub))
+        .route("/tasks", get(list_tasks))
+        .route("/tasks/{uid}", get(get_task))
+        .route("/_devnode/faults", get(get_faults).post(set_faults))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(middleware::from_fn_with_state(shared.clone(), guard))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(shared)
+}
+
+async fn get_faults(State(s): St) -> Json<Value> {
+    let f = s.faults().clone();
+    Json(
+        json!({"delayMs": f.delay.as_millis() as u64, "failNext": f.fail_next, "failRate": f.fail_rate, "stopped": s.stopped.load(Ordering::SeqCst)}),
+    )
+}
+
+/// `{delayMs, failNext, failRate, stopped, clearData}`: every field optional.
+async fn set_faults(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
+    let v = object(json_body(ct(&h), &b)?)?;
+    let mut f: Faults = s.faults().clone();
+    if let Some(d) = v.get("delayMs").and_then(Value::as_u64) {
+        f.delay = std::time::Duration::from_millis(d);
+    }
+    if let Some(n) = v.get("failNext").and_then(Value::as_u64) {
+        f.fail_next = n;
+    }
+    if let Some(r) = v.get("failRate").and_then(Value::as_f64) {
+        f.fail_rate = r.clamp(0.0, 1.0);
+    }
+    if let Some(st) = v.get("stopped").and_then(Value::as_bool) {
+        s.stopped.store(st, Ordering::SeqCst);
+    }
+    if v.get("clearData").and_then(Value::as_bool) == Some(true) {
+        *s.engine() = Default::default();
+    }
+    *s.faults() = f;
+    Ok(get_faults(State(s)).await.into_response())
+}
+
+fn page(params: &[(String, String)], code_prefix: &str) -> DevResult<(usize, usize)> {
+    let mut offset = 0;
+    let mut limit = 20;
+    for (k, v) in params {
+        let slot = match k.as_str() {
+            "offset" => &mut offset,
+            "limit" => &mut limit,
+            _ => continue,
+        };
+        *slot = v.parse().map_err(|_| {
+            let code: &'static str = Box::leak(format!("invalid_{code_prefix}_{k}").into_boxed_str());
+            DevError::new(
+                code,
+                format!("Invalid value in parameter `{k}`: could not parse `{v}` as a positive integer"),
+            )
+        })?;
+    }
+    Ok((offset, limit))
+}
+
+async fn list_indexes(State(s): St, RawQuery(q): RawQuery) -> Res {
+    let (offset, limit) = page(&query(&q), "index")?;
+    let e = s.engine();
+    let results: Vec<Value> = e.indexes.values().skip(offset).take(limit).map(|i| i.view()).collect();
+    ok(StatusCode::OK, json!({"results": results, "offset": offset, "limit": limit, "total": e.indexes.len()}))
+}
+
+fn primary_key_field(m: &Map<String, Value>, code: &'static str) -> DevResult<Option<String>> {
+    match m.get("primaryKey") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => {
+            Err(DevError::new(code, format!("Invalid value type at `.primaryKey`: expected a string, but found `{v}`")))
+        }
+    }
+}
+
+async fn create_index(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
+    let m = object(json_body(ct(&h), &b)?)?;
+    let uid = match m.get("uid") {
+        None => return Err(DevError::new("missing_index_uid", "Missing field `uid`")),
+        Some(Value::String(u)) => u.clone(),
+        Some(v) => {
+            return Err(DevError::new(
+                "invalid_index_uid",
+                format!("Invalid value type at `.uid`: expected a string, but found `{v}`"),
+            ))
+        }
+    };
+    check_index_uid(&uid)?;
+    if let Some(k) = m.keys().find(|k| *k != "uid" && *k != "primaryKey") {
+        return Err(DevError::bad_request(format!("Unknown field `{k}`: expected one of `uid`, `primaryKey`")));
+    }
+    let primary_key = primary_key_field(&m, "invalid_index_primary_key")?;
+    enqueue(&s, &uid, Op::CreateIndex { primary_key })
+}
+
+async fn get_index(State(s): St, Path(uid): Path<String>) -> Res {
+    check_index_uid(&uid)?;
+    ok(StatusCode::OK, s.engine().index(&uid)?.view())
+}
+
+async fn index_stats(State(s): St, Path(uid): Path<String>) -> Res {
+    check_index_uid(&uid)?;
+    ok(StatusCode::OK, s.engine().index(&uid)?.stats())
+}
+
+async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    let m = object(json_body(ct(&h), &b)?)?;
+    let primary_key = primary_key_field(&m, "invalid_index_primary_key")?;
+    enqueue(&s, &uid, Op::UpdateIndex { primary_key })
+}
+
+async fn delete_index(State(s): St, Path(uid): Path<String>) -> Res {
+    check_index_uid(&uid)?;
+    enqueue(&s, &uid, Op::DeleteIndex)
+}
+
+async fn add_documents(s: &Shared, uid: &str, q: &Option<String>, h: &HeaderMap, b: &[u8], replace: bool) -> Res {
+    check_index_uid(uid)?;
+    let params = query(q);
+    let primary_key = params.iter().find(|(k, _)| k == "primaryKey").map(|(_, v)| v.clone());
+    let delimiter = match params.iter().find(|(k, _)| k == "csvDelimiter") {
+        Some((_, d)) if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
+        Some((_, d)) => return Err(DevError::new("invalid_document_csv_delimiter", format!("Invalid value in parameter `csvDelimiter`: expected a string of one character, but found the following string of {} characters: `{d}`", d.chars().count()))),
+        None => b',',
+    };
+    let format = Format::from_content_type(ct(h))?;
+    let docs = payload::parse(b, format, delimiter)?;
+    enqueue(s, uid, Op::AddDocuments { docs, primary_key, replace })
+}
+
+async fn add_replace(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery, h: HeaderMap, Body(b): Body) -> Res {
+    add_documents(&s, &uid, &q, &h, &b, true).await
+}
+
+async fn add_update(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery, h: HeaderMap, Body(b): Body) -> Res {
+    add_documents(&s, &uid, &q, &h, &b, false).await
+}
+
+async fn clear(State(s): St, Path(uid): Path<String>) -> Res {
+    check_index_uid(&uid)?;
+    enqueue(&s, &uid, Op::Clear)
+}
+
+async fn delete_batch(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    match json_body(ct(&h), &b)? {
+        Value::Array(ids) => enqueue(&s, &uid, Op::DeleteIds(ids)),
+        other => Err(DevError::bad_request(format!(
+            "Json deserialize error: invalid type: {other}, expected a sequence at line 1 column 0"
+        ))),
+    }
+}
+
+async fn delete_filter(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    let m = object(json_body(ct(&h), &b)?)?;
+    let Some(filter) = m.get("filter").cloned() else {
+        return Err(DevError::new("missing_document_filter", "Missing field `filter`"));
+    };
+    // Syntax is checked at once (400); filterability is checked by the task, as in Meilisearch.
+    crate::devnode::engine::filter::parse(&filter, "invalid_document_filter")?;
+    enqueue(&s, &uid, Op::DeleteFilter(filter))
+}
+
+async fn delete_document(State(s): St, Path((uid, id)): Path<(String, String)>) -> Res {
+    check_index_uid(&uid)?;
+    enqueue(&s, &uid, Op::DeleteIds(vec![Value::String(id)]))
+}
+
+async fn get_document(State(s): St, Path((uid, id)): Path<(String, String)>, RawQuery(q): RawQuery) -> Res {
+    check_index_uid(&uid)?;
+    let e = s.engine();
+    let idx = e.index(&uid)?;
+    let doc = idx.get(&id).ok_or_else(|| DevError::new("document_not_found", format!("Document `{id}` not found.")))?;
+    let fields: Option<Vec<String>> = query(&q)
+        .into_iter()
+        .find(|(k, _)| k == "fields")
+        .map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect());
+    let view = settings::View::from_full(&idx.settings());
+    ok(StatusCode::OK, Value::Object(search::project(doc, &view, fields.as_deref())))
+}
+
+/// Query-string parameters as the JSON body Meilisearch's POST variant takes.
+fn query_to_body(
+    params: Vec<(String, String)>,
+    lists: &[&str],
+    numbers: &[&str],
+    bools: &[&str],
+    code_prefix: &str,
+) -> DevResult<Map<String, Value>> {
+    let mut m = Map::new();
+    for (k, v) in params {
+        let val = if lists.contains(&k.as_str()) {
+            json!(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+        } else if numbers.contains(&k.as_str()) {
+            match v.parse::<u64>() {
+                Ok(n) => json!(n),
+                Err(_) => {
+                    let code: &'static str = Box::leak(format!("invalid_{code_prefix}_{}", snake(&k)).into_boxed_str());
+                    return Err(DevError::new(
+                        code,
+                        format!("Invalid value in parameter `{k}`: could not parse `{v}` as a positive integer"),
+                    ));
+                }
+            }
+        } else if bools.contains(&k.as_str()) {
+            json!(v == "true")
+        } else {
+            json!(v)
+        };
+        m.insert(k, val);
+    }
+    Ok(m)
+}
+
+fn snake(k: &str) -> String {
+    k.chars().flat_map(|c| if c.is_ascii_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] }).collect()
+}
+
+async fn browse_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery) -> Res {
+    check_index_uid(&uid)?;
+    let body = query_to_body(query(&q), &["fields", "ids"], &["offset", "limit"], &["retrieveVectors"], "document")?;
+    let e = s.engine();
+    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body, "document")?)
+}
+
+async fn browse_post(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    let body = object(json_body(ct(&h), &b)?)?;
+    let e = s.engine();
+    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body, "document")?)
+}
+
+fn request_uid(s: &Shared) -> String {
+    let n = s.requests.load(Ordering::SeqCst);
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+async fn search_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery) -> Res {
+    check_index_uid(&uid)?;
+    let body = query_to_body(
+        query(&q),
+        &[
+            "attributesToRetrieve",
+            "facets",
+            "sort",
+            "attributesToHighlight",
+            "attributesToCrop",
+            "attributesToSearchOn",
+        ],
+        &["offset", "limit", "page", "hitsPerPage", "cropLength"],
+        &["showRankingScore", "showRankingScoreDetails", "showMatchesPosition", "retrieveVectors"],
+        "search",
+    )?;
+    let e = s.engine();
+    ok(StatusCode::OK, search::search(e.index(&uid)?, &body, request_uid(&s))?)
+}
+
+async fn search_post(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    let body = object(json_body(ct(&h), &b)?)?;
+    let e = s.engine();
+    ok(StatusCode::OK, search::search(e.index(&uid)?, &body, request_uid(&s))?)
+}
+
+async fn facet_search(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    let body = object(json_body(ct(&h), &b)?)?;
+    let e = s.engine();
+    ok(StatusCode::OK, search::facet_search(e.index(&uid)?, &body)?)
+}
+
+async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
+    let body = object(json_body(ct(&h), &b)?)?;
+    let Some(Value::Array(queries)) = body.get("queries") else {
+        return Err(DevError::new("missing_multi_search_queries", "Missing field `queries`"));
+    };
+    let e = s.engine();
+    let mut results = Vec::new();
+    for (i, q) in queries.iter().enumerate() {
+        let mut q = q.as_object().cloned().unwrap_or_default();
+        let Some(uid) = q.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
+            return Err(DevError::new("missing_index_uid", format!("Missing field `indexUid` inside `.queries[{i}]`")));
+        };
+        let r = e
+            .index(&uid)
+            .and_then(|idx| search::search(idx, &q, request_uid(&s)))
+            .map_err(|err| DevError::new(err.code, format!("Inside `.queries[{i}]`: {}", err.message)))?;
+        let mut r = r.as_object().cloned().unwrap_or_default();
+        r.remove("requestUid");
+        let mut out = Map::new();
+        out.insert("indexUid".into(), json!(uid));
+        out.extend(r);
+        results.push(Value::Object(out));
+    }
+    ok(StatusCode::OK, json!({"results": results}))
+}
+
+async fn get_settings(State(s): St, Path(uid): Path<String>) -> Res {
+    check_index_uid(&uid)?;
+    ok(StatusCode::OK, s.engine().index(&uid)?.settings())
+}
+
+async fn patch_settings(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    let patch = object(json_body(ct(&h), &b)?)?;
+    settings::validate(&patch)?;
+    enqueue(&s, &uid, Op::Settings(patch))
+}
+
+async fn reset_settings(State(s): St, Path(uid): Path<String>) -> Res {
+    check_index_uid(&uid)?;
+    let patch: Map<String, Value> = settings::defaults()
+        .as_object()
+        .map(|m| m.keys().map(|k| (k.clone(), Value::Null)).collect())
+        .unwrap_or_default();
+    enqueue(&s, &uid, Op::Settings(patch))
+}
+
+fn sub_key(sub: &str) -> DevResult<(&'static str, &'static str)> {
+    miroir::settings::SETTINGS
+        .iter()
+        .find(|(route, _, _)| *route == sub)
+        .map(|(_, key, verb)| (*key, *verb))
+        .ok_or_else(|| DevError::new("not_found", "Not found"))
+}
+
+async fn get_sub(State(s): St, Path((uid, sub)): Path<(String, String)>) -> Res {
+    let (key, _) = sub_key(&sub).map_err(|_| DevError::new("not_found", "Not found"))?;
+    check_index_uid(&uid)?;
+    let full = s.engine().index(&uid)?.settings();
+    ok(StatusCode::OK, full.get(key).cloned().unwrap_or(Value::Null))
+}
+
+async fn set_sub(
+    State(s): St,
+    method: Method,
+    Path((uid, sub)): Path<(String, String)>,
+    h: HeaderMap,
+    Body(b): Body,
+) -> Res {
+    let Ok((key, verb)) = sub_key(&sub) else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+    if method.as_str() != verb {
+        return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
+    }
+    check_index_uid(&uid)?;
+    let v = json_body(ct(&h), &b)?;
+    let mut patch = Map::new();
+    patch.insert(key.to_string(), v);
+    settings::validate(&patch)?;
+    enqueue(&s, &uid, Op::Settings(patch))
+}
+
+async fn reset_sub(State(s): St, Path((uid, sub)): Path<(String, String)>) -> Res {
+    let Ok((key, _)) = sub_key(&sub) else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+    check_index_uid(&uid)?;
+    let mut patch = Map::new();
+    patch.insert(key.to_string(), Value::Null);
+    enqueue(&s, &uid, Op::Settings(patch))
+}
+
+async fn list_tasks(State(s): St, RawQuery(q): RawQuery) -> Res {
+    let e = s.engine();
+    ok(StatusCode::OK, tasks::list(&e.tasks, &query(&q))?)
+}
+
+async fn get_task(State(s): St, Path(uid): Path<String>) -> Res {
+    let n: u64 = uid.parse().map_err(|_| {
+        DevError::new(
+            "invalid_task_uids",
+            format!("Invalid value in parameter `taskUid`: could not parse `{uid}` as a positive integer"),
+        )
+    })?;
+    let e = s.engine();
+    let t = e.tasks.get(n as usize).ok_or_else(|| DevError::new("task_not_found", format!("Task `{n}` not found.")))?;
+    ok(StatusCode::OK, t.view())
+}

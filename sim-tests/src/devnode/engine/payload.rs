@@ -18,10 +18,7 @@ impl Format {
         const ACCEPTED: &str =
             "Accepted values for the Content-Type header are: `application/json`, `application/x-ndjson`, `text/csv`";
         let Some(ct) = ct else {
-            return Err(DevError::new(
-                "missing_content_type",
-                format!("A Content-Type header is required. {ACCEPTED}"),
-            ));
+            return Err(DevError::new("missing_content_type", format!("A Content-Type header is missing. {ACCEPTED}")));
         };
         let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match mime.as_str() {

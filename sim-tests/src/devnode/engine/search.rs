@@ -280,12 +280,7 @@ fn rank(
                 put("proximity", d, Key::Score(s));
             }
             "attribute" if !q.is_empty() => {
-                let first =
-                    toks.iter().filter(|t| (0..matching).any(|i| word_matches(i, t))).min_by_key(|t| (t.attr, t.pos));
-                let (ao, qd) = match first {
-                    Some(t) => (1.0 - t.attr as f64 / n_attrs as f64, 1.0 / (1.0 + t.pos as f64)),
-                    None => (0.0, 0.0),
-                };
+                let (ao, qd) = attribute_scores(&toks, matching, &word_matches, n_attrs);
                 let s = (ao + qd) / 2.0;
                 weighted.push(s);
                 let mut d = Map::new();
@@ -294,17 +289,38 @@ fn rank(
                 d.insert("score".into(), json!(s));
                 put("attribute", d, Key::Score(s));
             }
+            "attributeRank" if !q.is_empty() => {
+                let (ao, _) = attribute_scores(&toks, matching, &word_matches, n_attrs);
+                weighted.push(ao);
+                let mut d = Map::new();
+                d.insert("score".into(), json!(ao));
+                put("attributeRank", d, Key::Score(ao));
+            }
+            "wordPosition" if !q.is_empty() => {
+                let (_, qd) = attribute_scores(&toks, matching, &word_matches, n_attrs);
+                weighted.push(qd);
+                let mut d = Map::new();
+                d.insert("score".into(), json!(qd));
+                put("wordPosition", d, Key::Score(qd));
+            }
             "exactness" if !q.is_empty() => {
-                let (kind, s) = if texts.iter().any(|t| t == q_text) {
-                    ("exactMatch", 1.0)
+                let mut d = Map::new();
+                let s = if texts.iter().any(|t| t == q_text) {
+                    d.insert("matchType".into(), json!("exactMatch"));
+                    1.0
                 } else if texts.iter().any(|t| t.starts_with(q_text)) {
-                    ("matchesStart", 0.5)
+                    d.insert("matchType".into(), json!("matchesStart"));
+                    0.5
                 } else {
-                    ("noExactMatch", 0.0)
+                    // As in Meilisearch, a document without an exact attribute is then ranked by
+                    // how many query words it contains as whole words.
+                    let exact = q.iter().filter(|w| toks.iter().any(|t| &t.word == *w)).count();
+                    d.insert("matchType".into(), json!("noExactMatch"));
+                    d.insert("matchingWords".into(), json!(exact));
+                    d.insert("maxMatchingWords".into(), json!(q.len()));
+                    0.5 * exact as f64 / q.len() as f64
                 };
                 weighted.push(s);
-                let mut d = Map::new();
-                d.insert("matchType".into(), json!(kind));
                 d.insert("score".into(), json!(s));
                 put("exactness", d, Key::Score(s));
             }
@@ -344,6 +360,21 @@ fn rank(
     }
     let score = if den == 0.0 { 1.0 } else { num / den };
     Some(Ranked { internal, keys, details, score })
+}
+
+/// Attribute rank (an earlier searchable attribute is better) and word position (earlier in the
+/// attribute is better) of the best occurrence of a matched query word.
+fn attribute_scores(
+    toks: &[Tok],
+    matching: usize,
+    word_matches: &dyn Fn(usize, &Tok) -> bool,
+    n_attrs: usize,
+) -> (f64, f64) {
+    let first = toks.iter().filter(|t| (0..matching).any(|i| word_matches(i, t))).min_by_key(|t| (t.attr, t.pos));
+    match first {
+        Some(t) => (1.0 - t.attr as f64 / n_attrs as f64, 1.0 / (1.0 + t.pos as f64)),
+        None => (0.0, 0.0),
+    }
 }
 
 /// Projects a document on `displayedAttributes` ∩ `attributesToRetrieve`.
@@ -475,7 +506,11 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
             }
         }
     };
+    // Meilisearch clamps offset and limit to maxTotalHits and echoes the clamped values.
     let capped = total.min(view.max_total_hits);
+    let start = start.min(view.max_total_hits);
+    let count = count.min(view.max_total_hits.saturating_sub(start));
+    let (offset, limit) = (start, count);
     let end = (start + count).min(capped);
     let hits: Vec<Value> = ranked
         .get(start.min(end)..end)
@@ -499,7 +534,7 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
         (None, None) => {
             out.insert("limit".into(), json!(limit));
             out.insert("offset".into(), json!(offset));
-            out.insert("estimatedTotalHits".into(), json!(total));
+            out.insert("estimatedTotalHits".into(), json!(capped));
         }
         (p, h) => {
             let h = h.unwrap_or(20);

@@ -11,7 +11,7 @@ pub fn defaults() -> Value {
         "searchableAttributes": ["*"],
         "filterableAttributes": [],
         "sortableAttributes": [],
-        "rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness"],
+        "rankingRules": ["words", "typo", "proximity", "attributeRank", "sort", "wordPosition", "exactness"],
         "stopWords": [],
         "nonSeparatorTokens": [],
         "separatorTokens": [],
@@ -101,11 +101,21 @@ pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
                 }
                 if key == "rankingRules" {
                     for r in arr.iter().filter_map(Value::as_str) {
-                        let builtin = ["words", "typo", "proximity", "attribute", "sort", "exactness"].contains(&r);
+                        let builtin = [
+                            "words",
+                            "typo",
+                            "proximity",
+                            "attribute",
+                            "attributeRank",
+                            "wordPosition",
+                            "sort",
+                            "exactness",
+                        ]
+                        .contains(&r);
                         let custom =
                             r.rsplit_once(':').is_some_and(|(f, d)| !f.is_empty() && (d == "asc" || d == "desc"));
                         if !builtin && !custom {
-                            return Err(DevError::new("invalid_settings_ranking_rules", format!("Invalid value at `.rankingRules[0]`: `{r}` ranking rule is invalid. Valid ranking rules are words, typo, sort, proximity, attribute, exactness and custom ranking rules.")));
+                            return Err(DevError::new("invalid_settings_ranking_rules", format!("Invalid value at `.rankingRules[0]`: `{r}` ranking rule is invalid. Valid ranking rules are words, typo, sort, proximity, attribute, attributeRank, wordPosition, exactness and custom ranking rules.")));
                         }
                     }
                 }

@@ -220,7 +220,7 @@ pub(crate) fn json_body(ct: Option<&str>, body: &[u8]) -> Result<Value, DevError
     match ct.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
         None => Err(DevError::new(
             "missing_content_type",
-            "A Content-Type header is required. Accepted values for the Content-Type header are: `application/json`",
+            "A Content-Type header is missing. Accepted values for the Content-Type header are: `application/json`",
         )),
         Some(m) if m != "application/json" => Err(DevError::new(
             "invalid_content_type",
@@ -232,8 +232,11 @@ pub(crate) fn json_body(ct: Option<&str>, body: &[u8]) -> Result<Value, DevError
         Some(_) if body.iter().all(u8::is_ascii_whitespace) => {
             Err(DevError::new("missing_payload", "A json payload is missing."))
         }
-        Some(_) => {
-            serde_json::from_slice(body).map_err(|e| DevError::bad_request(format!("Json deserialize error: {e}")))
-        }
+        // Meilisearch splits serde errors: broken JSON is `malformed_payload`, a well-formed
+        // value of the wrong shape is `bad_request`.
+        Some(_) => serde_json::from_slice(body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => DevError::bad_request(format!("Json deserialize error: {e}")),
+            _ => DevError::new("malformed_payload", format!("The json payload provided is malformed. `{e}`.")),
+        }),
     }
 }

@@ -1,6 +1,8 @@
 //! The dev node's engine: indexes, documents, settings, search and the task queue, with no I/O
 //! and no clock of its own (times are passed in), so a simulation can drive it directly.
 
+pub mod browse;
+pub mod facets;
 pub mod filter;
 pub mod payload;
 pub mod search;

@@ -5,10 +5,12 @@
 //! one index rank a document the same way one node would.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+pub use super::browse::browse;
+use super::facets::facet_distribution;
+pub use super::facets::facet_search;
 use super::filter::{self, Filter};
 use super::settings::View;
 use super::{Doc, Index};
@@ -75,7 +77,7 @@ pub fn tokens(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect()
 }
 
-fn num_param(body: &Map<String, Value>, key: &str, code: &'static str) -> DevResult<Option<usize>> {
+pub(super) fn num_param(body: &Map<String, Value>, key: &str, code: &'static str) -> DevResult<Option<usize>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
@@ -87,7 +89,7 @@ fn num_param(body: &Map<String, Value>, key: &str, code: &'static str) -> DevRes
     }
 }
 
-fn string_list(body: &Map<String, Value>, key: &str, code: &'static str) -> DevResult<Option<Vec<String>>> {
+pub(super) fn string_list(body: &Map<String, Value>, key: &str, code: &'static str) -> DevResult<Option<Vec<String>>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => a
@@ -140,7 +142,7 @@ enum Key {
     Sort(Option<Value>, bool),
 }
 
-struct Ranked {
+pub(super) struct Ranked {
     internal: u64,
     keys: Vec<Key>,
     details: Map<String, Value>,
@@ -196,13 +198,13 @@ fn sort_value(doc: &Doc, field: &str, asc: bool) -> Option<Value> {
 
 /// Ranks one document; `None` when it does not match the query.
 /// The query as ranking sees it: its words, whether the last is a prefix, and the joined text.
-struct Query<'a> {
-    words: &'a [String],
-    prefix_last: bool,
-    text: &'a str,
+pub(super) struct Query<'a> {
+    pub words: &'a [String],
+    pub prefix_last: bool,
+    pub text: &'a str,
 }
 
-fn rank(
+pub(super) fn rank(
     internal: u64,
     doc: &Doc,
     query: &Query,
@@ -386,7 +388,7 @@ pub fn project(doc: &Doc, view: &View, fields: Option<&[String]>) -> Doc {
         .collect()
 }
 
-fn facet_key(v: &Value) -> String {
+pub(super) fn facet_key(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -552,121 +554,4 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     }
     out.insert("requestUid".into(), json!(request_uid));
     Ok(Value::Object(out))
-}
-
-fn facet_distribution<'a>(docs: impl Iterator<Item = &'a Doc> + Clone, names: &[String], max: usize) -> (Value, Value) {
-    let mut dist = Map::new();
-    let mut stats = Map::new();
-    for name in names {
-        // Values group case-insensitively and show the first spelling seen, like Meilisearch.
-        let mut counts: BTreeMap<String, (String, u64)> = BTreeMap::new();
-        let (mut min, mut max_v): (Option<f64>, Option<f64>) = (None, None);
-        for d in docs.clone() {
-            let mut vals = filter::leaf_values(d, name);
-            vals.dedup();
-            let mut seen = Vec::new();
-            for v in vals {
-                if let Some(n) = v.as_f64() {
-                    min = Some(min.map_or(n, |m| m.min(n)));
-                    max_v = Some(max_v.map_or(n, |m| m.max(n)));
-                }
-                let shown = facet_key(&v);
-                let norm = shown.to_lowercase();
-                if seen.contains(&norm) {
-                    continue;
-                }
-                seen.push(norm.clone());
-                counts.entry(norm).or_insert((shown, 0)).1 += 1;
-            }
-        }
-        let m: Map<String, Value> = counts.into_values().take(max).map(|(k, c)| (k, json!(c))).collect();
-        dist.insert(name.clone(), Value::Object(m));
-        if let (Some(lo), Some(hi)) = (min, max_v) {
-            stats.insert(name.clone(), json!({"min": lo, "max": hi}));
-        }
-    }
-    (Value::Object(dist), Value::Object(stats))
-}
-
-/// `POST /indexes/{uid}/facet-search`.
-pub fn facet_search(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
-    let view = View::from_full(&idx.settings());
-    let Some(name) = body.get("facetName").and_then(Value::as_str) else {
-        return Err(DevError::new("missing_facet_search_facet_name", "Missing field `facetName`"));
-    };
-    if !view.is_filterable(name) {
-        return Err(DevError::new("invalid_facet_search_facet_name", format!("Attribute `{name}` is not facet-searchable. Available facet-searchable attributes patterns are: `{}`. To make it facet-searchable add it to the `filterableAttributes` index settings.", view.filterable.join(", "))));
-    }
-    let fq = body.get("facetQuery").and_then(Value::as_str).unwrap_or("").to_lowercase();
-    let mut inner: Map<String, Value> = body
-        .iter()
-        .filter(|(k, _)| ["q", "filter"].contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    inner.insert("limit".into(), json!(usize::MAX >> 1));
-    inner.insert("attributesToRetrieve".into(), json!(["*"]));
-    let matching: Vec<Doc> = {
-        let filter = checked_filter(inner.get("filter").unwrap_or(&Value::Null), &view, "invalid_facet_search_filter")?;
-        let q_raw = inner.get("q").and_then(Value::as_str).unwrap_or("");
-        let q = tokens(q_raw);
-        let q_text = q.join(" ");
-        idx.docs
-            .iter()
-            .filter(|(_, d)| filter.as_ref().is_none_or(|f| f.matches(d)))
-            .filter(|(i, d)| {
-                rank(**i, d, &Query { words: &q, prefix_last: true, text: &q_text }, &view.ranking_rules, &[], &view)
-                    .is_some()
-            })
-            .map(|(_, d)| d.clone())
-            .collect()
-    };
-    let (dist, _) = facet_distribution(matching.iter(), &[name.to_string()], usize::MAX);
-    let hits: Vec<Value> = dist[name]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| tokens(k).iter().any(|t| t.starts_with(&fq)) || fq.is_empty())
-                .take(view.max_values_per_facet)
-                .map(|(k, c)| json!({"value": k, "count": c}))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(
-        json!({"facetHits": hits, "facetQuery": body.get("facetQuery").cloned().unwrap_or(Value::Null), "processingTimeMs": 0}),
-    )
-}
-
-/// Browse (`GET /documents` and `POST /documents/fetch`): insertion order, optional filter/ids.
-pub fn browse(idx: &Index, body: &Map<String, Value>, code_prefix: &str) -> DevResult<Value> {
-    let view = View::from_full(&idx.settings());
-    let offset = num_param(body, "offset", "invalid_document_offset")?.unwrap_or(0);
-    let limit = num_param(body, "limit", "invalid_document_limit")?.unwrap_or(20);
-    let fields = string_list(body, "fields", "invalid_document_fields")?;
-    let _ = code_prefix;
-    let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_document_filter")?;
-    let ids: Option<Vec<String>> = match body.get("ids") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(a)) => {
-            Some(a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect())
-        }
-        Some(v) => {
-            return Err(DevError::new(
-                "invalid_document_ids",
-                format!("Invalid value type at `.ids`: expected an array, but found `{v}`"),
-            ))
-        }
-    };
-    let selected: Vec<&Doc> = match &ids {
-        Some(ids) => {
-            let mut internals: Vec<u64> = ids.iter().filter_map(|i| idx.ids.get(i).copied()).collect();
-            internals.sort_unstable();
-            internals.dedup();
-            internals.iter().filter_map(|i| idx.docs.get(i)).collect()
-        }
-        None => idx.docs.values().collect(),
-    };
-    let matching: Vec<&Doc> = selected.into_iter().filter(|d| filter.as_ref().is_none_or(|f| f.matches(d))).collect();
-    let results: Vec<Value> =
-        matching.iter().skip(offset).take(limit).map(|d| Value::Object(project(d, &view, fields.as_deref()))).collect();
-    Ok(json!({"results": results, "offset": offset, "limit": limit, "total": matching.len()}))
 }

@@ -398,14 +398,14 @@ async fn browse_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery
     check_index_uid(&uid)?;
     let body = query_to_body(query(&q), &["fields", "ids"], &["offset", "limit"], &["retrieveVectors"], "document")?;
     let e = s.engine();
-    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body, "document")?)
+    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body)?)
 }
 
 async fn browse_post(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
     check_index_uid(&uid)?;
     let body = object(json_body(ct(&h), &b)?)?;
     let e = s.engine();
-    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body, "document")?)
+    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body)?)
 }
 
 fn request_uid(s: &Shared) -> String {

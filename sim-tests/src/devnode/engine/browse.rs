@@ -1,0 +1,42 @@
+//! Document browsing: `GET /documents` and `POST /documents/fetch`.
+
+use serde_json::{json, Map, Value};
+
+use super::search::{checked_filter, num_param, project, string_list};
+use super::settings::View;
+use super::{Doc, Index};
+use crate::devnode::error::{DevError, DevResult};
+
+/// Browse (`GET /documents` and `POST /documents/fetch`): insertion order, optional filter/ids.
+pub fn browse(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
+    let view = View::from_full(&idx.settings());
+    let offset = num_param(body, "offset", "invalid_document_offset")?.unwrap_or(0);
+    let limit = num_param(body, "limit", "invalid_document_limit")?.unwrap_or(20);
+    let fields = string_list(body, "fields", "invalid_document_fields")?;
+    let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_document_filter")?;
+    let ids: Option<Vec<String>> = match body.get("ids") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => {
+            Some(a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect())
+        }
+        Some(v) => {
+            return Err(DevError::new(
+                "invalid_document_ids",
+                format!("Invalid value type at `.ids`: expected an array, but found `{v}`"),
+            ))
+        }
+    };
+    let selected: Vec<&Doc> = match &ids {
+        Some(ids) => {
+            let mut internals: Vec<u64> = ids.iter().filter_map(|i| idx.ids.get(i).copied()).collect();
+            internals.sort_unstable();
+            internals.dedup();
+            internals.iter().filter_map(|i| idx.docs.get(i)).collect()
+        }
+        None => idx.docs.values().collect(),
+    };
+    let matching: Vec<&Doc> = selected.into_iter().filter(|d| filter.as_ref().is_none_or(|f| f.matches(d))).collect();
+    let results: Vec<Value> =
+        matching.iter().skip(offset).take(limit).map(|d| Value::Object(project(d, &view, fields.as_deref()))).collect();
+    Ok(json!({"results": results, "offset": offset, "limit": limit, "total": matching.len()}))
+}

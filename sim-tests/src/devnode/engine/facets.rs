@@ -1,0 +1,97 @@
+//! Facet distribution and stats over a set of documents, and facet search.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use super::filter;
+use super::search::{checked_filter, facet_key, rank, tokens, Query};
+use super::settings::View;
+use super::{Doc, Index};
+use crate::devnode::error::{DevError, DevResult};
+
+pub(super) fn facet_distribution<'a>(
+    docs: impl Iterator<Item = &'a Doc> + Clone,
+    names: &[String],
+    max: usize,
+) -> (Value, Value) {
+    let mut dist = Map::new();
+    let mut stats = Map::new();
+    for name in names {
+        // Values group case-insensitively and show the first spelling seen, like Meilisearch.
+        let mut counts: BTreeMap<String, (String, u64)> = BTreeMap::new();
+        let (mut min, mut max_v): (Option<f64>, Option<f64>) = (None, None);
+        for d in docs.clone() {
+            let mut vals = filter::leaf_values(d, name);
+            vals.dedup();
+            let mut seen = Vec::new();
+            for v in vals {
+                if let Some(n) = v.as_f64() {
+                    min = Some(min.map_or(n, |m| m.min(n)));
+                    max_v = Some(max_v.map_or(n, |m| m.max(n)));
+                }
+                let shown = facet_key(&v);
+                let norm = shown.to_lowercase();
+                if seen.contains(&norm) {
+                    continue;
+                }
+                seen.push(norm.clone());
+                counts.entry(norm).or_insert((shown, 0)).1 += 1;
+            }
+        }
+        let m: Map<String, Value> = counts.into_values().take(max).map(|(k, c)| (k, json!(c))).collect();
+        dist.insert(name.clone(), Value::Object(m));
+        if let (Some(lo), Some(hi)) = (min, max_v) {
+            stats.insert(name.clone(), json!({"min": lo, "max": hi}));
+        }
+    }
+    (Value::Object(dist), Value::Object(stats))
+}
+
+/// `POST /indexes/{uid}/facet-search`.
+pub fn facet_search(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
+    let view = View::from_full(&idx.settings());
+    let Some(name) = body.get("facetName").and_then(Value::as_str) else {
+        return Err(DevError::new("missing_facet_search_facet_name", "Missing field `facetName`"));
+    };
+    if !view.is_filterable(name) {
+        return Err(DevError::new("invalid_facet_search_facet_name", format!("Attribute `{name}` is not facet-searchable. Available facet-searchable attributes patterns are: `{}`. To make it facet-searchable add it to the `filterableAttributes` index settings.", view.filterable.join(", "))));
+    }
+    let fq = body.get("facetQuery").and_then(Value::as_str).unwrap_or("").to_lowercase();
+    let mut inner: Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| ["q", "filter"].contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    inner.insert("limit".into(), json!(usize::MAX >> 1));
+    inner.insert("attributesToRetrieve".into(), json!(["*"]));
+    let matching: Vec<Doc> = {
+        let filter = checked_filter(inner.get("filter").unwrap_or(&Value::Null), &view, "invalid_facet_search_filter")?;
+        let q_raw = inner.get("q").and_then(Value::as_str).unwrap_or("");
+        let q = tokens(q_raw);
+        let q_text = q.join(" ");
+        idx.docs
+            .iter()
+            .filter(|(_, d)| filter.as_ref().is_none_or(|f| f.matches(d)))
+            .filter(|(i, d)| {
+                rank(**i, d, &Query { words: &q, prefix_last: true, text: &q_text }, &view.ranking_rules, &[], &view)
+                    .is_some()
+            })
+            .map(|(_, d)| d.clone())
+            .collect()
+    };
+    let (dist, _) = facet_distribution(matching.iter(), &[name.to_string()], usize::MAX);
+    let hits: Vec<Value> = dist[name]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| tokens(k).iter().any(|t| t.starts_with(&fq)) || fq.is_empty())
+                .take(view.max_values_per_facet)
+                .map(|(k, c)| json!({"value": k, "count": c}))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(
+        json!({"facetHits": hits, "facetQuery": body.get("facetQuery").cloned().unwrap_or(Value::Null), "processingTimeMs": 0}),
+    )
+}

@@ -1,19 +1,22 @@
 //! Meilisearch's error object. One type for the whole dev node; the HTTP layer maps it to a
 //! response in one place, the engine only says which code and message.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Value};
 
 /// A Meilisearch error: its code decides the HTTP status and the `type` field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct DevError {
-    pub code: &'static str,
+    /// Most codes are literals; a few are built from a parameter name (`invalid_search_limit`).
+    pub code: Cow<'static, str>,
     pub message: String,
 }
 
 impl DevError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        DevError { code, message: message.into() }
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        DevError { code: code.into(), message: message.into() }
     }
 
     pub fn index_not_found(uid: &str) -> Self {
@@ -26,7 +29,7 @@ impl DevError {
 
     /// HTTP status Meilisearch answers with for this code.
     pub fn status(&self) -> u16 {
-        match self.code {
+        match self.code.as_ref() {
             "index_not_found" | "document_not_found" | "task_not_found" | "batch_not_found" | "api_key_not_found" => {
                 404
             }
@@ -43,7 +46,7 @@ impl DevError {
 
     /// Meilisearch's `type` field.
     pub fn kind(&self) -> &'static str {
-        match self.code {
+        match self.code.as_ref() {
             "missing_authorization_header" | "invalid_api_key" => "auth",
             "internal" | "miroir_devnode_injected_fault" => "internal",
             "miroir_devnode_stopped" => "system",

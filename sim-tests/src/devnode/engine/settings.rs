@@ -61,7 +61,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn invalid(key: &str, expected: &str, v: &Value) -> DevError {
-    let code: &'static str = Box::leak(format!("invalid_settings_{}", snake(key)).into_boxed_str());
+    let code = format!("invalid_settings_{}", snake(key));
     DevError::new(
         code,
         format!("Invalid value type at `.{key}`: expected {expected}, but found {}: `{v}`", type_name(v)),

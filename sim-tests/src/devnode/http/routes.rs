@@ -222,7 +222,7 @@ fn page(params: &[(String, String)], code_prefix: &str) -> DevResult<(usize, usi
             _ => continue,
         };
         *slot = v.parse().map_err(|_| {
-            let code: &'static str = Box::leak(format!("invalid_{code_prefix}_{k}").into_boxed_str());
+            let code = format!("invalid_{code_prefix}_{k}");
             DevError::new(
                 code,
                 format!("Invalid value in parameter `{k}`: could not parse `{v}` as a positive integer"),
@@ -373,7 +373,7 @@ fn query_to_body(
             match v.parse::<u64>() {
                 Ok(n) => json!(n),
                 Err(_) => {
-                    let code: &'static str = Box::leak(format!("invalid_{code_prefix}_{}", snake(&k)).into_boxed_str());
+                    let code = format!("invalid_{code_prefix}_{}", snake(&k));
                     return Err(DevError::new(
                         code,
                         format!("Invalid value in parameter `{k}`: could not parse `{v}` as a positive integer"),

@@ -169,3 +169,15 @@ pub enum Response {
     Tasks(Vec<TaskUid>),
     Migration(MigrationId),
 }
+
+/// Commands appear in Raft's logs; their JSON, cut short, is what an operator needs there.
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MAX: usize = 200;
+        let json = serde_json::to_string(self).unwrap_or_else(|e| format!("<unserialisable command: {e}>"));
+        match json.char_indices().nth(MAX) {
+            Some((cut, _)) => write!(f, "{}…", &json[..cut]),
+            None => f.write_str(&json),
+        }
+    }
+}

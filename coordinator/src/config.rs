@@ -1,0 +1,160 @@
+//! Coordinator configuration: CLI flags, each with a `MIROIR_*` env fallback, and an optional TOML file
+//! (`--config`) for anything not given on the command line. Validated once at start.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Parser, Deserialize)]
+#[command(name = "miroir-coordinator", version, about = "Miroir coordinator peer (Raft over gRPC)")]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Args {
+    /// TOML file with any of the options below (kebab-case keys); flags and env win over it.
+    #[arg(long, env = "MIROIR_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// This peer's Raft id: one of the ids in --peers (or a new id when joining with `peer add`).
+    #[arg(long, env = "MIROIR_ID")]
+    pub id: Option<u64>,
+    /// gRPC listen address (Raft transport and cluster API), e.g. 0.0.0.0:7400.
+    #[arg(long, env = "MIROIR_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address other peers use to reach this one, when it differs from --listen.
+    #[arg(long, env = "MIROIR_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Initial cluster: `1=host:port,2=host:port,3=host:port`, the same on every peer.
+    #[arg(long, env = "MIROIR_PEERS")]
+    pub peers: Option<String>,
+    /// Directory of the RocksDB store; a restarted peer rejoins from it.
+    #[arg(long, env = "MIROIR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Prometheus /metrics listen address (disabled when absent).
+    #[arg(long, env = "MIROIR_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Raft heartbeat interval in milliseconds [default: 250].
+    #[arg(long, env = "MIROIR_HEARTBEAT_MS")]
+    pub heartbeat_ms: Option<u64>,
+    /// Minimum election timeout in milliseconds [default: 1000].
+    #[arg(long, env = "MIROIR_ELECTION_MIN_MS")]
+    pub election_min_ms: Option<u64>,
+    /// Maximum election timeout in milliseconds [default: 2000].
+    #[arg(long, env = "MIROIR_ELECTION_MAX_MS")]
+    pub election_max_ms: Option<u64>,
+    /// How long a proposal or linearizable read may wait for a leader and a quorum [default: 5000].
+    #[arg(long, env = "MIROIR_PROPOSAL_TIMEOUT_MS")]
+    pub proposal_timeout_ms: Option<u64>,
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "MIROIR_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub id: u64,
+    pub listen: SocketAddr,
+    pub advertise: String,
+    pub peers: BTreeMap<u64, String>,
+    pub data_dir: PathBuf,
+    pub metrics_listen: Option<SocketAddr>,
+    pub heartbeat: Duration,
+    pub election_min: Duration,
+    pub election_max: Duration,
+    pub proposal_timeout: Duration,
+    pub json_logs: bool,
+}
+
+pub fn parse_peers(s: &str) -> Result<BTreeMap<u64, String>, String> {
+    let mut peers = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part.split_once('=').ok_or_else(|| format!("peer `{part}` is not ID=ADDR"))?;
+        let id: u64 = id.trim().parse().map_err(|_| format!("peer id `{id}` is not a number"))?;
+        if id == 0 {
+            return Err("peer id 0 is reserved (it means \"no leader\")".into());
+        }
+        if peers.insert(id, addr.trim().to_string()).is_some() {
+            return Err(format!("peer id {id} appears twice"));
+        }
+    }
+    Ok(peers)
+}
+
+impl Args {
+    /// Fills what flags and env left unset from the TOML file, then validates.
+    pub fn resolve(self) -> Result<Config, String> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                toml::from_str::<Args>(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Args::default(),
+        };
+        macro_rules! pick {
+            ($f:ident) => {
+                self.$f.or(file.$f)
+            };
+        }
+        let id = pick!(id).ok_or("--id is required")?;
+        let listen = pick!(listen).ok_or("--listen is required")?;
+        let peers = parse_peers(&pick!(peers).ok_or("--peers is required")?)?;
+        let data_dir = pick!(data_dir).ok_or("--data-dir is required")?;
+        let advertise = pick!(advertise).or_else(|| peers.get(&id).cloned()).unwrap_or_else(|| listen.to_string());
+        let heartbeat = Duration::from_millis(pick!(heartbeat_ms).unwrap_or(250));
+        let election_min = Duration::from_millis(pick!(election_min_ms).unwrap_or(1000));
+        let election_max = Duration::from_millis(pick!(election_max_ms).unwrap_or(2000));
+        if heartbeat.is_zero() || election_min <= heartbeat || election_max <= election_min {
+            return Err("need 0 < heartbeat < election-min < election-max".into());
+        }
+        let proposal_timeout = Duration::from_millis(pick!(proposal_timeout_ms).unwrap_or(5000));
+        let json_logs = match pick!(log_format).as_deref().unwrap_or("text") {
+            "json" => true,
+            "text" => false,
+            other => return Err(format!("--log-format must be json or text, not `{other}`")),
+        };
+        Ok(Config {
+            id,
+            listen,
+            advertise,
+            peers,
+            data_dir,
+            metrics_listen: pick!(metrics_listen),
+            heartbeat,
+            election_min,
+            election_max,
+            proposal_timeout,
+            json_logs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_reject_bad_lists() {
+        let p = parse_peers("1=a:1, 2=b:2,3=c:3").unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[&2], "b:2");
+        assert!(parse_peers("1=a,1=b").is_err());
+        assert!(parse_peers("x=a").is_err());
+        assert!(parse_peers("0=a").is_err());
+        assert!(parse_peers("1").is_err());
+    }
+
+    #[test]
+    fn toml_fills_what_flags_leave_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "id = 2\nlisten = \"127.0.0.1:1\"\npeers = \"1=x:1,2=y:2\"\ndata-dir = \"/d\"\n")
+            .unwrap();
+        let args = Args::parse_from(["c", "--config", file.to_str().unwrap(), "--id", "1"]);
+        let c = args.resolve().unwrap();
+        assert_eq!(c.id, 1);
+        assert_eq!(c.advertise, "x:1");
+        assert_eq!(c.data_dir, PathBuf::from("/d"));
+    }
+}

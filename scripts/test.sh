@@ -19,5 +19,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace
 
-step "madsim build of the kernel and raft-store"
-RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo build -p miroir -p miroir-raft-store
+step "madsim build of the kernel, raft-store and coordinator"
+RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo build -p miroir -p miroir-raft-store -p miroir-coordinator --lib
+
+step "madsim simulations (seeds printed; replay one with MIROIR_SIM_SEEDS=<seed>)"
+RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo test -p miroir-sim --test sim_coordinator -- --nocapture

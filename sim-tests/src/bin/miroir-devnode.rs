@@ -15,6 +15,12 @@ struct Args {
     master_key: Option<String>,
 }
 
+#[cfg(madsim)]
+fn main() {
+    eprintln!("miroir-devnode serves real HTTP; it is not built for simulation");
+}
+
+#[cfg(not(madsim))]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();

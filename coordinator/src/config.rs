@@ -47,6 +47,10 @@ pub struct Args {
     /// How long a proposal or linearizable read may wait for a leader and a quorum [default: 5000].
     #[arg(long, env = "MIROIR_PROPOSAL_TIMEOUT_MS")]
     pub proposal_timeout_ms: Option<u64>,
+    /// Master key of the Meilisearch nodes, for the leader's controllers (task tracker, settings
+    /// reconciler). Leave unset only for nodes running without a master key.
+    #[arg(long, env = "MIROIR_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "MIROIR_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -65,6 +69,7 @@ pub struct Config {
     pub election_max: Duration,
     pub proposal_timeout: Duration,
     pub json_logs: bool,
+    pub master_key: Option<String>,
 }
 
 pub fn parse_peers(s: &str) -> Result<BTreeMap<u64, String>, String> {
@@ -126,6 +131,7 @@ impl Args {
             election_max,
             proposal_timeout,
             json_logs,
+            master_key: pick!(master_key).filter(|k| !k.is_empty()),
         })
     }
 }

@@ -17,6 +17,7 @@ pub fn outcome(r: &miroir_raft_store::CommandResult) -> Outcome {
 pub mod client;
 pub mod cluster_service;
 pub mod controller;
+pub mod controllers;
 pub mod error;
 pub mod metrics;
 pub mod network;

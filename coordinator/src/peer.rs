@@ -54,6 +54,7 @@ pub async fn start<LS>(
     log_store: LS,
     state_machine: miroir_raft_store::StateMachine,
     state: StateHandle,
+    controllers: Vec<crate::controller::TaskFactory>,
 ) -> anyhow::Result<Peer>
 where
     LS: miroir_raft_store::openraft::storage::RaftLogStorage<miroir_raft_store::TypeConfig>,
@@ -93,7 +94,7 @@ where
 
     bootstrap(&raft, &o).await?;
     tokio::spawn(crate::metrics::follow_raft(raft.clone(), state));
-    tokio::spawn(crate::controller::supervise(coord.clone(), Vec::new(), Duration::from_secs(1)));
+    tokio::spawn(crate::controller::supervise(coord.clone(), controllers, Duration::from_secs(1)));
     Ok(Peer { coord, raft })
 }
 

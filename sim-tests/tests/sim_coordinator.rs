@@ -64,7 +64,7 @@ fn start_peer(handle: &Handle, id: u64, store: MemStore) -> NodeHandle {
                     election_max: Duration::from_millis(800),
                     proposal_timeout: Duration::from_secs(5),
                 };
-                let _peer = peer::start(opts, log, sm, state).await.expect("peer starts");
+                let _peer = peer::start(opts, log, sm, state, Vec::new()).await.expect("peer starts");
                 std::future::pending::<()>().await;
             }
         })

@@ -40,7 +40,11 @@ async fn main() -> anyhow::Result<()> {
         election_max: cfg.election_max,
         proposal_timeout: cfg.proposal_timeout,
     };
-    let peer = peer::start(opts, log_store, state_machine, state).await?;
+    let controllers = miroir_coordinator::controllers::http_controllers(
+        cfg.master_key.clone(),
+        miroir_coordinator::controllers::NODE_TIMEOUT,
+    );
+    let peer = peer::start(opts, log_store, state_machine, state, controllers).await?;
     tracing::info!(id = cfg.id, listen = %cfg.listen, "coordinator peer serving");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -1,0 +1,34 @@
+//! The leader's controllers that talk to Meilisearch nodes. Each is a [`LeaderTask`]: it reads the
+//! replicated state, acts on nodes, and commits what it learned; a new leader starts them afresh.
+
+mod settings;
+mod task_tracker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use miroir_node_client::{NodeClient, NodeTransport};
+
+pub use settings::{full_node_settings, SettingsReconciler};
+pub use task_tracker::{pending, TaskTracker};
+
+use crate::controller::TaskFactory;
+
+/// The controllers every leader runs, reaching nodes through `transport`.
+pub fn node_controllers(transport: Arc<dyn NodeTransport>) -> Vec<TaskFactory> {
+    let nodes = NodeClient::new(transport);
+    let (a, b) = (nodes.clone(), nodes);
+    vec![
+        Box::new(move || Box::new(TaskTracker::new(a.clone()))),
+        Box::new(move || Box::new(SettingsReconciler::new(b.clone()))),
+    ]
+}
+
+/// Node controllers over HTTP, authenticated with the nodes' master key.
+#[cfg(not(madsim))]
+pub fn http_controllers(master_key: Option<String>, timeout: Duration) -> Vec<TaskFactory> {
+    node_controllers(Arc::new(miroir_node_client::HttpTransport::new(master_key, timeout)))
+}
+
+/// How long one controller round may wait on a node before moving on.
+pub const NODE_TIMEOUT: Duration = Duration::from_secs(10);

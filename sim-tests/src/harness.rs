@@ -20,6 +20,14 @@ impl Proc {
         Ok(Self { name, child: Some(child) })
     }
 
+    /// Spawns with stdout and stderr appended to `<dir>/<name>.log` (a restart appends).
+    pub fn spawn_logged(name: impl Into<String>, cmd: &mut Command, dir: &Path) -> std::io::Result<Self> {
+        let name = name.into();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?;
+        cmd.stdout(log.try_clone()?).stderr(log);
+        Self::spawn(name, cmd)
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -208,9 +216,8 @@ impl TestCluster {
             .args(["--heartbeat-ms", "100", "--election-min-ms", "400", "--election-max-ms", "800"])
             .args(["--master-key", &self.master_key])
             .arg("--data-dir")
-            .arg(self.data.join(format!("coordinator-{id}")))
-            .stdout(Stdio::null());
-        Proc::spawn(format!("coordinator-{id}"), &mut cmd).expect("start coordinator")
+            .arg(self.data.join(format!("coordinator-{id}")));
+        Proc::spawn_logged(format!("coordinator-{id}"), &mut cmd, &self.data).expect("start coordinator")
     }
 
     pub fn spawn_node(&self, id: &str) -> Node {
@@ -236,8 +243,7 @@ impl TestCluster {
                 c
             }
         };
-        cmd.stdout(Stdio::null());
-        let proc = Proc::spawn(id.to_string(), &mut cmd).expect("start node");
+        let proc = Proc::spawn_logged(id.to_string(), &mut cmd, &self.data).expect("start node");
         assert!(wait_until(Duration::from_secs(20), || http_get_status(&format!("{url}/health")) == Some(200)));
         Node { id: id.to_string(), url, proc }
     }
@@ -245,10 +251,15 @@ impl TestCluster {
     pub fn spawn_gateway(&self, id: &str, port: u16) -> Gateway {
         let url = format!("http://127.0.0.1:{port}");
         let mut cmd = Command::new(workspace_bin("miroir-gateway"));
-        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--coordinators", &self.coordinator_addrs()])
-            .args(["--master-key", &self.master_key, "--gateway-id", id, "--lease-ms", "2000"])
-            .stdout(Stdio::null());
-        Gateway { url, proc: Proc::spawn(id.to_string(), &mut cmd).expect("start gateway") }
+        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--coordinators", &self.coordinator_addrs()]).args([
+            "--master-key",
+            &self.master_key,
+            "--gateway-id",
+            id,
+            "--lease-ms",
+            "2000",
+        ]);
+        Gateway { url, proc: Proc::spawn_logged(id.to_string(), &mut cmd, &self.data).expect("start gateway") }
     }
 
     /// Runs `miroirctl --json ARGS` and returns its JSON output, or None if it failed.

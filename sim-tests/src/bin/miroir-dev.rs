@@ -63,7 +63,7 @@ async fn main() {
     }
     println!("  coordinators: {}", cluster.coordinator_addrs());
     println!("  master key:   {}", cluster.master_key);
-    println!("  data:         {}", cluster.data_dir().display());
+    println!("  data, logs:   {} (one <process>.log each)", cluster.data_dir().display());
     println!("Press Ctrl-C to stop everything.");
     let _ = tokio::signal::ctrl_c().await;
     println!("miroir-dev: stopping");

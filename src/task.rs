@@ -285,6 +285,27 @@ fn fold(task: &mut Task) {
     }
 }
 
+/// A read of the task log served by the coordinator (`QueryTasks`), so a gateway asks for one task
+/// or one page instead of the whole replicated state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum TaskQuery {
+    One { uid: TaskUid },
+    Page { filter: Box<TaskFilter>, from: Option<TaskUid>, limit: usize, reverse: bool },
+}
+
+impl TaskQuery {
+    /// The answer as JSON: `Option<Task>` for `One`, `TaskPage` for `Page`.
+    pub fn run(&self, log: &TaskLog) -> serde_json::Result<Vec<u8>> {
+        match self {
+            TaskQuery::One { uid } => serde_json::to_vec(&log.get(*uid)),
+            TaskQuery::Page { filter, from, limit, reverse } => {
+                serde_json::to_vec(&log.query(filter, *from, *limit, *reverse))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,5 +354,18 @@ mod tests {
         let p = log.query(&f, None, 20, false);
         assert_eq!(p.tasks.iter().map(|t| t.uid).collect::<Vec<_>>(), [6]);
         assert_eq!(p.total, 1);
+    }
+
+    #[test]
+    fn task_query_answers_one_task_or_one_page_as_json() {
+        let log = log(5);
+        let one: Option<Task> = serde_json::from_slice(&TaskQuery::One { uid: 3 }.run(&log).unwrap()).unwrap();
+        assert_eq!(one.as_ref(), log.get(3));
+        let none: Option<Task> = serde_json::from_slice(&TaskQuery::One { uid: 99 }.run(&log).unwrap()).unwrap();
+        assert!(none.is_none());
+        let q = TaskQuery::Page { filter: Box::default(), from: None, limit: 2, reverse: false };
+        let q: TaskQuery = serde_json::from_slice(&serde_json::to_vec(&q).unwrap()).unwrap();
+        let page: TaskPage = serde_json::from_slice(&q.run(&log).unwrap()).unwrap();
+        assert_eq!(page, log.query(&TaskFilter::default(), None, 2, false));
     }
 }

@@ -98,6 +98,11 @@ impl ClusterService for ClusterServer {
         Ok(Response::new(self.coord.status()))
     }
 
+    async fn query_tasks(&self, req: Request<TaskQueryRequest>) -> Result<Response<TaskQueryReply>, Status> {
+        let fwd = forwarded(&req);
+        Ok(Response::new(self.coord.query_tasks(req.into_inner().query, fwd).await?))
+    }
+
     async fn local_state(&self, _req: Request<LocalStateRequest>) -> Result<Response<GetStateReply>, Status> {
         Ok(Response::new(self.coord.local_state()?))
     }

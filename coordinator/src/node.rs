@@ -181,6 +181,44 @@ impl Coordinator {
         r
     }
 
+    /// On the leader: a read index confirmed by a quorum, then waits until it is applied here.
+    async fn read_barrier(&self) -> Result<u64> {
+        let read = match self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(r) => r.index(),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_))) => {
+                return Err(Error::unavailable(NOT_LEADER))
+            }
+            Err(e) => return Err(Error::unavailable(e)),
+        };
+        let mut applied = self.inner.state.applied_watch();
+        applied.wait_for(|a| *a >= read).await.map_err(Error::internal)?;
+        Ok(read)
+    }
+
+    /// Linearizable read of one task or a page of tasks (see `miroir::task::TaskQuery`).
+    pub async fn query_tasks(&self, query: Vec<u8>, forwarded: bool) -> Result<pb::TaskQueryReply> {
+        let q: miroir::task::TaskQuery = serde_json::from_slice(&query).map_err(Error::invalid)?;
+        self.on_leader(
+            "task query",
+            self.inner.timeout,
+            forwarded,
+            || {
+                let q = q.clone();
+                async move {
+                    let read = self.read_barrier().await?;
+                    let result = self.inner.state.read(|s| q.run(&s.tasks)).map_err(Error::internal)?;
+                    Ok(Some(pb::TaskQueryReply { result, applied_index: self.inner.state.last_applied().max(read) }))
+                }
+            },
+            |mut c| {
+                let mut req = tonic::Request::new(pb::TaskQueryRequest { query: query.clone() });
+                req.metadata_mut().insert(FORWARDED, "1".parse().expect("ascii"));
+                async move { Ok(c.query_tasks(req).await?.into_inner()) }
+            },
+        )
+        .await
+    }
+
     /// Linearizable read: read index confirmed by a quorum on the leader, then applied locally.
     pub async fn get_state(&self, forwarded: bool) -> Result<pb::GetStateReply> {
         self.on_leader(
@@ -188,15 +226,7 @@ impl Coordinator {
             self.inner.timeout,
             forwarded,
             || async move {
-                let read = match self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
-                    Ok(r) => r.index(),
-                    Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_))) => {
-                        return Err(Error::unavailable(NOT_LEADER))
-                    }
-                    Err(e) => return Err(Error::unavailable(e)),
-                };
-                let mut applied = self.inner.state.applied_watch();
-                applied.wait_for(|a| *a >= read).await.map_err(Error::internal)?;
+                let read = self.read_barrier().await?;
                 let state = self.inner.state.read(serde_json::to_vec).map_err(Error::internal)?;
                 Ok(Some(pb::GetStateReply { state, applied_index: self.inner.state.last_applied().max(read) }))
             },

@@ -9,9 +9,9 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use miroir::proto::cluster_service_client::ClusterServiceClient;
-use miroir::proto::{propose_reply, GetStateRequest, ProposeRequest, WatchRequest};
-use miroir::task::{Task, TaskFilter, TaskPage};
-use miroir::{ClusterState, Command, CommandError, Response, RoutingMap};
+use miroir::proto::{propose_reply, ProposeRequest, TaskQueryRequest, WatchRequest};
+use miroir::task::{Task, TaskFilter, TaskPage, TaskQuery};
+use miroir::{Command, CommandError, Response, RoutingMap};
 use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
 
@@ -74,10 +74,19 @@ impl GrpcCluster {
         }
         Err(ClusterError::Unavailable(last.unwrap_or_else(|| "no coordinator configured".into())))
     }
+}
 
-    async fn state(&self) -> Result<ClusterState, ClusterError> {
-        let reply = self.with_failover(|mut c| async move { c.get_state(GetStateRequest {}).await }).await?;
-        serde_json::from_slice(&reply.into_inner().state).map_err(unavailable)
+impl GrpcCluster {
+    /// A linearizable read of the task log, answered by the leader without shipping the state.
+    async fn query_tasks<T: serde::de::DeserializeOwned>(&self, q: TaskQuery) -> Result<T, ClusterError> {
+        let query = serde_json::to_vec(&q).map_err(unavailable)?;
+        let reply = self
+            .with_failover(|mut c| {
+                let query = query.clone();
+                async move { c.query_tasks(TaskQueryRequest { query }).await }
+            })
+            .await?;
+        serde_json::from_slice(&reply.into_inner().result).map_err(unavailable)
     }
 }
 
@@ -129,7 +138,7 @@ impl Cluster for GrpcCluster {
     }
 
     fn task(&self, uid: u64) -> BoxFuture<'_, Result<Option<Task>, ClusterError>> {
-        async move { Ok(self.state().await?.tasks.get(uid).cloned()) }.boxed()
+        self.query_tasks(TaskQuery::One { uid }).boxed()
     }
 
     fn tasks(
@@ -139,6 +148,6 @@ impl Cluster for GrpcCluster {
         limit: usize,
         reverse: bool,
     ) -> BoxFuture<'_, Result<TaskPage, ClusterError>> {
-        async move { Ok(self.state().await?.tasks.query(&filter, from, limit, reverse)) }.boxed()
+        self.query_tasks(TaskQuery::Page { filter: Box::new(filter), from, limit, reverse }).boxed()
     }
 }

@@ -31,6 +31,21 @@ fn gateway_id(id: &str) -> Result<String, Status> {
     Ok(id.to_string())
 }
 
+impl ClusterServer {
+    /// A lease renewal, acknowledging a map version when the gateway names one.
+    async fn renew(
+        &self,
+        gateway: &str,
+        lease_ms: u64,
+        acked_version: Option<u64>,
+        fwd: bool,
+    ) -> Result<Response<LeaseReply>, Status> {
+        let id = gateway_id(gateway)?;
+        let cmd = |at| (Command::GatewayHeartbeat { id, at, lease_ms, acked_version }, lease_ms);
+        Ok(Response::new(self.coord.lease(cmd, fwd).await?))
+    }
+}
+
 #[tonic::async_trait]
 impl ClusterService for ClusterServer {
     async fn propose(&self, req: Request<ProposeRequest>) -> Result<Response<ProposeReply>, Status> {
@@ -68,30 +83,13 @@ impl ClusterService for ClusterServer {
     async fn heartbeat(&self, req: Request<HeartbeatRequest>) -> Result<Response<LeaseReply>, Status> {
         let fwd = forwarded(&req);
         let r = req.into_inner();
-        let id = gateway_id(&r.gateway_id)?;
-        let reply = self
-            .coord
-            .lease(
-                |at| (Command::GatewayHeartbeat { id, at, lease_ms: r.lease_ms, acked_version: None }, r.lease_ms),
-                fwd,
-            )
-            .await?;
-        Ok(Response::new(reply))
+        self.renew(&r.gateway_id, r.lease_ms, None, fwd).await
     }
 
     async fn ack(&self, req: Request<AckRequest>) -> Result<Response<LeaseReply>, Status> {
         let fwd = forwarded(&req);
         let r = req.into_inner();
-        let id = gateway_id(&r.gateway_id)?;
-        let acked = Some(r.acked_version);
-        let reply = self
-            .coord
-            .lease(
-                |at| (Command::GatewayHeartbeat { id, at, lease_ms: r.lease_ms, acked_version: acked }, r.lease_ms),
-                fwd,
-            )
-            .await?;
-        Ok(Response::new(reply))
+        self.renew(&r.gateway_id, r.lease_ms, Some(r.acked_version), fwd).await
     }
 
     async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {

@@ -45,6 +45,14 @@ impl Http {
         self.send(reqwest::Method::POST, url, "application/json", serde_json::to_vec(body).unwrap()).await
     }
 
+    async fn create_index(&self, gateway: &str, uid: &str) {
+        let (status, task) =
+            self.post_json(&format!("{gateway}/indexes"), &json!({"uid": uid, "primaryKey": "id"})).await;
+        assert_eq!(status, 202, "{task}");
+        let done = self.wait_task(gateway, task["taskUid"].as_u64().unwrap()).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+    }
+
     /// Polls a task through `gateway` until it finishes; returns the finished task.
     async fn wait_task(&self, gateway: &str, uid: u64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -184,8 +192,7 @@ async fn an_owner_down_during_a_write_is_marked_stale_and_not_read() {
     let mut cluster = TestCluster::start(ClusterSpec { gateways: 1, ..ClusterSpec::default() });
     let http = Http::new(&cluster.master_key);
     let gw = cluster.gateways[0].url.clone();
-    let (_, task) = http.post_json(&format!("{gw}/indexes"), &json!({"uid": "stale", "primaryKey": "id"})).await;
-    http.wait_task(&gw, task["taskUid"].as_u64().unwrap()).await;
+    http.create_index(&gw, "stale").await;
 
     let down = cluster.nodes[0].id.clone();
     cluster.nodes[0].proc.kill();
@@ -218,8 +225,7 @@ async fn bad_input_is_refused_whole_and_writes_nothing() {
     let cluster = TestCluster::start(ClusterSpec { gateways: 1, ..ClusterSpec::default() });
     let http = Http::new(&cluster.master_key);
     let gw = cluster.gateways[0].url.clone();
-    let (_, task) = http.post_json(&format!("{gw}/indexes"), &json!({"uid": "bad", "primaryKey": "id"})).await;
-    http.wait_task(&gw, task["taskUid"].as_u64().unwrap()).await;
+    http.create_index(&gw, "bad").await;
     let (_, before) = http.get(&format!("{gw}/tasks")).await;
 
     let url = format!("{gw}/indexes/bad/documents");
@@ -276,8 +282,7 @@ async fn killing_the_coordinator_leader_under_writes_loses_no_acknowledged_docum
     let mut cluster = TestCluster::start(ClusterSpec { gateways: 1, ..ClusterSpec::default() });
     let http = Http::new(&cluster.master_key);
     let gw = cluster.gateways[0].url.clone();
-    let (_, task) = http.post_json(&format!("{gw}/indexes"), &json!({"uid": "failover", "primaryKey": "id"})).await;
-    http.wait_task(&gw, task["taskUid"].as_u64().unwrap()).await;
+    http.create_index(&gw, "failover").await;
 
     let mut acknowledged = Vec::new();
     let mut refused = 0;

@@ -1,0 +1,145 @@
+//! Indexing load driver: the same documents sent straight to one node and through a Miroir gateway
+//! (3 coordinators, 3 nodes, S shards, RF copies), in the same run; prints documents per second
+//! from the first request to the last task succeeded. Nodes are dev nodes, or real Meilisearch when
+//! `MEILI_BIN` is set. Build with `--release` for meaningful numbers.
+
+#[cfg(madsim)]
+fn main() {}
+
+#[cfg(not(madsim))]
+#[derive(clap::Parser)]
+#[command(name = "miroir-bench-index")]
+struct Args {
+    /// Documents to index.
+    #[arg(long, default_value_t = 100_000)]
+    docs: u64,
+    /// Documents per request.
+    #[arg(long, default_value_t = 1_000)]
+    batch: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    clients: u64,
+    #[arg(long, default_value_t = 8)]
+    shards: u32,
+    #[arg(long, default_value_t = 2)]
+    rf: u32,
+}
+
+#[cfg(not(madsim))]
+mod bench {
+    use std::time::{Duration, Instant};
+
+    use serde_json::{json, Value};
+
+    pub fn doc(i: u64) -> Value {
+        let words = ["river", "stone", "night", "garden", "silver", "winter", "harbor", "forest"];
+        let title = format!("{} {} {}", words[(i % 8) as usize], words[(i / 8 % 8) as usize], i);
+        json!({"id": i, "title": title, "price": (i * 37) % 1000, "tag": words[(i / 64 % 8) as usize]})
+    }
+
+    pub struct Target {
+        pub url: String,
+        pub key: String,
+        pub http: reqwest::Client,
+    }
+
+    impl Target {
+        async fn call(&self, m: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> Value {
+            let mut req = self.http.request(m, format!("{}{path}", self.url)).bearer_auth(&self.key);
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b);
+            }
+            let resp = req.send().await.expect("request");
+            let status = resp.status();
+            let v: Value = resp.json().await.unwrap_or(Value::Null);
+            assert!(status.is_success(), "{path}: {status} {v}");
+            v
+        }
+
+        async fn wait(&self, uid: u64) {
+            loop {
+                let t = self.call(reqwest::Method::GET, &format!("/tasks/{uid}"), None).await;
+                match t["status"].as_str() {
+                    Some("succeeded") => return,
+                    Some("failed" | "canceled") => panic!("task {uid}: {t}"),
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        }
+
+        /// Creates the index, then indexes `docs` documents; returns the elapsed time.
+        pub async fn run(&self, index: &str, docs: u64, batch: u64, clients: u64) -> Duration {
+            let t = self
+                .call(
+                    reqwest::Method::POST,
+                    "/indexes",
+                    Some(json!({"uid": index, "primaryKey": "id"}).to_string().into_bytes()),
+                )
+                .await;
+            self.wait(t["taskUid"].as_u64().unwrap()).await;
+            let started = Instant::now();
+            let batches: Vec<u64> = (0..docs.div_ceil(batch)).collect();
+            let per_client = batches.len().div_ceil(clients as usize).max(1);
+            let mut handles = Vec::new();
+            for chunk in batches.chunks(per_client) {
+                let me = Target { url: self.url.clone(), key: self.key.clone(), http: self.http.clone() };
+                let (chunk, index) = (chunk.to_vec(), index.to_string());
+                handles.push(tokio::spawn(async move {
+                    let mut uids = Vec::new();
+                    for b in chunk {
+                        let docs: Vec<Value> = (b * batch..((b + 1) * batch).min(docs)).map(doc).collect();
+                        let body = serde_json::to_vec(&docs).unwrap();
+                        let t =
+                            me.call(reqwest::Method::POST, &format!("/indexes/{index}/documents"), Some(body)).await;
+                        uids.push(t["taskUid"].as_u64().unwrap());
+                    }
+                    for uid in uids {
+                        me.wait(uid).await;
+                    }
+                }));
+            }
+            for h in handles {
+                h.await.unwrap();
+            }
+            started.elapsed()
+        }
+    }
+}
+
+#[cfg(not(madsim))]
+#[tokio::main]
+async fn main() {
+    use clap::Parser;
+    use miroir_sim::harness::{ClusterSpec, TestCluster};
+
+    let args = Args::parse();
+    let cluster = tokio::task::spawn_blocking({
+        let (shards, rf) = (args.shards, args.rf);
+        move || TestCluster::start(ClusterSpec { gateways: 1, shards, rf, ..ClusterSpec::default() })
+    })
+    .await
+    .unwrap();
+    // The single-node baseline: one more node of the same kind, outside the cluster.
+    let single = cluster.spawn_node("baseline");
+    let http = reqwest::Client::new();
+    let key = cluster.master_key.clone();
+    let node = bench::Target { url: single.url.clone(), key: key.clone(), http: http.clone() };
+    let gateway = bench::Target { url: cluster.gateways[0].url.clone(), key, http };
+
+    println!(
+        "{} documents, batches of {}, {} clients; cluster: 3 nodes, {} shards, RF {}",
+        args.docs, args.batch, args.clients, args.shards, args.rf
+    );
+    let t_node = node.run("bench", args.docs, args.batch, args.clients).await;
+    let t_gw = gateway.run("bench", args.docs, args.batch, args.clients).await;
+    let rate = |t: std::time::Duration| args.docs as f64 / t.as_secs_f64();
+    println!("one node:         {:>8.0} docs/s ({:.2} s)", rate(t_node), t_node.as_secs_f64());
+    println!(
+        "through gateway:  {:>8.0} docs/s ({:.2} s)  [each document written {} times]",
+        rate(t_gw),
+        t_gw.as_secs_f64(),
+        args.rf
+    );
+    drop(single);
+    drop(cluster);
+}

@@ -221,7 +221,18 @@ impl TestCluster {
     }
 
     pub fn spawn_node(&self, id: &str) -> Node {
-        let port = free_port();
+        self.spawn_node_on(id, free_port())
+    }
+
+    /// Restarts node `i` (killed earlier) on its old address. A dev node comes back empty, as a
+    /// replaced machine would; real Meilisearch comes back with its data directory.
+    pub fn restart_node(&mut self, i: usize) {
+        let port = self.nodes[i].url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("node url has a port");
+        let id = self.nodes[i].id.clone();
+        self.nodes[i] = self.spawn_node_on(&id, port);
+    }
+
+    fn spawn_node_on(&self, id: &str, port: u16) -> Node {
         let url = format!("http://127.0.0.1:{port}");
         let mut cmd = match meili_bin() {
             Some(bin) => {

@@ -314,3 +314,40 @@ async fn killing_the_coordinator_leader_under_writes_loses_no_acknowledged_docum
         assert_eq!(status, 200, "acknowledged document {i} lost: {d}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_a_settings_update_is_reconciled_by_the_leader() {
+    let mut cluster = TestCluster::start(ClusterSpec { gateways: 1, ..ClusterSpec::default() });
+    let http = Http::new(&cluster.master_key);
+    let gw = cluster.gateways[0].url.clone();
+    http.create_index(&gw, "tuned").await;
+
+    cluster.nodes[0].proc.kill();
+    let settings = json!({"filterableAttributes": ["genre", "year"], "sortableAttributes": ["year"]});
+    let url = format!("{gw}/indexes/tuned/settings");
+    let (status, task) =
+        http.send(reqwest::Method::PATCH, &url, "application/json", serde_json::to_vec(&settings).unwrap()).await;
+    assert_eq!(status, 202, "{task}");
+    // The node comes back empty (a dev node keeps nothing): the leader's reconciler must recreate
+    // the index on it with the current settings, without any client action.
+    cluster.restart_node(0);
+    let node = cluster.nodes[0].url.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, s) = http.get(&format!("{node}/indexes/tuned/settings")).await;
+        let filterable: BTreeSet<String> = s["filterableAttributes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let want: BTreeSet<String> = ["genre", "year", "_miroir_shard"].map(String::from).into();
+        if status == 200 && filterable == want && s["sortableAttributes"] == json!(["year"]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node not reconciled: {status} {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Through the gateway the client sees its own settings, without the shard field.
+    let (status, s) = http.get(&url).await;
+    assert_eq!(status, 200);
+    assert_eq!(s["filterableAttributes"], json!(["genre", "year"]), "{s}");
+}

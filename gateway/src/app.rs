@@ -26,6 +26,8 @@ pub struct AppState {
     /// writes by itself.
     lease_deadline: AtomicU64,
     started: Instant,
+    /// The key clients must present (see `auth`); unset = open, as Meilisearch without a key.
+    master_key: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -39,7 +41,17 @@ impl AppState {
             nodes,
             lease_deadline: AtomicU64::new(0),
             started: Instant::now(),
+            master_key: std::sync::OnceLock::new(),
         })
+    }
+
+    /// From now on clients must authenticate with `key` (set once, at start).
+    pub fn require_master_key(&self, key: String) {
+        let _ = self.master_key.set(key);
+    }
+
+    pub fn master_key(&self) -> Option<&str> {
+        self.master_key.get().map(String::as_str)
     }
 
     /// The map requests route by; never blocks.
@@ -111,6 +123,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     crate::metrics::handle();
     crate::routes::router()
         .route("/metrics", axum::routing::get(crate::metrics::render))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::check))
         .layer(axum::middleware::from_fn(crate::metrics::record))
         // Bodies are limited (and refused with Meilisearch's error) by our own extractors.
         .layer(DefaultBodyLimit::disable())

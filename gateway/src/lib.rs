@@ -1,6 +1,7 @@
 //! Miroir gateway: the Meilisearch HTTP API over a sharded, replicated cluster.
 
 pub mod app;
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod documents;

@@ -182,7 +182,9 @@ impl TestCluster {
             let gw = cluster.spawn_gateway(&format!("gateway-{i}"), port);
             cluster.gateways.push(gw);
         }
-        let ready = |g: &Gateway| http_get_status(&format!("{}/_miroir/ready", g.url)) == Some(200);
+        let key = cluster.master_key.clone();
+        let ready =
+            |g: &Gateway| http_get_status_with_key(&format!("{}/_miroir/ready", g.url), Some(&key)) == Some(200);
         assert!(wait_until(Duration::from_secs(30), || cluster.gateways.iter().all(ready)), "gateways not ready");
         cluster
     }
@@ -289,12 +291,18 @@ impl TestCluster {
 
 /// Status code of a plain GET, or None if nothing answered.
 pub fn http_get_status(url: &str) -> Option<u16> {
+    http_get_status_with_key(url, None)
+}
+
+/// Status code of a GET carrying `Authorization: Bearer <key>`, or None if nothing answered.
+pub fn http_get_status_with_key(url: &str, key: Option<&str>) -> Option<u16> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
     let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n").ok()?;
     let mut buf = String::new();
     stream.read_to_string(&mut buf).ok()?;
     buf.split_whitespace().nth(1)?.parse().ok()

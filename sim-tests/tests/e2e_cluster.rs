@@ -229,6 +229,11 @@ async fn bad_input_is_refused_whole_and_writes_nothing() {
     let (_, before) = http.get(&format!("{gw}/tasks")).await;
 
     let url = format!("{gw}/indexes/bad/documents");
+    // The gateway process enforces its master key like Meilisearch.
+    let anonymous = reqwest::Client::new().post(&url).json(&json!([{"id": 1}])).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let e: Value = anonymous.json().await.unwrap();
+    assert_eq!(e["code"], "missing_authorization_header", "{e}");
     let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
         (
             "reserved field",

@@ -123,6 +123,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     crate::metrics::handle();
     crate::routes::router()
         .route("/metrics", axum::routing::get(crate::metrics::render))
+        .fallback(crate::unsupported::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::check))
         .layer(axum::middleware::from_fn(crate::metrics::record))
         // Bodies are limited (and refused with Meilisearch's error) by our own extractors.

@@ -17,3 +17,4 @@ pub mod scatter;
 pub mod settings;
 pub mod sync;
 pub mod tasks;
+pub mod unsupported;

@@ -66,3 +66,17 @@ async fn without_a_master_key_everything_is_open() {
     let (s, _) = get(&gw, "/indexes", Some("Bearer anything")).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn meilisearch_routes_without_a_cluster_meaning_yet_answer_501_and_unknown_paths_404() {
+    let gw = gateway(Some(KEY));
+    let bearer = format!("Bearer {KEY}");
+    let (s, e) = get(&gw, "/dumps", Some(&bearer)).await;
+    assert_eq!((s.as_u16(), e["code"].as_str()), (501, Some("miroir_not_supported")), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("GET /dumps"), "{e}");
+    let (s, _) = get(&gw, "/no-such-route", Some(&bearer)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Authentication comes first, as in Meilisearch.
+    let (s, _) = get(&gw, "/dumps", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,63 @@
+//! Meilisearch routes the gateway does not serve (yet) answer 501 `miroir_not_supported` naming the
+//! route, so an SDK gets a clear error instead of a 404 that looks like a missing index or a hang.
+//! Paths Meilisearch does not know at all keep Meilisearch's empty 404.
+
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{AppError, Code};
+
+/// Top-level Meilisearch route prefixes (1.x) without a cluster implementation in Miroir yet.
+const ROOT: &[&str] = &[
+    "/batches",
+    "/chats",
+    "/dumps",
+    "/dynamic-search-rules",
+    "/experimental-features",
+    "/export",
+    "/keys",
+    "/logs",
+    "/multi-search",
+    "/network",
+    "/render-template",
+    "/snapshots",
+    "/swap-indexes",
+    "/webhooks",
+];
+
+/// Index sub-routes (after `/indexes/{uid}/`) without a cluster implementation in Miroir yet.
+const INDEX: &[&str] = &["search", "facet-search", "similar", "fields", "compact", "documents/edit", "chat"];
+
+/// Whether Meilisearch serves `path` (some method of it), while this gateway does not.
+pub fn is_unsupported_meilisearch_route(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    if ROOT.iter().any(|r| path == *r || path.strip_prefix(r).is_some_and(|rest| rest.starts_with('/'))) {
+        return true;
+    }
+    let Some(rest) = path.strip_prefix("/indexes/") else { return false };
+    let Some((_uid, sub)) = rest.split_once('/') else { return false };
+    INDEX.iter().any(|r| sub == *r || sub.strip_prefix(r).is_some_and(|s| s.starts_with('/')))
+}
+
+pub async fn fallback(method: Method, uri: Uri) -> Response {
+    if is_unsupported_meilisearch_route(uri.path()) {
+        let msg = format!("`{method} {}` is not supported by Miroir yet.", uri.path());
+        return AppError::new(Code::MIROIR_NOT_SUPPORTED, msg).into_response();
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unsupported_meilisearch_route as unsupported;
+
+    #[test]
+    fn known_meilisearch_routes_are_recognised_and_others_are_not() {
+        for p in ["/dumps", "/keys/abc", "/indexes/movies/search", "/indexes/m/documents/edit", "/webhooks/"] {
+            assert!(unsupported(p), "{p}");
+        }
+        for p in ["/nope", "/keysx", "/indexes/movies", "/indexes/movies/documents", "/indexes/searchable"] {
+            assert!(!unsupported(p), "{p}");
+        }
+    }
+}

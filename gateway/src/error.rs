@@ -50,6 +50,7 @@ codes! {
     PAYLOAD_TOO_LARGE = "payload_too_large", PAYLOAD_TOO_LARGE, InvalidRequest;
     INVALID_DOCUMENT_CSV_DELIMITER = "invalid_document_csv_delimiter", BAD_REQUEST, InvalidRequest;
     TASK_NOT_FOUND = "task_not_found", NOT_FOUND, InvalidRequest;
+    BATCH_NOT_FOUND = "batch_not_found", NOT_FOUND, InvalidRequest;
     MISSING_AUTHORIZATION_HEADER = "missing_authorization_header", UNAUTHORIZED, Auth;
     INVALID_API_KEY = "invalid_api_key", FORBIDDEN, Auth;
     MISSING_MASTER_KEY = "missing_master_key", UNAUTHORIZED, Auth;

@@ -72,6 +72,27 @@ pub fn view(task: &Task) -> Value {
     })
 }
 
+/// A Miroir task as the batch Meilisearch would show for it: Miroir runs one task per batch, and a
+/// task has a batch once it started.
+pub fn batch_view(task: &Task) -> Option<Value> {
+    let started = task.started_at?;
+    let one = |k: &str| Value::Object(std::iter::once((k.to_string(), Value::from(1))).collect());
+    Some(json!({
+        "uid": task.uid,
+        "progress": null,
+        "details": task.details,
+        "stats": {
+            "totalNbTasks": 1,
+            "status": one(status_str(task.status)),
+            "types": one(&task.kind),
+            "indexUids": task.index_uid.as_deref().map_or(json!({}), one),
+        },
+        "duration": task.finished_at.map(|f| duration(f.saturating_sub(started))),
+        "startedAt": rfc3339(started),
+        "finishedAt": task.finished_at.map(rfc3339),
+    }))
+}
+
 type Pending = (NewTask, oneshot::Sender<Result<(TaskUid, Millis), ClusterError>>);
 
 /// Registers tasks with one Raft proposal for every registration that arrived while the previous

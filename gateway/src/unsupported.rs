@@ -9,7 +9,6 @@ use crate::error::{AppError, Code};
 
 /// Top-level Meilisearch route prefixes (1.x) without a cluster implementation in Miroir yet.
 const ROOT: &[&str] = &[
-    "/batches",
     "/chats",
     "/dumps",
     "/dynamic-search-rules",

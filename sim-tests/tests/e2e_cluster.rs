@@ -356,3 +356,34 @@ async fn a_node_that_missed_a_settings_update_is_reconciled_by_the_leader() {
     assert_eq!(status, 200);
     assert_eq!(s["filterableAttributes"], json!(["genre", "year"]), "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_derived_from_the_task_log() {
+    let cluster = TestCluster::start(ClusterSpec { gateways: 1, ..ClusterSpec::default() });
+    let http = Http::new(&cluster.master_key);
+    let gw = cluster.gateways[0].url.clone();
+    http.create_index(&gw, "batched").await;
+    let (_, task) = http.post_json(&format!("{gw}/indexes/batched/documents"), &json!([doc(1), doc(2)])).await;
+    let task = http.wait_task(&gw, task["taskUid"].as_u64().unwrap()).await;
+    let batch_uid = task["batchUid"].as_u64().expect("a finished task has a batch");
+
+    let (status, batch) = http.get(&format!("{gw}/batches/{batch_uid}")).await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["uid"], batch_uid);
+    assert_eq!(batch["stats"]["totalNbTasks"], 1);
+    assert_eq!(batch["stats"]["status"], json!({"succeeded": 1}));
+    assert_eq!(batch["stats"]["types"], json!({"documentAdditionOrUpdate": 1}));
+    assert_eq!(batch["stats"]["indexUids"], json!({"batched": 1}));
+    assert!(batch["startedAt"].is_string() && batch["finishedAt"].is_string() && batch["duration"].is_string());
+
+    let (status, page) = http.get(&format!("{gw}/batches?limit=10")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 2, "index creation and the document addition: {page}");
+    assert_eq!(page["results"][0]["uid"], batch_uid, "newest first: {page}");
+    let (_, tasks) = http.get(&format!("{gw}/tasks?batchUids={batch_uid}")).await;
+    assert_eq!(tasks["results"].as_array().map(Vec::len), Some(1), "{tasks}");
+    assert_eq!(tasks["results"][0]["uid"], task["uid"]);
+
+    let (status, e) = http.get(&format!("{gw}/batches/999999")).await;
+    assert_eq!((status, e["code"].as_str()), (404, Some("batch_not_found")), "{e}");
+}

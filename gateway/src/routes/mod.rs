@@ -49,6 +49,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/tasks", get(tasks::list).delete(tasks::delete))
         .route("/tasks/cancel", post(tasks::cancel))
         .route("/tasks/{uid}", get(tasks::get))
+        .route("/batches", get(tasks::list_batches_route))
+        .route("/batches/{uid}", get(tasks::get_batch))
 }
 
 /// Registers the Miroir task of a write that reached its nodes and answers 202 like Meilisearch,

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use miroir::command::Command;
 use miroir::ids::Millis;
-use miroir::task::{NewTask, TaskFilter, TaskStatus};
+use miroir::task::{NewTask, Task, TaskFilter, TaskStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -22,6 +22,8 @@ use crate::tasks::{now_millis, summarized, view};
 #[serde(rename_all = "camelCase")]
 pub struct TaskParams {
     uids: Option<String>,
+    /// A Miroir task is its own batch (batch uid = task uid, once it started).
+    batch_uids: Option<String>,
     statuses: Option<String>,
     types: Option<String>,
     index_uids: Option<String>,
@@ -95,10 +97,24 @@ fn status(s: &str) -> AppResult<TaskStatus> {
     })
 }
 
+/// Statuses of tasks that have a batch: every one but `enqueued`.
+const BATCHED: [TaskStatus; 4] =
+    [TaskStatus::Processing, TaskStatus::Succeeded, TaskStatus::Failed, TaskStatus::Canceled];
+
 fn filter(p: &TaskParams) -> AppResult<TaskFilter> {
+    let mut statuses: Option<Vec<TaskStatus>> =
+        split_list(&p.statuses).map(|l| l.into_iter().map(status).collect()).transpose()?;
+    let mut task_uids = uids(&p.uids, "invalid_task_uids", "uids")?;
+    if let Some(batches) = uids(&p.batch_uids, "invalid_task_batch_uids", "batchUids")? {
+        task_uids = Some(match task_uids {
+            Some(t) => t.into_iter().filter(|u| batches.contains(u)).collect(),
+            None => batches,
+        });
+        statuses = Some(statuses.unwrap_or(BATCHED.to_vec()).into_iter().filter(|s| BATCHED.contains(s)).collect());
+    }
     Ok(TaskFilter {
-        uids: uids(&p.uids, "invalid_task_uids", "uids")?,
-        statuses: split_list(&p.statuses).map(|l| l.into_iter().map(status).collect()).transpose()?,
+        uids: task_uids,
+        statuses,
         types: split_list(&p.types).map(|l| l.into_iter().map(str::to_string).collect()),
         index_uids: split_list(&p.index_uids).map(|l| l.into_iter().map(str::to_string).collect()),
         canceled_by: uids(&p.canceled_by, "invalid_task_canceled_by", "canceledBy")?,
@@ -111,12 +127,23 @@ fn filter(p: &TaskParams) -> AppResult<TaskFilter> {
     })
 }
 
+/// One page of batches: the tasks that started, each shown as its own batch.
+pub async fn list_batches(app: &AppState, p: TaskParams) -> AppResult<Value> {
+    let mut f = filter(&p)?;
+    f.statuses = Some(f.statuses.unwrap_or(BATCHED.to_vec()).into_iter().filter(|s| BATCHED.contains(s)).collect());
+    page(app, f, &p, crate::tasks::batch_view).await
+}
+
 pub async fn list_tasks(app: &AppState, p: TaskParams) -> AppResult<Value> {
-    let f = filter(&p)?;
+    page(app, filter(&p)?, &p, |t| Some(view(t))).await
+}
+
+/// Meilisearch's paged list shape over the task log, each task rendered by `render`.
+async fn page(app: &AppState, f: TaskFilter, p: &TaskParams, render: fn(&Task) -> Option<Value>) -> AppResult<Value> {
     let limit = p.limit.unwrap_or(20);
     let page = app.cluster.tasks(f, p.from, limit, p.reverse.unwrap_or(false)).await?;
     Ok(json!({
-        "results": page.tasks.iter().map(view).collect::<Vec<_>>(),
+        "results": page.tasks.iter().filter_map(render).collect::<Vec<_>>(),
         "total": page.total,
         "limit": limit,
         "from": page.tasks.first().map(|t| t.uid),
@@ -126,6 +153,22 @@ pub async fn list_tasks(app: &AppState, p: TaskParams) -> AppResult<Value> {
 
 pub async fn list(State(app): State<Arc<AppState>>, Query(p): Query<TaskParams>) -> AppResult<Response> {
     Ok(json_ok(list_tasks(&app, p).await?))
+}
+
+pub async fn list_batches_route(State(app): State<Arc<AppState>>, Query(p): Query<TaskParams>) -> AppResult<Response> {
+    Ok(json_ok(list_batches(&app, p).await?))
+}
+
+pub async fn get_batch(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
+    let not_found = || AppError::new(Code::BATCH_NOT_FOUND, format!("Batch `{uid}` not found."));
+    let n: u64 = uid.parse().map_err(|_| {
+        invalid(
+            "invalid_batch_uids",
+            format!("Invalid value in parameter `batchUid`: could not parse `{uid}` as a positive integer"),
+        )
+    })?;
+    let task = app.cluster.task(n).await?.ok_or_else(not_found)?;
+    Ok(json_ok(crate::tasks::batch_view(&task).ok_or_else(not_found)?))
 }
 
 pub async fn get(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
@@ -143,6 +186,7 @@ pub async fn get(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> A
 fn has_filter(p: &TaskParams) -> bool {
     [
         &p.uids,
+        &p.batch_uids,
         &p.statuses,
         &p.types,
         &p.index_uids,

@@ -277,11 +277,30 @@ fn fold(task: &mut Task) {
     } else {
         TaskStatus::Enqueued
     };
+    // Node times come from node clocks and a node may start before the gateway registered the
+    // task: clamp so enqueuedAt <= startedAt <= finishedAt always holds, as clients assume.
     if task.status != TaskStatus::Enqueued {
-        task.started_at = nts.iter().filter_map(|n| n.started_at).min().or(task.started_at);
+        let started = nts.iter().filter_map(|n| n.started_at).min().or(task.started_at);
+        task.started_at = started.map(|s| s.max(task.enqueued_at));
     }
     if task.status.is_finished() {
-        task.finished_at = nts.iter().filter_map(|n| n.finished_at).max();
+        let floor = task.started_at.unwrap_or(task.enqueued_at);
+        task.finished_at = nts.iter().filter_map(|n| n.finished_at).max().map(|f| f.max(floor));
+        fill_details(task);
+    }
+}
+
+/// Counts Meilisearch fills in when a task finishes and the cluster knows exactly: a document
+/// addition that succeeded indexed every document it received (the gateway refuses a batch with any
+/// invalid document before sending it), and a failed one indexed none.
+fn fill_details(task: &mut Task) {
+    let Some(details) = task.details.as_object_mut() else { return };
+    if details.get("indexedDocuments").is_some_and(Value::is_null) {
+        let indexed = match task.status {
+            TaskStatus::Succeeded => details.get("receivedDocuments").cloned().unwrap_or(Value::Null),
+            _ => Value::from(0),
+        };
+        details.insert("indexedDocuments".into(), indexed);
     }
 }
 
@@ -367,5 +386,55 @@ mod tests {
         let q: TaskQuery = serde_json::from_slice(&serde_json::to_vec(&q).unwrap()).unwrap();
         let page: TaskPage = serde_json::from_slice(&q.run(&log).unwrap()).unwrap();
         assert_eq!(page, log.query(&TaskFilter::default(), None, 2, false));
+    }
+
+    fn addition(enqueued_at: Millis) -> Task {
+        Task {
+            uid: 1,
+            index_uid: Some("i".into()),
+            kind: "documentAdditionOrUpdate".into(),
+            status: TaskStatus::Enqueued,
+            details: json!({"receivedDocuments": 3, "indexedDocuments": null}),
+            error: None,
+            canceled_by: None,
+            enqueued_at,
+            started_at: None,
+            finished_at: None,
+            node_tasks: vec![
+                NodeTask {
+                    node: "a".into(),
+                    uid: 7,
+                    status: TaskStatus::Succeeded,
+                    error: None,
+                    started_at: Some(900),
+                    finished_at: Some(950),
+                },
+                NodeTask {
+                    node: "b".into(),
+                    uid: 3,
+                    status: TaskStatus::Succeeded,
+                    error: None,
+                    started_at: Some(1010),
+                    finished_at: Some(1020),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn finished_task_times_are_ordered_and_counts_filled() {
+        let mut t = addition(1000);
+        fold(&mut t);
+        assert_eq!(t.status, TaskStatus::Succeeded);
+        assert_eq!((t.started_at, t.finished_at), (Some(1000), Some(1020)));
+        assert_eq!(t.details["indexedDocuments"], 3);
+
+        let mut t = addition(2000);
+        t.node_tasks[1].status = TaskStatus::Failed;
+        t.node_tasks[1].error = Some(json!({"code": "internal"}));
+        fold(&mut t);
+        assert_eq!(t.status, TaskStatus::Failed);
+        assert_eq!((t.started_at, t.finished_at), (Some(2000), Some(2000)));
+        assert_eq!(t.details["indexedDocuments"], 0);
     }
 }

@@ -150,6 +150,8 @@ async fn sdk_flow_through_two_gateways_places_every_document_on_exactly_its_owne
     for uid in tasks {
         let t = http.wait_task(&b, uid).await;
         assert_eq!(t["status"], "succeeded", "{t}");
+        assert_eq!(t["details"]["indexedDocuments"], 1000, "{t}");
+        assert!(t["enqueuedAt"].as_str() <= t["startedAt"].as_str(), "{t}");
     }
 
     // Every document by id (alternating gateways) and by browse.

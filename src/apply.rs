@@ -366,6 +366,14 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             task.finished_at = Some(*at);
         }
         DeleteTasks { uids } => s.tasks.delete(uids),
+        SetExperimentalFeatures { features } => {
+            if let Some((k, _)) = features.iter().find(|(_, v)| !v.is_boolean() && !v.is_null()) {
+                return Err(invalid("experimental feature", format!("`{k}` must be a boolean")));
+            }
+            for (k, v) in features.iter().filter(|(_, v)| v.is_boolean()) {
+                s.experimental_features.insert(k.clone(), v.clone());
+            }
+        }
     }
     Ok(Response::Done)
 }

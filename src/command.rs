@@ -157,6 +157,12 @@ pub enum Command {
     DeleteTasks {
         uids: Vec<TaskUid>,
     },
+
+    /// Cluster-wide experimental features (`PATCH /experimental-features`): the given flags are
+    /// set, the others keep their value; every node is brought to the result.
+    SetExperimentalFeatures {
+        features: serde_json::Map<String, Value>,
+    },
 }
 
 /// What a successful command answers.

@@ -15,6 +15,10 @@ pub struct RoutingMap {
     pub groups: BTreeMap<GroupId, Group>,
     pub indexes: BTreeMap<IndexUid, Index>,
     pub placements: BTreeMap<IndexUid, Vec<BTreeMap<GroupId, Placement>>>,
+    /// Cluster-wide experimental features: gateways overlay them on what nodes report and honour
+    /// those that change routing.
+    #[serde(default)]
+    pub experimental_features: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ClusterState {
@@ -25,6 +29,7 @@ impl ClusterState {
             groups: self.groups.clone(),
             indexes: self.indexes.clone(),
             placements: self.placements.clone(),
+            experimental_features: self.experimental_features.clone(),
         }
     }
 }

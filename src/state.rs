@@ -25,6 +25,9 @@ pub struct ClusterState {
     pub tasks: TaskLog,
     /// Raft log index of the last command that changed what gateways route by.
     pub map_version: u64,
+    /// Experimental features set cluster-wide; a flag never set keeps the node's default.
+    #[serde(default)]
+    pub experimental_features: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

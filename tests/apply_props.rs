@@ -66,6 +66,8 @@ fn command() -> impl Strategy<Value = Command> {
         1 => (0u64..8, name(NODES), task_status()).prop_map(|(task, node, status)| Command::ReportNodeTasks {
             reports: vec![NodeTaskReport { task, node_task: 0, node, status, error: (status == TaskStatus::Failed).then(|| json!({"code": "x"})), started_at: Some(1), finished_at: status.is_finished().then_some(2) }],
         }),
+        1 => (prop::sample::select(vec!["metrics", "containsFilter"]), prop::sample::select(vec![json!(true), json!(false), json!(null), json!("yes")]))
+            .prop_map(|(k, v)| Command::SetExperimentalFeatures { features: [(k.to_string(), v)].into_iter().collect() }),
     ]
 }
 
@@ -363,4 +365,20 @@ fn task_log_is_compacted_oldest_finished_first() {
     apply(&mut s, &Command::RegisterTasks { tasks, at: 1 }, 2).unwrap();
     assert_eq!(s.tasks.tasks.keys().copied().collect::<Vec<_>>(), vec![0, 3, 4], "unfinished task 0 is kept");
     assert_eq!(s.tasks.next_uid, 5, "uids are never reused");
+}
+
+#[test]
+fn experimental_features_merge_and_refuse_non_booleans() {
+    let mut s = ClusterState::default();
+    let set = |v: serde_json::Value| Command::SetExperimentalFeatures { features: v.as_object().unwrap().clone() };
+    apply(&mut s, &set(json!({"metrics": true, "containsFilter": true})), 5).unwrap();
+    apply(&mut s, &set(json!({"metrics": false, "logsRoute": null})), 6).unwrap();
+    assert_eq!(
+        serde_json::Value::Object(s.experimental_features.clone()),
+        json!({"metrics": false, "containsFilter": true})
+    );
+    assert_eq!(s.routing_map().experimental_features, s.experimental_features, "gateways see the features");
+    let before = s.clone();
+    assert!(apply(&mut s, &set(json!({"metrics": "yes"})), 7).is_err());
+    assert_eq!(s, before, "a refused command changes nothing");
 }

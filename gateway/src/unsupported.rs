@@ -12,7 +12,6 @@ const ROOT: &[&str] = &[
     "/chats",
     "/dumps",
     "/dynamic-search-rules",
-    "/experimental-features",
     "/export",
     "/keys",
     "/logs",

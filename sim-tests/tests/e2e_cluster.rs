@@ -389,3 +389,41 @@ async fn batches_are_derived_from_the_task_log() {
     let (status, e) = http.get(&format!("{gw}/batches/999999")).await;
     assert_eq!((status, e["code"].as_str()), (404, Some("batch_not_found")), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn experimental_features_are_cluster_wide_and_reach_nodes_that_missed_them() {
+    let mut cluster = TestCluster::start(ClusterSpec { gateways: 1, ..ClusterSpec::default() });
+    let http = Http::new(&cluster.master_key);
+    let url = format!("{}/experimental-features", cluster.gateways[0].url);
+    let patch = |v: Value| http.send(reqwest::Method::PATCH, &url, "application/json", serde_json::to_vec(&v).unwrap());
+
+    let (status, f) = http.get(&url).await;
+    assert_eq!((status, &f["containsFilter"]), (200, &json!(false)), "{f}");
+    let (status, f) = patch(json!({"containsFilter": true})).await;
+    assert_eq!((status, &f["containsFilter"], &f["metrics"]), (200, &json!(true), &json!(false)), "{f}");
+    // Bad input is refused with Meilisearch's own error and changes nothing.
+    let (status, e) = patch(json!({"noSuchFeature": true})).await;
+    assert_eq!((status, e["code"].as_str()), (400, Some("bad_request")), "{e}");
+    let (status, e) = patch(json!({"metrics": "yes"})).await;
+    assert_eq!((status, e["code"].as_str()), (400, Some("bad_request")), "{e}");
+    for node in &cluster.nodes {
+        let (_, f) = http.get(&format!("{}/experimental-features", node.url)).await;
+        assert_eq!((&f["containsFilter"], &f["metrics"]), (&json!(true), &json!(false)), "{}: {f}", node.id);
+    }
+
+    // A node down during a change, back empty: the leader brings it to the cluster's flags.
+    cluster.nodes[1].proc.kill();
+    let (status, f) = patch(json!({"metrics": true})).await;
+    assert_eq!((status, &f["metrics"]), (200, &json!(true)), "{f}");
+    cluster.restart_node(1);
+    let node = cluster.nodes[1].url.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, f) = http.get(&format!("{node}/experimental-features")).await;
+        if f["metrics"] == json!(true) && f["containsFilter"] == json!(true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node not reconciled: {f}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

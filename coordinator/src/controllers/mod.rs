@@ -1,6 +1,7 @@
 //! The leader's controllers that talk to Meilisearch nodes. Each is a [`LeaderTask`]: it reads the
 //! replicated state, acts on nodes, and commits what it learned; a new leader starts them afresh.
 
+mod features;
 mod settings;
 mod task_tracker;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use miroir_node_client::{NodeClient, NodeTransport};
 
+pub use features::FeaturesReconciler;
 pub use settings::{full_node_settings, SettingsReconciler};
 pub use task_tracker::{pending, TaskTracker};
 
@@ -17,10 +19,11 @@ use crate::controller::TaskFactory;
 /// The controllers every leader runs, reaching nodes through `transport`.
 pub fn node_controllers(transport: Arc<dyn NodeTransport>) -> Vec<TaskFactory> {
     let nodes = NodeClient::new(transport);
-    let (a, b) = (nodes.clone(), nodes);
+    let (a, b, c) = (nodes.clone(), nodes.clone(), nodes);
     vec![
         Box::new(move || Box::new(TaskTracker::new(a.clone()))),
         Box::new(move || Box::new(SettingsReconciler::new(b.clone()))),
+        Box::new(move || Box::new(FeaturesReconciler::new(c.clone()))),
     ]
 }
 

@@ -14,6 +14,7 @@ use crate::error::AppResult;
 use crate::fanout::Outcome;
 
 mod documents;
+mod features;
 mod indexes;
 mod meta;
 mod settings;
@@ -49,6 +50,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/tasks", get(tasks::list).delete(tasks::delete))
         .route("/tasks/cancel", post(tasks::cancel))
         .route("/tasks/{uid}", get(tasks::get))
+        .route("/experimental-features", get(features::get).patch(features::patch))
         .route("/batches", get(tasks::list_batches_route))
         .route("/batches/{uid}", get(tasks::get_batch))
 }

@@ -3,6 +3,7 @@
 
 pub mod browse;
 pub mod facets;
+pub mod features;
 pub mod filter;
 pub mod payload;
 pub mod search;
@@ -131,6 +132,8 @@ impl Op {
 #[derive(Debug, Default, Clone)]
 pub struct Engine {
     pub indexes: BTreeMap<String, Index>,
+    /// Experimental features switched on or off (`PATCH /experimental-features`); absent = off.
+    pub features: BTreeMap<String, bool>,
     pub tasks: Vec<Task>,
     pending: Vec<(u64, String, Op)>,
     next_batch: u64,

@@ -173,6 +173,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/multi-search", post(multi_search))
         .route("/indexes/{uid}/settings", get(get_settings).patch(patch_settings).delete(reset_settings))
         .route("/indexes/{uid}/settings/{sub}", get(get_sub).put(set_sub).patch(set_sub).delete(reset_sub))
+        .route("/experimental-features", get(get_features).patch(patch_features))
         .route("/tasks", get(list_tasks))
         .route("/tasks/{uid}", get(get_task))
         .route("/_devnode/faults", get(get_faults).post(set_faults))
@@ -180,6 +181,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
+}
+
+async fn get_features(State(s): St) -> Res {
+    ok(StatusCode::OK, s.engine().features_view())
+}
+
+async fn patch_features(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
+    let patch = object(json_body(ct(&h), &b)?)?;
+    let view = s.engine().patch_features(&patch)?;
+    ok(StatusCode::OK, view)
 }
 
 async fn get_faults(State(s): St) -> Json<Value> {

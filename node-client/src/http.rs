@@ -36,18 +36,29 @@ impl NodeTransport for HttpTransport {
                 Method::Delete => reqwest::Method::DELETE,
             };
             let url = format!("{}{}", base_url.trim_end_matches('/'), req.path);
-            let mut builder = self.client.request(method, &url);
-            if let Some(key) = &self.api_key {
-                builder = builder.bearer_auth(key);
-            }
-            if let Some(ct) = req.content_type {
-                builder = builder.header(reqwest::header::CONTENT_TYPE, ct);
-            }
-            if let Some(body) = req.body {
-                builder = builder.body(body);
-            }
+            let build = || {
+                let mut builder = self.client.request(method.clone(), &url);
+                if let Some(key) = &self.api_key {
+                    builder = builder.bearer_auth(key);
+                }
+                if let Some(ct) = req.content_type {
+                    builder = builder.header(reqwest::header::CONTENT_TYPE, ct);
+                }
+                if let Some(body) = &req.body {
+                    builder = builder.body(body.clone());
+                }
+                builder
+            };
             let err = |e: reqwest::Error| TransportError { url: url.clone(), reason: e.to_string() };
-            let resp = builder.send().await.map_err(err)?;
+            let resp = match build().send().await {
+                // A pooled connection the node closed (it restarted, or its idle timeout won the
+                // race) fails before any answer. Every node call Miroir makes is idempotent
+                // (documents are replaced or merged by id, settings are absolute, a repeated index
+                // creation fails harmlessly), so one retry on a fresh connection is safe and spares
+                // a healthy copy from being marked stale.
+                Err(e) if e.is_request() && !e.is_timeout() && !e.is_connect() => build().send().await.map_err(err)?,
+                r => r.map_err(err)?,
+            };
             let status = resp.status().as_u16();
             let body = resp.bytes().await.map_err(err)?;
             Ok(NodeResponse { status, body })

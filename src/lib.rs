@@ -13,6 +13,7 @@ pub mod placement;
 pub mod settings;
 pub mod state;
 pub mod task;
+pub mod task_view;
 
 pub use apply::{apply, changes_routing};
 pub use command::{Command, Response};

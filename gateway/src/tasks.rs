@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use miroir::command::{Command, Response};
 use miroir::ids::{Millis, TaskUid};
-use miroir::task::{NewTask, Task, TaskStatus};
+use miroir::task::{NewTask, Task};
+pub use miroir::task_view::{batch_view, rfc3339, view};
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{Cluster, ClusterError};
@@ -17,26 +16,6 @@ const MAX_BATCH: usize = 512;
 
 pub fn now_millis() -> Millis {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
-}
-
-pub fn rfc3339(ms: Millis) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-fn status_str(s: TaskStatus) -> &'static str {
-    match s {
-        TaskStatus::Enqueued => "enqueued",
-        TaskStatus::Processing => "processing",
-        TaskStatus::Succeeded => "succeeded",
-        TaskStatus::Failed => "failed",
-        TaskStatus::Canceled => "canceled",
-    }
-}
-
-/// ISO 8601 duration, as Meilisearch prints it (`PT0.123456S`).
-fn duration(ms: Millis) -> String {
-    format!("PT{}.{:03}S", ms / 1000, ms % 1000)
 }
 
 /// The answer to the write that registered `task` (HTTP 202): always `enqueued`, as Meilisearch
@@ -52,47 +31,6 @@ pub fn summarized(task: &Task) -> Value {
 }
 
 /// `GET /tasks/{uid}`'s view of a task.
-pub fn view(task: &Task) -> Value {
-    json!({
-        "uid": task.uid,
-        "batchUid": task.started_at.map(|_| task.uid),
-        "indexUid": task.index_uid,
-        "status": status_str(task.status),
-        "type": task.kind,
-        "canceledBy": task.canceled_by,
-        "details": task.details,
-        "error": task.error,
-        "duration": match (task.started_at, task.finished_at) {
-            (Some(s), Some(f)) => Value::from(duration(f.saturating_sub(s))),
-            _ => Value::Null,
-        },
-        "enqueuedAt": rfc3339(task.enqueued_at),
-        "startedAt": task.started_at.map(rfc3339),
-        "finishedAt": task.finished_at.map(rfc3339),
-    })
-}
-
-/// A Miroir task as the batch Meilisearch would show for it: Miroir runs one task per batch, and a
-/// task has a batch once it started.
-pub fn batch_view(task: &Task) -> Option<Value> {
-    let started = task.started_at?;
-    let one = |k: &str| Value::Object(std::iter::once((k.to_string(), Value::from(1))).collect());
-    Some(json!({
-        "uid": task.uid,
-        "progress": null,
-        "details": task.details,
-        "stats": {
-            "totalNbTasks": 1,
-            "status": one(status_str(task.status)),
-            "types": one(&task.kind),
-            "indexUids": task.index_uid.as_deref().map_or(json!({}), one),
-        },
-        "duration": task.finished_at.map(|f| duration(f.saturating_sub(started))),
-        "startedAt": rfc3339(started),
-        "finishedAt": task.finished_at.map(rfc3339),
-    }))
-}
-
 type Pending = (NewTask, oneshot::Sender<Result<(TaskUid, Millis), ClusterError>>);
 
 /// Registers tasks with one Raft proposal for every registration that arrived while the previous
@@ -151,6 +89,6 @@ mod tests {
     #[test]
     fn meilisearch_time_formats() {
         assert_eq!(rfc3339(1_714_557_600_123), "2024-05-01T10:00:00.123Z");
-        assert_eq!(duration(1234), "PT1.234S");
+        assert_eq!(miroir::task_view::duration(1234), "PT1.234S");
     }
 }

@@ -44,6 +44,7 @@ pub fn changes_routing(cmd: &Command) -> bool {
             | Command::CancelTasks { .. }
             | Command::FinishTask { .. }
             | Command::DeleteTasks { .. }
+            | Command::MarkTasksNotified { .. }
     )
 }
 
@@ -366,6 +367,29 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             task.finished_at = Some(*at);
         }
         DeleteTasks { uids } => s.tasks.delete(uids),
+        PutWebhook { uuid, webhook, create } => {
+            use crate::webhook::{MAX_HEADERS, MAX_WEBHOOKS};
+            if *create && s.webhooks.len() >= MAX_WEBHOOKS {
+                return Err(CommandError::TooManyWebhooks(MAX_WEBHOOKS));
+            }
+            if !*create && !s.webhooks.contains_key(uuid) {
+                return Err(CommandError::WebhookNotFound(uuid.clone()));
+            }
+            if webhook.url.is_empty() || webhook.headers.len() > MAX_HEADERS {
+                return Err(invalid("webhook", format!("needs a URL and at most {MAX_HEADERS} headers")));
+            }
+            s.webhooks.insert(uuid.clone(), webhook.clone());
+        }
+        DeleteWebhook { uuid } => {
+            s.webhooks.remove(uuid).ok_or_else(|| CommandError::WebhookNotFound(uuid.clone()))?;
+        }
+        MarkTasksNotified { uids } => {
+            for uid in uids {
+                if let Some(t) = s.tasks.tasks.get_mut(uid) {
+                    t.notified = true;
+                }
+            }
+        }
         SetExperimentalFeatures { features } => {
             if let Some((k, _)) = features.iter().find(|(_, v)| !v.is_boolean() && !v.is_null()) {
                 return Err(invalid("experimental feature", format!("`{k}` must be a boolean")));

@@ -163,6 +163,20 @@ pub enum Command {
     SetExperimentalFeatures {
         features: serde_json::Map<String, Value>,
     },
+
+    /// Creates (`create`) or replaces a webhook; the gateway validated it.
+    PutWebhook {
+        uuid: String,
+        webhook: crate::webhook::Webhook,
+        create: bool,
+    },
+    DeleteWebhook {
+        uuid: String,
+    },
+    /// The leader sent these finished tasks to the webhooks (or gave up on them): not again.
+    MarkTasksNotified {
+        uids: Vec<TaskUid>,
+    },
 }
 
 /// What a successful command answers.

@@ -49,6 +49,10 @@ pub enum CommandError {
     GatewayNotFound(GatewayId),
     #[error("task {0} not found")]
     TaskNotFound(TaskUid),
+    #[error("webhook `{0}` not found")]
+    WebhookNotFound(String),
+    #[error("at most {0} webhooks can be defined")]
+    TooManyWebhooks(usize),
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod settings;
 pub mod state;
 pub mod task;
 pub mod task_view;
+pub mod webhook;
 
 pub use apply::{apply, changes_routing};
 pub use command::{Command, Response};

@@ -19,6 +19,9 @@ pub struct RoutingMap {
     /// those that change routing.
     #[serde(default)]
     pub experimental_features: serde_json::Map<String, serde_json::Value>,
+    /// Webhooks by uuid (gateways serve `/webhooks` from the map; at most 20, so cheap to carry).
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
 }
 
 impl ClusterState {
@@ -30,6 +33,7 @@ impl ClusterState {
             indexes: self.indexes.clone(),
             placements: self.placements.clone(),
             experimental_features: self.experimental_features.clone(),
+            webhooks: self.webhooks.clone(),
         }
     }
 }

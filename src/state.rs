@@ -28,6 +28,9 @@ pub struct ClusterState {
     /// Experimental features set cluster-wide; a flag never set keeps the node's default.
     #[serde(default)]
     pub experimental_features: serde_json::Map<String, serde_json::Value>,
+    /// Webhooks by uuid.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

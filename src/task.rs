@@ -51,6 +51,9 @@ pub struct Task {
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
     pub node_tasks: Vec<NodeTask>,
+    /// Finished and already sent to the webhooks.
+    #[serde(default)]
+    pub notified: bool,
 }
 
 /// What a gateway registers; `apply` assigns the uid.
@@ -196,6 +199,7 @@ impl TaskLog {
                         finished_at: None,
                     })
                     .collect(),
+                notified: false,
             },
         );
         uid
@@ -418,6 +422,7 @@ mod tests {
                     finished_at: Some(1020),
                 },
             ],
+            notified: false,
         }
     }
 

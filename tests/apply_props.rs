@@ -68,6 +68,10 @@ fn command() -> impl Strategy<Value = Command> {
         }),
         1 => (prop::sample::select(vec!["metrics", "containsFilter"]), prop::sample::select(vec![json!(true), json!(false), json!(null), json!("yes")]))
             .prop_map(|(k, v)| Command::SetExperimentalFeatures { features: [(k.to_string(), v)].into_iter().collect() }),
+        1 => (0u8..3, any::<bool>()).prop_map(|(n, create)| Command::PutWebhook {
+            uuid: format!("w{n}"), webhook: miroir::webhook::Webhook { url: "http://hook".into(), headers: Default::default() }, create }),
+        1 => (0u8..3).prop_map(|n| Command::DeleteWebhook { uuid: format!("w{n}") }),
+        1 => prop::collection::vec(0u64..8, 0..3).prop_map(|uids| Command::MarkTasksNotified { uids }),
     ]
 }
 

@@ -38,6 +38,13 @@ impl From<ClusterError> for AppError {
             ClusterError::Rejected(e @ (CommandError::NotEnoughNodes { .. } | CommandError::NoActiveGroup)) => {
                 AppError::new(Code::MIROIR_NO_QUORUM, format!("The cluster cannot place this index: {e}."))
             }
+            ClusterError::Rejected(CommandError::WebhookNotFound(uuid)) => {
+                AppError::new(Code::WEBHOOK_NOT_FOUND, format!("Webhook `{uuid}` not found."))
+            }
+            ClusterError::Rejected(CommandError::TooManyWebhooks(_)) => AppError::new(
+                Code::INVALID_WEBHOOKS,
+                "Defining too many webhooks would crush the server. Please limit the number of webhooks to 20. You may use a third-party proxy server to dispatch events to more than 20 endpoints.",
+            ),
             ClusterError::Rejected(e) => AppError::new(Code::BAD_REQUEST, e.to_string()),
             ClusterError::Unavailable(m) => {
                 AppError::new(Code::MIROIR_UNAVAILABLE, format!("The Miroir coordinator is unavailable: {m}"))

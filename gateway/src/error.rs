@@ -51,6 +51,14 @@ codes! {
     INVALID_DOCUMENT_CSV_DELIMITER = "invalid_document_csv_delimiter", BAD_REQUEST, InvalidRequest;
     TASK_NOT_FOUND = "task_not_found", NOT_FOUND, InvalidRequest;
     BATCH_NOT_FOUND = "batch_not_found", NOT_FOUND, InvalidRequest;
+    WEBHOOK_NOT_FOUND = "webhook_not_found", NOT_FOUND, InvalidRequest;
+    INVALID_WEBHOOK_URL = "invalid_webhook_url", BAD_REQUEST, InvalidRequest;
+    INVALID_WEBHOOK_HEADERS = "invalid_webhook_headers", BAD_REQUEST, InvalidRequest;
+    INVALID_WEBHOOKS = "invalid_webhooks", BAD_REQUEST, InvalidRequest;
+    INVALID_WEBHOOK_UUID = "invalid_webhook_uuid", BAD_REQUEST, InvalidRequest;
+    IMMUTABLE_WEBHOOK = "immutable_webhook", BAD_REQUEST, InvalidRequest;
+    IMMUTABLE_WEBHOOK_UUID = "immutable_webhook_uuid", BAD_REQUEST, InvalidRequest;
+    IMMUTABLE_WEBHOOK_IS_EDITABLE = "immutable_webhook_is_editable", BAD_REQUEST, InvalidRequest;
     MISSING_AUTHORIZATION_HEADER = "missing_authorization_header", UNAUTHORIZED, Auth;
     INVALID_API_KEY = "invalid_api_key", FORBIDDEN, Auth;
     MISSING_MASTER_KEY = "missing_master_key", UNAUTHORIZED, Auth;

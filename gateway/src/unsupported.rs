@@ -20,7 +20,6 @@ const ROOT: &[&str] = &[
     "/render-template",
     "/snapshots",
     "/swap-indexes",
-    "/webhooks",
 ];
 
 /// Index sub-routes (after `/indexes/{uid}/`) without a cluster implementation in Miroir yet.
@@ -51,7 +50,7 @@ mod tests {
 
     #[test]
     fn known_meilisearch_routes_are_recognised_and_others_are_not() {
-        for p in ["/dumps", "/keys/abc", "/indexes/movies/search", "/indexes/m/documents/edit", "/webhooks/"] {
+        for p in ["/dumps", "/keys/abc", "/indexes/movies/search", "/indexes/m/documents/edit", "/network/"] {
             assert!(unsupported(p), "{p}");
         }
         for p in ["/nope", "/keysx", "/indexes/movies", "/indexes/movies/documents", "/indexes/searchable"] {

@@ -427,3 +427,110 @@ async fn experimental_features_are_cluster_wide_and_reach_nodes_that_missed_them
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A webhook receiver: records the task uids of every notification and the headers it came with.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(u64, String)>>>) {
+    use std::io::Read;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<(u64, String)>>> = Default::default();
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                assert_eq!(headers["content-encoding"], "gzip");
+                assert_eq!(headers["content-type"], "application/x-ndjson");
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut text).unwrap();
+                for line in text.lines() {
+                    let task: Value = serde_json::from_str(line).unwrap();
+                    assert!(matches!(task["status"].as_str(), Some("succeeded" | "failed" | "canceled")), "{task}");
+                    s.lock().unwrap().push((task["uid"].as_u64().unwrap(), auth.clone()));
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_managed_like_meilisearch_and_notified_once_per_finished_task() {
+    let cluster = TestCluster::start(ClusterSpec { gateways: 2, ..ClusterSpec::default() });
+    let http = Http::new(&cluster.master_key);
+    let (a, b) = (cluster.gateways[0].url.clone(), cluster.gateways[1].url.clone());
+    let (hook_url, seen) = webhook_receiver().await;
+
+    // Validation, as Meilisearch answers it.
+    for (body, code) in [
+        (json!({"headers": {}}), "invalid_webhook_url"),
+        (json!({"url": "not a url"}), "invalid_webhook_url"),
+        (json!({"url": 3}), "invalid_webhook_url"),
+        (json!({"url": hook_url, "headers": {"bad header": "x"}}), "invalid_webhook_headers"),
+        (json!({"url": hook_url, "uuid": "x"}), "immutable_webhook_uuid"),
+        (json!({"url": hook_url, "other": 1}), "bad_request"),
+    ] {
+        let (status, e) = http.post_json(&format!("{a}/webhooks"), &body).await;
+        assert_eq!((status, e["code"].as_str()), (400, Some(code)), "{body}: {e}");
+    }
+    let secret = "Bearer a-very-long-secret-token-value";
+    let (status, hook) =
+        http.post_json(&format!("{a}/webhooks"), &json!({"url": hook_url, "headers": {"Authorization": secret}})).await;
+    assert_eq!(status, 201, "{hook}");
+    assert_eq!(hook["isEditable"], true);
+    assert_eq!(hook["headers"]["Authorization"], "Bearer a-verXXXXXX...", "redacted: {hook}");
+    let uuid = hook["uuid"].as_str().unwrap().to_string();
+    // Gateway B serves it as soon as it installs the map version that carries it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, list) = http.get(&format!("{b}/webhooks")).await;
+        if status == 200 && list["results"][0]["uuid"].as_str() == Some(uuid.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gateway B never saw the webhook: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, patched) = http
+        .send(
+            reqwest::Method::PATCH,
+            &format!("{b}/webhooks/{uuid}"),
+            "application/json",
+            br#"{"headers":{"X-Extra":"1"}}"#.to_vec(),
+        )
+        .await;
+    assert_eq!((status, &patched["headers"]["X-Extra"]), (200, &json!("1")), "{patched}");
+    let (status, e) = http.get(&format!("{a}/webhooks/not-a-uuid")).await;
+    assert_eq!((status, e["code"].as_str()), (400, Some("invalid_webhook_uuid")), "{e}");
+
+    // Tasks finish; each is notified once, with the webhook's own headers.
+    http.create_index(&a, "hooked").await;
+    let mut uids = Vec::new();
+    for i in 0..5u64 {
+        let (_, t) = http.post_json(&format!("{a}/indexes/hooked/documents"), &json!([doc(i)])).await;
+        uids.push(t["taskUid"].as_u64().unwrap());
+    }
+    for uid in &uids {
+        http.wait_task(&a, *uid).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while uids.iter().any(|u| !seen.lock().unwrap().iter().any(|(s, _)| s == u)) {
+        assert!(Instant::now() < deadline, "notifications missing: {:?}", seen.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = seen.lock().unwrap().clone();
+    for uid in &uids {
+        assert_eq!(seen.iter().filter(|(s, _)| s == uid).count(), 1, "task {uid} notified once: {seen:?}");
+    }
+    assert!(seen.iter().all(|(_, auth)| auth == secret), "the webhook's headers are sent: {seen:?}");
+
+    let (status, _) =
+        http.send(reqwest::Method::DELETE, &format!("{a}/webhooks/{uuid}"), "application/json", vec![]).await;
+    assert_eq!(status, 204);
+    let (status, e) = http.get(&format!("{a}/webhooks/{uuid}")).await;
+    assert_eq!((status, e["code"].as_str()), (404, Some("webhook_not_found")), "{e}");
+}

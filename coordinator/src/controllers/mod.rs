@@ -4,6 +4,8 @@
 mod features;
 mod settings;
 mod task_tracker;
+#[cfg(not(madsim))]
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +32,9 @@ pub fn node_controllers(transport: Arc<dyn NodeTransport>) -> Vec<TaskFactory> {
 /// Node controllers over HTTP, authenticated with the nodes' master key.
 #[cfg(not(madsim))]
 pub fn http_controllers(master_key: Option<String>, timeout: Duration) -> Vec<TaskFactory> {
-    node_controllers(Arc::new(miroir_node_client::HttpTransport::new(master_key, timeout)))
+    let mut controllers = node_controllers(Arc::new(miroir_node_client::HttpTransport::new(master_key, timeout)));
+    controllers.push(Box::new(|| Box::new(webhooks::WebhookNotifier::new())));
+    controllers
 }
 
 /// How long one controller round may wait on a node before moving on.

@@ -19,6 +19,7 @@ mod indexes;
 mod meta;
 mod settings;
 mod tasks;
+mod webhooks;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -51,6 +52,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/tasks/cancel", post(tasks::cancel))
         .route("/tasks/{uid}", get(tasks::get))
         .route("/experimental-features", get(features::get).patch(features::patch))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{uuid}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
         .route("/batches", get(tasks::list_batches_route))
         .route("/batches/{uid}", get(tasks::get_batch))
 }

@@ -161,26 +161,22 @@ pub async fn list_batches_route(State(app): State<Arc<AppState>>, Query(p): Quer
 
 pub async fn get_batch(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
     let not_found = || AppError::new(Code::BATCH_NOT_FOUND, format!("Batch `{uid}` not found."));
-    let n: u64 = uid.parse().map_err(|_| {
-        invalid(
-            "invalid_batch_uids",
-            format!("Invalid value in parameter `batchUid`: could not parse `{uid}` as a positive integer"),
-        )
-    })?;
-    let task = app.cluster.task(n).await?.ok_or_else(not_found)?;
+    let task = one(&app, &uid, "batchUid", "invalid_batch_uids").await?.ok_or_else(not_found)?;
     Ok(json_ok(crate::tasks::batch_view(&task).ok_or_else(not_found)?))
 }
 
 pub async fn get(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
     let not_found = || AppError::new(Code::TASK_NOT_FOUND, format!("Task `{uid}` not found."));
-    let n: u64 = uid.parse().map_err(|_| {
-        invalid(
-            "invalid_task_uids",
-            format!("Invalid value in parameter `taskUid`: could not parse `{uid}` as a positive integer"),
-        )
-    })?;
-    let task = app.cluster.task(n).await?.ok_or_else(not_found)?;
+    let task = one(&app, &uid, "taskUid", "invalid_task_uids").await?.ok_or_else(not_found)?;
     Ok(json_ok(view(&task)))
+}
+
+/// The task behind a `/tasks/{uid}` or `/batches/{uid}` path (a batch uid is its task's uid).
+async fn one(app: &AppState, uid: &str, param: &str, code: &'static str) -> AppResult<Option<Task>> {
+    let n: u64 = uid.parse().map_err(|_| {
+        invalid(code, format!("Invalid value in parameter `{param}`: could not parse `{uid}` as a positive integer"))
+    })?;
+    Ok(app.cluster.task(n).await?)
 }
 
 fn has_filter(p: &TaskParams) -> bool {

@@ -23,7 +23,7 @@ const ROOT: &[&str] = &[
 ];
 
 /// Index sub-routes (after `/indexes/{uid}/`) without a cluster implementation in Miroir yet.
-const INDEX: &[&str] = &["search", "facet-search", "similar", "fields", "compact", "documents/edit", "chat"];
+const INDEX: &[&str] = &["search", "facet-search", "similar", "fields", "documents/edit", "chat"];
 
 /// Whether Meilisearch serves `path` (some method of it), while this gateway does not.
 pub fn is_unsupported_meilisearch_route(path: &str) -> bool {

@@ -388,6 +388,14 @@ async fn batches_are_derived_from_the_task_log() {
 
     let (status, e) = http.get(&format!("{gw}/batches/999999")).await;
     assert_eq!((status, e["code"].as_str()), (404, Some("batch_not_found")), "{e}");
+
+    // Compaction goes to every copy and is tracked like any task.
+    let (status, t) = http.post_json(&format!("{gw}/indexes/batched/compact"), &json!({})).await;
+    assert_eq!((status, t["type"].as_str()), (202, Some("indexCompaction")), "{t}");
+    let done = http.wait_task(&gw, t["taskUid"].as_u64().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let (status, e) = http.post_json(&format!("{gw}/indexes/nope/compact"), &json!({})).await;
+    assert_eq!((status, e["code"].as_str()), (404, Some("index_not_found")), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -197,3 +197,36 @@ pub async fn delete(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -
     };
     accepted(&app, task, outcome, vec![]).await
 }
+
+/// `POST /indexes/{uid}/compact`: every copy compacts itself. Compaction changes no document, so
+/// a node that cannot take it is logged and left out, never marked stale; the task follows the
+/// copies that took it. Sizes are per node, so the cluster task reports none.
+pub async fn compact(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
+    app.check_writable()?;
+    let map = app.map();
+    if !map.indexes.contains_key(&uid) {
+        return Err(AppError::index_not_found(&uid));
+    }
+    let per_node: BTreeMap<_, _> = index_nodes(&map, &uid)
+        .into_iter()
+        .map(|n| (n, vec![NodeRequest::json(Method::Post, format!("/indexes/{uid}/compact"), &json!({}))]))
+        .collect();
+    let mut outcome = fanout::Outcome::default();
+    for (node, result) in fanout::send(&app, &map, per_node).await {
+        match result {
+            Ok(uids) => outcome.node_tasks.extend(uids.into_iter().map(|u| (node.clone(), u))),
+            Err(e) => tracing::warn!(%node, index = %uid, error = %e, "compaction not enqueued on this copy"),
+        }
+    }
+    if outcome.node_tasks.is_empty() {
+        return Err(AppError::new(Code::MIROIR_UNAVAILABLE, format!("No copy of `{uid}` could take the compaction.")));
+    }
+    let task = NewTask {
+        index_uid: Some(uid.clone()),
+        kind: "indexCompaction".into(),
+        details: json!({"preCompactionSize": null, "postCompactionSize": null}),
+        node_tasks: vec![],
+        finished: None,
+    };
+    accepted(&app, task, outcome, vec![]).await
+}

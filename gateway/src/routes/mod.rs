@@ -54,6 +54,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/experimental-features", get(features::get).patch(features::patch))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/{uuid}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
+        .route("/indexes/{uid}/compact", post(indexes::compact))
         .route("/batches", get(tasks::list_batches_route))
         .route("/batches/{uid}", get(tasks::get_batch))
 }

@@ -163,6 +163,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/indexes", get(list_indexes).post(create_index))
         .route("/indexes/{uid}", get(get_index).patch(update_index).delete(delete_index))
         .route("/indexes/{uid}/stats", get(index_stats))
+        .route("/indexes/{uid}/compact", post(compact))
         .route("/indexes/{uid}/documents", get(browse_get).post(add_replace).put(add_update).delete(clear))
         .route("/indexes/{uid}/documents/fetch", post(browse_post))
         .route("/indexes/{uid}/documents/delete-batch", post(delete_batch))
@@ -288,6 +289,12 @@ async fn get_index(State(s): St, Path(uid): Path<String>) -> Res {
 async fn index_stats(State(s): St, Path(uid): Path<String>) -> Res {
     check_index_uid(&uid)?;
     ok(StatusCode::OK, s.engine().index(&uid)?.stats())
+}
+
+async fn compact(State(s): St, Path(uid): Path<String>) -> Res {
+    check_index_uid(&uid)?;
+    s.engine().index(&uid)?;
+    enqueue(&s, &uid, Op::Compact)
 }
 
 async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod read;
 pub mod routes;
 pub mod scatter;
+pub mod search;
 pub mod settings;
 pub mod sync;
 pub mod tasks;

@@ -55,6 +55,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/{uuid}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
         .route("/indexes/{uid}/compact", post(indexes::compact))
+        .route("/indexes/{uid}/search", get(crate::search::get).post(crate::search::post))
         .route("/batches", get(tasks::list_batches_route))
         .route("/batches/{uid}", get(tasks::get_batch))
 }

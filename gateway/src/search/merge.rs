@@ -1,0 +1,203 @@
+//! Merging shard answers into the answer one node holding every document would give. Pure: no
+//! I/O, so it is tested on Meilisearch-shaped JSON alone.
+//!
+//! Hits are ordered the way Meilisearch's bucket sort orders them: entry by entry of each hit's
+//! `_rankingScoreDetails` in their `order` (a rule's `score`, higher first; a sort criterion's
+//! `value`, numbers before strings, strings case-insensitively, documents without the value last). Hits equal on every rule are ordered by primary key: one Meilisearch
+//! orders them by internal id (insertion order), which a cluster cannot know; the two agree when
+//! documents were inserted in key order (see docs/search.md).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+/// What the merge needs to know about the request and the index.
+#[derive(Debug, Clone)]
+pub struct MergeSpec {
+    pub primary_key: String,
+    /// First hit and number of hits of the window, before `maxTotalHits` clamping.
+    pub start: usize,
+    pub count: usize,
+    pub max_total_hits: usize,
+    pub max_values_per_facet: usize,
+    /// Offset/limit mode (`false`: page mode with `hits_per_page`).
+    pub offset_mode: bool,
+    pub page: usize,
+    pub hits_per_page: usize,
+}
+
+fn cmp_values(a: &Value, b: &Value) -> Ordering {
+    match (a.as_f64(), b.as_f64(), a.as_str(), b.as_str()) {
+        (Some(x), Some(y), ..) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (Some(_), None, ..) => Ordering::Less,
+        (None, Some(_), ..) => Ordering::Greater,
+        (_, _, Some(x), Some(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+        _ => Ordering::Equal,
+    }
+}
+
+fn details(hit: &Value) -> Option<&Map<String, Value>> {
+    hit.get("_rankingScoreDetails")?.as_object()
+}
+
+/// Compares a sort criterion's values; a missing value is last whatever the direction.
+fn cmp_sort(a: Option<&Value>, b: Option<&Value>, asc: bool) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => {
+            let o = cmp_values(x, y);
+            if asc {
+                o
+            } else {
+                o.reverse()
+            }
+        }
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// The primary key as a sortable key: integers by value, then strings.
+fn pk_key(hit: &Value, pk: &str) -> (u8, u64, String) {
+    match hit.get(pk) {
+        Some(Value::Number(n)) if n.as_u64().is_some() => (0, n.as_u64().unwrap_or(0), String::new()),
+        Some(Value::String(s)) => match s.parse::<u64>() {
+            Ok(n) => (0, n, String::new()),
+            Err(_) => (1, 0, s.clone()),
+        },
+        Some(other) => (1, 0, other.to_string()),
+        None => (2, 0, String::new()),
+    }
+}
+
+/// The entries of a hit's ranking-score details in ranking order (their `order` field). Rules
+/// that Meilisearch reports as several entries (`attribute` as `attributeRank` then
+/// `wordPosition`) and sort criteria (`field:asc`) all come out in the order the bucket sort used.
+fn ordered(d: &Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = d.iter().collect();
+    entries.sort_by_key(|(_, v)| v.get("order").and_then(Value::as_u64).unwrap_or(u64::MAX));
+    entries
+}
+
+pub fn compare(a: &Value, b: &Value, spec: &MergeSpec) -> Ordering {
+    if let (Some(da), Some(db)) = (details(a), details(b)) {
+        for (key, ea) in ordered(da) {
+            let eb = db.get(key);
+            let o = match key.rsplit_once(':') {
+                // A sort criterion (`price:asc`) or a custom ranking rule on a field.
+                Some((_, dir)) if dir == "asc" || dir == "desc" => cmp_sort(
+                    ea.get("value").filter(|v| !v.is_null()),
+                    eb.and_then(|e| e.get("value")).filter(|v| !v.is_null()),
+                    dir == "asc",
+                ),
+                _ => match (
+                    ea.get("score").and_then(Value::as_f64),
+                    eb.and_then(|e| e.get("score")).and_then(Value::as_f64),
+                ) {
+                    (Some(x), Some(y)) => y.partial_cmp(&x).unwrap_or(Ordering::Equal),
+                    _ => Ordering::Equal,
+                },
+            };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+    }
+    pk_key(a, &spec.primary_key).cmp(&pk_key(b, &spec.primary_key))
+}
+
+/// Sums facet counts (values grouped case-insensitively, first spelling kept), keeps them in
+/// alphabetical order (Meilisearch's default `sortFacetValuesBy`) and truncates to
+/// `maxValuesPerFacet`. Exact for alphabetical order: a value among the first N overall is among
+/// the first N of every shard that has it.
+pub fn merge_facets(answers: &[Value], max_values: usize) -> (Value, Value) {
+    let mut dist: BTreeMap<String, BTreeMap<String, (String, u64)>> = BTreeMap::new();
+    let mut stats: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for a in answers {
+        if let Some(d) = a.get("facetDistribution").and_then(Value::as_object) {
+            for (facet, values) in d {
+                if !order.contains(facet) {
+                    order.push(facet.clone());
+                }
+                let entry = dist.entry(facet.clone()).or_default();
+                for (value, count) in values.as_object().into_iter().flatten() {
+                    let e = entry.entry(value.to_lowercase()).or_insert((value.clone(), 0));
+                    e.1 += count.as_u64().unwrap_or(0);
+                }
+            }
+        }
+        if let Some(s) = a.get("facetStats").and_then(Value::as_object) {
+            for (facet, st) in s {
+                let (Some(lo), Some(hi)) = (st["min"].as_f64(), st["max"].as_f64()) else { continue };
+                let e = stats.entry(facet.clone()).or_insert((lo, hi));
+                e.0 = e.0.min(lo);
+                e.1 = e.1.max(hi);
+            }
+        }
+    }
+    let mut out = Map::new();
+    for facet in order {
+        let values = dist.remove(&facet).unwrap_or_default();
+        let m: Map<String, Value> =
+            values.into_values().take(max_values).map(|(shown, c)| (shown, Value::from(c))).collect();
+        out.insert(facet, Value::Object(m));
+    }
+    let stats: Map<String, Value> =
+        stats.into_iter().map(|(f, (lo, hi))| (f, serde_json::json!({"min": lo, "max": hi}))).collect();
+    (Value::Object(out), Value::Object(stats))
+}
+
+/// Merges node answers (each holding its own best `start + count` hits) into the client's answer.
+/// `distinct`: the attribute whose values must be unique across shards, if any.
+pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> Value {
+    let mut template = answers.first().cloned().unwrap_or_else(|| Value::Object(Map::new()));
+    let total: usize = answers
+        .iter()
+        .map(|a| {
+            a.get(if spec.offset_mode { "estimatedTotalHits" } else { "totalHits" })
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize
+        })
+        .sum();
+    let mut hits: Vec<Value> = Vec::new();
+    for a in &answers {
+        if let Some(h) = a.get("hits").and_then(Value::as_array) {
+            hits.extend(h.iter().cloned());
+        }
+    }
+    hits.sort_by(|a, b| compare(a, b, spec));
+    if let Some(attr) = distinct {
+        let mut seen = std::collections::HashSet::new();
+        hits.retain(|h| match h.get(attr) {
+            None | Some(Value::Null) => true,
+            Some(v) => seen.insert(v.as_str().map_or_else(|| v.to_string(), str::to_lowercase)),
+        });
+    }
+    let capped = total.min(spec.max_total_hits);
+    let start = spec.start.min(spec.max_total_hits);
+    let count = spec.count.min(spec.max_total_hits.saturating_sub(start));
+    let end = (start + count).min(capped).min(hits.len().max(start));
+    let window: Vec<Value> = hits.into_iter().skip(start).take(end.saturating_sub(start)).collect();
+    let (facets, stats) = merge_facets(&answers, spec.max_values_per_facet);
+    if let Some(obj) = template.as_object_mut() {
+        obj.insert("hits".into(), Value::Array(window));
+        if spec.offset_mode {
+            obj.insert("limit".into(), Value::from(count));
+            obj.insert("offset".into(), Value::from(start));
+            obj.insert("estimatedTotalHits".into(), Value::from(capped));
+        } else {
+            let h = spec.hits_per_page;
+            obj.insert("hitsPerPage".into(), Value::from(h));
+            obj.insert("page".into(), Value::from(spec.page));
+            obj.insert("totalPages".into(), Value::from(if h == 0 { 0 } else { capped.div_ceil(h) }));
+            obj.insert("totalHits".into(), Value::from(capped));
+        }
+        if obj.contains_key("facetDistribution") {
+            obj.insert("facetDistribution".into(), facets);
+            obj.insert("facetStats".into(), stats);
+        }
+    }
+    template
+}

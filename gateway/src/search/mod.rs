@@ -1,0 +1,195 @@
+//! `POST`/`GET /indexes/{uid}/search`: one request per node of a covering set (scoped to the shards
+//! that node answers for), each asking for the best `offset + limit` hits with their ranking-score
+//! details, merged in `merge` into the answer one node holding everything would give.
+
+pub mod merge;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Code};
+use crate::extract::Json;
+use crate::read::shard_filter;
+use crate::scatter::{scatter, MissingPolicy};
+use crate::settings::SHARD_FIELD;
+use merge::MergeSpec;
+
+/// How long a search may wait on its slowest shard before answering without it.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn invalid(code: &'static str, param: &str, v: &Value) -> AppError {
+    AppError::forwarded(
+        400,
+        json!({
+            "message": format!("Invalid value type at `.{param}`: expected a positive integer, but found {v}"),
+            "code": code,
+            "type": "invalid_request",
+            "link": format!("https://docs.meilisearch.com/errors#{code}"),
+        }),
+    )
+}
+
+fn usize_param(body: &Map<String, Value>, key: &str, code: &'static str) -> AppResult<Option<usize>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| invalid(code, key, v)),
+    }
+}
+
+fn setting<'a>(settings: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(settings, |v, k| v.get(k))
+}
+
+pub async fn post(
+    State(app): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+    Json(body): Json<Value>,
+) -> AppResult<Response> {
+    let Value::Object(body) = body else {
+        return Err(AppError::new(Code::BAD_REQUEST, "The search query must be a JSON object."));
+    };
+    search(&app, &uid, body).await
+}
+
+/// GET takes the same parameters in the query string; lists are comma-separated.
+pub async fn get(
+    State(app): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Response> {
+    let mut body = Map::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let v = v.into_owned();
+        let value = match k.as_ref() {
+            "offset" | "limit" | "page" | "hitsPerPage" => {
+                v.parse::<u64>().map(Value::from).unwrap_or(Value::String(v))
+            }
+            "showRankingScore" | "showRankingScoreDetails" | "showMatchesPosition" => Value::Bool(v == "true"),
+            "sort"
+            | "facets"
+            | "attributesToRetrieve"
+            | "attributesToHighlight"
+            | "attributesToCrop"
+            | "attributesToSearchOn" => Value::from(v.split(',').map(str::to_string).collect::<Vec<_>>()),
+            "rankingScoreThreshold" | "semanticRatio" => v.parse::<f64>().map(Value::from).unwrap_or(Value::String(v)),
+            "cropLength" => v.parse::<u64>().map(Value::from).unwrap_or(Value::String(v)),
+            _ => Value::String(v),
+        };
+        body.insert(k.into_owned(), value);
+    }
+    search(&app, &uid, body).await
+}
+
+async fn search(app: &AppState, uid: &str, body: Map<String, Value>) -> AppResult<Response> {
+    let started = Instant::now();
+    let map = app.map();
+    let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
+    let settings = &index.settings;
+    let offset_mode = !body.contains_key("page") && !body.contains_key("hitsPerPage");
+    let offset = usize_param(&body, "offset", "invalid_search_offset")?.unwrap_or(0);
+    let limit = usize_param(&body, "limit", "invalid_search_limit")?.unwrap_or(20);
+    let page = usize_param(&body, "page", "invalid_search_page")?.unwrap_or(1);
+    let hits_per_page = usize_param(&body, "hitsPerPage", "invalid_search_hits_per_page")?.unwrap_or(20);
+    let (start, count) = if offset_mode {
+        (offset, limit)
+    } else if page == 0 {
+        (0, 0)
+    } else {
+        ((page - 1) * hits_per_page, hits_per_page)
+    };
+    let primary_key = index.primary_key.clone().unwrap_or_else(|| "id".into());
+    let spec = MergeSpec {
+        primary_key: primary_key.clone(),
+        start,
+        count,
+        max_total_hits: setting(settings, &["pagination", "maxTotalHits"]).and_then(Value::as_u64).unwrap_or(1000)
+            as usize,
+        max_values_per_facet: setting(settings, &["faceting", "maxValuesPerFacet"])
+            .and_then(Value::as_u64)
+            .unwrap_or(100) as usize,
+        offset_mode,
+        page,
+        hits_per_page,
+    };
+    let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
+    let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);
+    // The merge breaks final ties by primary key, so nodes must return it.
+    let strip_pk = match body.get("attributesToRetrieve").and_then(Value::as_array) {
+        Some(attrs) => !attrs.iter().any(|a| a == "*" || a.as_str() == Some(primary_key.as_str())),
+        None => false,
+    };
+    let distinct = body
+        .get("distinct")
+        .and_then(Value::as_str)
+        .or_else(|| setting(settings, &["distinctAttribute"]).and_then(Value::as_str))
+        .map(str::to_string);
+
+    let build = |shards: &[u32]| {
+        let mut b = body.clone();
+        let mut filter = vec![Value::from(shard_filter(shards))];
+        match b.remove("filter") {
+            Some(Value::Array(parts)) => filter.extend(parts),
+            Some(Value::Null) | None => {}
+            Some(f) => filter.push(f),
+        }
+        b.insert("filter".into(), Value::Array(filter));
+        for k in ["offset", "limit", "page", "hitsPerPage"] {
+            b.remove(k);
+        }
+        if offset_mode {
+            b.insert("offset".into(), Value::from(0));
+            b.insert("limit".into(), Value::from(start + count));
+        } else {
+            b.insert("page".into(), Value::from(1));
+            b.insert("hitsPerPage".into(), Value::from(start + count));
+        }
+        b.insert("showRankingScoreDetails".into(), Value::Bool(true));
+        if strip_pk {
+            if let Some(Value::Array(attrs)) = b.get_mut("attributesToRetrieve") {
+                attrs.push(Value::from(primary_key.clone()));
+            }
+        }
+        Value::Object(b)
+    };
+    let path = format!("/indexes/{uid}/search");
+    let gathered = scatter(app, &map, uid, &path, build, DEADLINE, MissingPolicy::Partial).await?;
+    let mut answers = Vec::with_capacity(gathered.answers.len());
+    for a in &gathered.answers {
+        answers.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {
+            AppError::new(Code::MIROIR_UNAVAILABLE, format!("Node `{}` answered an unreadable search: {e}", a.node))
+        })?);
+    }
+    let mut merged = merge::merge(answers, &spec, distinct.as_deref());
+    if let Some(hits) = merged.get_mut("hits").and_then(Value::as_array_mut) {
+        for h in hits.iter_mut().filter_map(Value::as_object_mut) {
+            h.remove(SHARD_FIELD);
+            if let Some(f) = h.get_mut("_formatted").and_then(Value::as_object_mut) {
+                f.remove(SHARD_FIELD);
+            }
+            if !show_details {
+                h.remove("_rankingScoreDetails");
+            }
+            if !show_score {
+                h.remove("_rankingScore");
+            }
+            if strip_pk {
+                h.remove(&primary_key);
+            }
+        }
+    }
+    if let Some(obj) = merged.as_object_mut() {
+        obj.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
+    }
+    let mut headers = HeaderMap::new();
+    if !gathered.missing.is_empty() {
+        let list = gathered.missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
+    }
+    Ok((headers, axum::Json(merged)).into_response())
+}

@@ -1,0 +1,73 @@
+//! The search merge on Meilisearch-shaped answers: order from ranking-score details, ties, missing
+//! sort values, totals, windows and facets.
+
+use miroir_gateway::search::merge::{compare, merge, MergeSpec};
+use serde_json::{json, Value};
+
+fn spec(start: usize, count: usize) -> MergeSpec {
+    MergeSpec {
+        primary_key: "id".into(),
+        start,
+        count,
+        max_total_hits: 1000,
+        max_values_per_facet: 2,
+        offset_mode: true,
+        page: 1,
+        hits_per_page: 20,
+    }
+}
+
+fn hit(id: u64, words: f64, price: Option<i64>) -> Value {
+    let mut details = json!({"words": {"order": 0, "matchingWords": 1, "maxMatchingWords": 2, "score": words}});
+    details["price:asc"] = json!({"order": 1, "value": price});
+    json!({"id": id, "_rankingScoreDetails": details})
+}
+
+#[test]
+fn rules_in_detail_order_then_sort_values_then_primary_key() {
+    let s = spec(0, 10);
+    // A better `words` score wins before any sort value.
+    assert!(compare(&hit(1, 1.0, Some(900)), &hit(2, 0.5, Some(1)), &s).is_lt());
+    // Equal words: the lower price first (asc).
+    assert!(compare(&hit(1, 1.0, Some(5)), &hit(2, 1.0, Some(1)), &s).is_gt());
+    // A document without the sort value is last.
+    assert!(compare(&hit(1, 1.0, None), &hit(2, 1.0, Some(1000)), &s).is_gt());
+    // Ties on everything: primary key order.
+    assert!(compare(&hit(7, 1.0, Some(3)), &hit(3, 1.0, Some(3)), &s).is_gt());
+}
+
+#[test]
+fn merged_window_totals_and_facets() {
+    let a = json!({
+        "hits": [hit(1, 1.0, Some(1)), hit(4, 0.5, Some(1))],
+        "query": "x", "processingTimeMs": 1, "limit": 3, "offset": 0, "estimatedTotalHits": 2,
+        "facetDistribution": {"genre": {"drama": 2, "Horror": 1}},
+        "facetStats": {"price": {"min": 1.0, "max": 9.0}},
+    });
+    let b = json!({
+        "hits": [hit(2, 1.0, Some(0)), hit(3, 0.2, None)],
+        "query": "x", "processingTimeMs": 1, "limit": 3, "offset": 0, "estimatedTotalHits": 5,
+        "facetDistribution": {"genre": {"comedy": 4, "horror": 2}},
+        "facetStats": {"price": {"min": 0.5, "max": 4.0}},
+    });
+    let out = merge(vec![a, b], &spec(1, 2), None);
+    let ids: Vec<u64> = out["hits"].as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [1, 4], "global order 2,1,4,3 (2 has the lower price); window from 1, 2 hits");
+    assert_eq!(out["estimatedTotalHits"], 7);
+    assert_eq!((out["offset"].clone(), out["limit"].clone()), (json!(1), json!(2)));
+    // Alphabetical, case-insensitive grouping, truncated to maxValuesPerFacet (2).
+    assert_eq!(out["facetDistribution"], json!({"genre": {"comedy": 4, "drama": 2}}));
+    assert_eq!(out["facetStats"], json!({"price": {"min": 0.5, "max": 9.0}}));
+}
+
+#[test]
+fn distinct_keeps_the_best_ranked_across_shards() {
+    let mut a = hit(1, 1.0, Some(1));
+    a["family"] = json!("f");
+    let mut b = hit(2, 0.5, Some(1));
+    b["family"] = json!("F");
+    let answers = vec![json!({"hits": [a], "estimatedTotalHits": 1}), json!({"hits": [b], "estimatedTotalHits": 1})];
+    let out = merge(answers, &spec(0, 10), Some("family"));
+    assert_eq!(out["hits"].as_array().unwrap().len(), 1);
+    assert_eq!(out["hits"][0]["id"], 1);
+}

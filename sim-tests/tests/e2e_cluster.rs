@@ -542,3 +542,64 @@ async fn webhooks_are_managed_like_meilisearch_and_notified_once_per_finished_ta
     let (status, e) = http.get(&format!("{a}/webhooks/{uuid}")).await;
     assert_eq!((status, e["code"].as_str()), (404, Some("webhook_not_found")), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_survive_a_dead_node_with_rf2_and_say_what_is_missing_with_rf1() {
+    let mut cluster = TestCluster::start(ClusterSpec { gateways: 1, ..ClusterSpec::default() });
+    let http = Http::new(&cluster.master_key);
+    let gw = cluster.gateways[0].url.clone();
+    http.create_index(&gw, "rf2").await;
+    let created = http
+        .client
+        .post(format!("{gw}/indexes"))
+        .bearer_auth(&http.key)
+        .header("x-miroir-replicas", "1")
+        .json(&json!({"uid": "rf1", "primaryKey": "id"}))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = created.json().await.unwrap();
+    http.wait_task(&gw, created["taskUid"].as_u64().unwrap()).await;
+    let docs: Vec<Value> = (0..300).map(doc).collect();
+    for index in ["rf2", "rf1"] {
+        let (_, t) = http.post_json(&format!("{gw}/indexes/{index}/documents"), &json!(docs)).await;
+        let t = http.wait_task(&gw, t["taskUid"].as_u64().unwrap()).await;
+        assert_eq!(t["status"], "succeeded", "{t}");
+    }
+    let down = cluster.nodes[0].id.clone();
+    let state = cluster_state(&cluster).await;
+    let lost: Vec<usize> = state.placements["rf1"]
+        .iter()
+        .enumerate()
+        .filter(|(_, groups)| groups.values().any(|p| p.owners.iter().any(|o| o.node == down)))
+        .map(|(shard, _)| shard)
+        .collect();
+    assert!(!lost.is_empty(), "{down} owns some shard of rf1");
+    cluster.nodes[0].proc.kill();
+
+    let search = |index: &str, policy: Option<&str>| {
+        let mut req = http.client.post(format!("{gw}/indexes/{index}/search")).bearer_auth(&http.key);
+        if let Some(p) = policy {
+            req = req.header("x-miroir-missing-shards", p);
+        }
+        req.json(&json!({"q": "", "limit": 1000})).send()
+    };
+    // RF 2: every shard still has a copy; the answer is complete and not degraded.
+    let r = search("rf2", None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("x-miroir-degraded").is_none());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["estimatedTotalHits"], 300, "{body}");
+    // RF 1: a partial answer naming the shards it misses, or 503 under the `error` policy.
+    let r = search("rf1", None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let degraded = r.headers().get("x-miroir-degraded").expect("degraded header").to_str().unwrap().to_string();
+    let named: Vec<usize> = degraded.trim_start_matches("shards=").split(',').map(|s| s.parse().unwrap()).collect();
+    assert_eq!(named, lost, "{degraded}");
+    let body: Value = r.json().await.unwrap();
+    assert!(body["estimatedTotalHits"].as_u64().unwrap() < 300, "{body}");
+    let r = search("rf1", Some("error")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["code"], "miroir_unavailable", "{e}");
+}

@@ -46,23 +46,41 @@ fn setting<'a>(settings: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(settings, |v, k| v.get(k))
 }
 
+/// `X-Miroir-Missing-Shards: error` turns a partial answer (some shard had no copy that answered)
+/// into a 503; the default, `partial`, answers with what there is and names the missing shards.
+pub const POLICY_HEADER: &str = "x-miroir-missing-shards";
+
+fn policy(headers: &HeaderMap) -> AppResult<MissingPolicy> {
+    match headers.get(POLICY_HEADER).map(|v| v.to_str().unwrap_or("")) {
+        None | Some("partial") => Ok(MissingPolicy::Partial),
+        Some("error") => Ok(MissingPolicy::Error),
+        Some(other) => Err(AppError::new(
+            Code::MIROIR_INVALID_HEADER,
+            format!("`{POLICY_HEADER}` must be `partial` or `error`, not `{other}`."),
+        )),
+    }
+}
+
 pub async fn post(
     State(app): State<Arc<AppState>>,
     Path(uid): Path<String>,
+    headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
     let Value::Object(body) = body else {
         return Err(AppError::new(Code::BAD_REQUEST, "The search query must be a JSON object."));
     };
-    search(&app, &uid, body).await
+    search(&app, &uid, body, policy(&headers)?).await
 }
 
 /// GET takes the same parameters in the query string; lists are comma-separated.
 pub async fn get(
     State(app): State<Arc<AppState>>,
     Path(uid): Path<String>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> AppResult<Response> {
+    let policy = policy(&headers)?;
     let mut body = Map::new();
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         let v = v.into_owned();
@@ -83,10 +101,10 @@ pub async fn get(
         };
         body.insert(k.into_owned(), value);
     }
-    search(&app, &uid, body).await
+    search(&app, &uid, body, policy).await
 }
 
-async fn search(app: &AppState, uid: &str, body: Map<String, Value>) -> AppResult<Response> {
+async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: MissingPolicy) -> AppResult<Response> {
     let started = Instant::now();
     let map = app.map();
     let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
@@ -158,7 +176,7 @@ async fn search(app: &AppState, uid: &str, body: Map<String, Value>) -> AppResul
         Value::Object(b)
     };
     let path = format!("/indexes/{uid}/search");
-    let gathered = scatter(app, &map, uid, &path, build, DEADLINE, MissingPolicy::Partial).await?;
+    let gathered = scatter(app, &map, uid, &path, build, DEADLINE, policy).await?;
     let mut answers = Vec::with_capacity(gathered.answers.len());
     for a in &gathered.answers {
         answers.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {

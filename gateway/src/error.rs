@@ -51,6 +51,8 @@ codes! {
     INVALID_DOCUMENT_CSV_DELIMITER = "invalid_document_csv_delimiter", BAD_REQUEST, InvalidRequest;
     TASK_NOT_FOUND = "task_not_found", NOT_FOUND, InvalidRequest;
     BATCH_NOT_FOUND = "batch_not_found", NOT_FOUND, InvalidRequest;
+    MISSING_INDEX_UID = "missing_index_uid", BAD_REQUEST, InvalidRequest;
+    MISSING_MULTI_SEARCH_QUERIES = "missing_multi_search_queries", BAD_REQUEST, InvalidRequest;
     WEBHOOK_NOT_FOUND = "webhook_not_found", NOT_FOUND, InvalidRequest;
     INVALID_WEBHOOK_URL = "invalid_webhook_url", BAD_REQUEST, InvalidRequest;
     INVALID_WEBHOOK_HEADERS = "invalid_webhook_headers", BAD_REQUEST, InvalidRequest;
@@ -95,6 +97,17 @@ pub struct AppError {
 }
 
 impl AppError {
+    /// The same error with `prefix` before its message (multi-search names the failing query).
+    pub fn inside(mut self, prefix: &str) -> Self {
+        self.message = format!("{prefix}{}", self.message);
+        if let Some(f) = self.forwarded.as_mut() {
+            if let Some(m) = f.1.get("message").and_then(|m| m.as_str()).map(|m| format!("{prefix}{m}")) {
+                f.1["message"] = serde_json::Value::String(m);
+            }
+        }
+        self
+    }
+
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         let retry_after = (code.status == StatusCode::SERVICE_UNAVAILABLE).then_some(1);
         Self { code, message: message.into(), retry_after, forwarded: None }

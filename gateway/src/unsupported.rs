@@ -15,7 +15,6 @@ const ROOT: &[&str] = &[
     "/export",
     "/keys",
     "/logs",
-    "/multi-search",
     "/network",
     "/render-template",
     "/snapshots",

@@ -230,4 +230,28 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
             .all(|h| h.get("_miroir_shard").is_none() && h.get("_rankingScoreDetails").is_none()));
     }
     assert!(nonempty > QUERIES / 2, "the generated queries mostly match something ({nonempty} of {QUERIES})");
+
+    // Multi-search (per query): each result as the single node's, in order.
+    let queries: Vec<Value> = (0..5)
+        .map(|_| {
+            let mut q = query(&mut rng);
+            q["indexUid"] = json!("books");
+            q
+        })
+        .collect();
+    let body = json!({"queries": queries});
+    let (s1, one) = post(&http, &format!("{base}/multi-search"), &body).await;
+    let (s2, many) = post(&http, &format!("{gw}/multi-search"), &body).await;
+    assert_eq!((s1, s2), (200, 200), "{one} / {many}");
+    for i in 0..5 {
+        let (a, b) = (&one["results"][i], &many["results"][i]);
+        assert_eq!(ids(b), ids(a), "multi-search query {i}");
+        assert_eq!(b["indexUid"], "books");
+        for k in ["estimatedTotalHits", "totalHits", "facetDistribution"] {
+            assert_eq!(b.get(k), a.get(k), "multi-search query {i}: `{k}`");
+        }
+    }
+    let bad = json!({"queries": [{"q": "x"}]});
+    let (status, e) = post(&http, &format!("{gw}/multi-search"), &bad).await;
+    assert_eq!((status, e["code"].as_str()), (400, Some("missing_index_uid")), "{e}");
 }

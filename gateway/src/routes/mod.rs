@@ -56,6 +56,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/webhooks/{uuid}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
         .route("/indexes/{uid}/compact", post(indexes::compact))
         .route("/indexes/{uid}/search", get(crate::search::get).post(crate::search::post))
+        .route("/multi-search", post(crate::search::multi))
         .route("/batches", get(tasks::list_batches_route))
         .route("/batches/{uid}", get(tasks::get_batch))
 }

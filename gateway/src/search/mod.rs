@@ -105,6 +105,22 @@ pub async fn get(
 }
 
 async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: MissingPolicy) -> AppResult<Response> {
+    let (answer, missing) = search_value(app, uid, body, policy).await?;
+    let mut headers = HeaderMap::new();
+    if !missing.is_empty() {
+        let list = missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
+    }
+    Ok((headers, axum::Json(answer)).into_response())
+}
+
+/// One search's merged answer, and the shards no copy answered for.
+async fn search_value(
+    app: &AppState,
+    uid: &str,
+    body: Map<String, Value>,
+    policy: MissingPolicy,
+) -> AppResult<(Value, Vec<u32>)> {
     let started = Instant::now();
     let map = app.map();
     let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
@@ -204,10 +220,52 @@ async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: Mis
     if let Some(obj) = merged.as_object_mut() {
         obj.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
     }
+    Ok((merged, gathered.missing))
+}
+
+/// `POST /multi-search` without federation: every query answered as its own search, in order.
+/// Federated search (one merged list across indexes, with weights) is not served yet.
+pub async fn multi(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> AppResult<Response> {
+    let policy = policy(&headers)?;
+    if body.get("federation").is_some_and(|f| !f.is_null()) {
+        return Err(AppError::new(
+            Code::MIROIR_NOT_SUPPORTED,
+            "Federated `POST /multi-search` is not supported by Miroir yet.",
+        ));
+    }
+    let Some(Value::Array(queries)) = body.get("queries") else {
+        return Err(AppError::new(Code::MISSING_MULTI_SEARCH_QUERIES, "Missing field `queries`"));
+    };
+    let mut results = Vec::with_capacity(queries.len());
+    let mut missing_all = Vec::new();
+    for (i, q) in queries.iter().enumerate() {
+        let mut q = q.as_object().cloned().unwrap_or_default();
+        let Some(uid) = q.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
+            return Err(AppError::new(
+                Code::MISSING_INDEX_UID,
+                format!("Missing field `indexUid` inside `.queries[{i}]`"),
+            ));
+        };
+        let (answer, missing) =
+            search_value(&app, &uid, q, policy).await.map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
+        missing_all.extend(missing);
+        let mut out = Map::new();
+        out.insert("indexUid".into(), Value::from(uid));
+        if let Value::Object(a) = answer {
+            out.extend(a.into_iter().filter(|(k, _)| k != "requestUid"));
+        }
+        results.push(Value::Object(out));
+    }
     let mut headers = HeaderMap::new();
-    if !gathered.missing.is_empty() {
-        let list = gathered.missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    missing_all.sort_unstable();
+    missing_all.dedup();
+    if !missing_all.is_empty() {
+        let list = missing_all.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
     }
-    Ok((headers, axum::Json(merged)).into_response())
+    Ok((headers, axum::Json(json!({ "results": results }))).into_response())
 }

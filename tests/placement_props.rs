@@ -117,3 +117,80 @@ fn moved_fraction_matches_theory() {
         assert!((fraction - theory).abs() < 0.03, "n={n} rf={rf}: moved {fraction:.3}, theory {theory:.3}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The owners `CreateIndex` materialises are exactly the top-RF Active nodes of each group:
+    /// nodes that are Joining, Draining, Failed or Removed never receive a new shard.
+    #[test]
+    fn create_index_places_on_top_rf_active_nodes(
+        statuses in prop::collection::vec(prop::collection::vec(0u8..5, 1..7), 1..4),
+        rf in 1u32..4,
+        shards in 1u32..24,
+    ) {
+        use miroir::state::NodeStatus;
+        use miroir::{apply, ClusterState, Command};
+        let mut state = ClusterState::default();
+        let mut log = 0;
+        let mut run = |state: &mut ClusterState, cmd: Command| {
+            log += 1;
+            apply(state, &cmd, log)
+        };
+        for (g, nodes) in statuses.iter().enumerate() {
+            let group = format!("g{g}");
+            run(&mut state, Command::AddGroup { id: group.clone() }).unwrap();
+            for (i, s) in nodes.iter().enumerate() {
+                let id = format!("n{g}-{i}");
+                let url = format!("http://{id}:7700");
+                run(&mut state, Command::AddNode { id: id.clone(), url, group: group.clone() }).unwrap();
+                let status = [
+                    NodeStatus::Active,
+                    NodeStatus::Joining,
+                    NodeStatus::Draining,
+                    NodeStatus::Failed,
+                    NodeStatus::Active,
+                ][*s as usize];
+                if status != NodeStatus::Active {
+                    run(&mut state, Command::SetNodeStatus { id, status }).unwrap();
+                }
+            }
+        }
+        let active: BTreeMap<String, Vec<String>> = (0..statuses.len())
+            .map(|g| format!("g{g}"))
+            .map(|g| (g.clone(), state.eligible_nodes(&g).cloned().collect()))
+            .collect();
+        let feasible = active.values().any(|n| !n.is_empty())
+            && active.values().all(|n| n.is_empty() || n.len() >= rf as usize);
+        let before = state.clone();
+        let create = Command::CreateIndex {
+            uid: "idx".into(),
+            primary_key: None,
+            shards: Some(shards),
+            rf: Some(rf),
+            at: 1,
+        };
+        let r = run(&mut state, create);
+        if !feasible {
+            prop_assert!(r.is_err());
+            prop_assert_eq!(&state.indexes, &before.indexes);
+            return Ok(());
+        }
+        prop_assert!(r.is_ok(), "{:?}", r);
+        let placements = &state.placements["idx"];
+        prop_assert_eq!(placements.len(), shards as usize);
+        for (shard, groups) in placements.iter().enumerate() {
+            for (group, eligible) in &active {
+                match groups.get(group) {
+                    None => prop_assert!(eligible.is_empty(), "group {} with Active nodes got no placement", group),
+                    Some(p) => {
+                        let owners: Vec<String> = p.owners.iter().map(|o| o.node.clone()).collect();
+                        prop_assert_eq!(owners, top_rf("idx", shard as u32, eligible, rf));
+                        prop_assert!(p.owners.iter().all(|o| o.in_sync));
+                        prop_assert!(p.incoming.is_empty());
+                    }
+                }
+            }
+        }
+    }
+}

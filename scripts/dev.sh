@@ -3,6 +3,7 @@
 # Builds the binaries first; extra arguments go to miroir-dev (`--help` lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/prereqs.sh
 : "${CARGO_TARGET_DIR:=target}"
 export CARGO_TARGET_DIR
 cargo build --bins -p miroir-coordinator -p miroir-gateway -p miroir-sim

@@ -2,6 +2,7 @@
 # Everything CI checks, in the order a developer wants to hear about it. CI (.ci/run) calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/prereqs.sh
 
 : "${CARGO_TARGET_DIR:=target}"
 export CARGO_TARGET_DIR

@@ -8,6 +8,7 @@ pub mod filter;
 pub mod payload;
 pub mod search;
 pub mod settings;
+pub mod task_query;
 pub mod tasks;
 
 use std::collections::{BTreeMap, HashMap};

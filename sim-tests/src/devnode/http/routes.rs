@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::{json_body, now, Faults, Shared};
 use crate::devnode::engine::payload::{self, Format};
-use crate::devnode::engine::{check_index_uid, search, settings, tasks, Op};
+use crate::devnode::engine::{check_index_uid, search, settings, task_query, Op};
 use crate::devnode::error::{DevError, DevResult};
 
 type St = State<Arc<Shared>>;
@@ -556,14 +556,15 @@ async fn reset_sub(State(s): St, Path((uid, sub)): Path<(String, String)>) -> Re
 
 async fn list_tasks(State(s): St, RawQuery(q): RawQuery) -> Res {
     let e = s.engine();
-    ok(StatusCode::OK, tasks::list(&e.tasks, &query(&q))?)
+    ok(StatusCode::OK, task_query::list_tasks(&e.tasks, &query(&q))?)
 }
 
 async fn get_task(State(s): St, Path(uid): Path<String>) -> Res {
-    let n: u64 = uid.parse().map_err(|_| {
+    // `TaskId` is a u32; anything else is `index_scheduler::Error::InvalidTaskUid`.
+    let n: u32 = uid.parse().map_err(|_| {
         DevError::new(
             "invalid_task_uids",
-            format!("Invalid value in parameter `taskUid`: could not parse `{uid}` as a positive integer"),
+            format!("Task uid `{uid}` is invalid. It should only contain numeric characters."),
         )
     })?;
     let e = s.engine();

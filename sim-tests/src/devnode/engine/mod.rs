@@ -346,6 +346,7 @@ impl Engine {
             }
             Op::Settings(patch) => {
                 let idx = self.indexes.entry(uid.to_string()).or_insert_with(|| Index::new(uid, None, now));
+                let patch = settings::prepare(patch, &idx.settings());
                 idx.settings_set = miroir::settings::merge_settings(&idx.settings_set, &patch);
                 idx.updated_at = now;
                 Ok(())

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -102,10 +102,9 @@ fn object(v: Value) -> DevResult<Map<String, Value>> {
     }
 }
 
-/// Auth and faults, before any route runs.
-async fn guard(State(s): St, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    if path.starts_with("/_devnode") {
+/// Faults, before anything else (every request, like a sick host).
+async fn faults(State(s): St, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/_devnode") {
         return next.run(req).await;
     }
     if s.stopped.load(Ordering::SeqCst) {
@@ -131,55 +130,70 @@ async fn guard(State(s): St, req: Request, next: Next) -> Response {
     if fail {
         return DevError::new("miroir_devnode_injected_fault", "Injected failure.").into_response();
     }
-    if path != "/health" {
-        if let Some(key) = &s.master_key {
-            match req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
-                None => {
-                    return DevError::new(
-                        "missing_authorization_header",
-                        "The Authorization header is missing. It must use the bearer authorization method.",
-                    )
-                    .into_response()
-                }
-                Some(h) if h.strip_prefix("Bearer ").map(str::trim) != Some(key.as_str()) => {
-                    return DevError::new("invalid_api_key", "The provided API key is invalid.").into_response()
-                }
-                _ => {}
+    next.run(req).await
+}
+
+/// The master key. Only on routes a handler answers: Meilisearch checks the key in each handler's
+/// `GuardedData` extractor, so an unknown path is a 404 and a wrong verb a 405 without any key.
+async fn auth(State(s): St, req: Request, next: Next) -> Response {
+    if let Some(key) = &s.master_key {
+        match req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+            None => {
+                return DevError::new(
+                    "missing_authorization_header",
+                    "The Authorization header is missing. It must use the bearer authorization method.",
+                )
+                .into_response()
             }
+            Some(h) if h.strip_prefix("Bearer ").map(str::trim) != Some(key.as_str()) => {
+                return DevError::new("invalid_api_key", "The provided API key is invalid.").into_response()
+            }
+            _ => {}
         }
     }
     next.run(req).await
 }
 
+type Mr = MethodRouter<Arc<Shared>>;
+
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let key = middleware::from_fn_with_state(shared.clone(), auth);
+    // `route_layer` on a method router leaves its 405 fallback outside the layer.
+    let g = |mr: Mr| mr.route_layer(key.clone());
+    let mut r = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "available"})) }))
         .route(
             "/version",
-            get(|| async {
+            g(get(|| async {
                 Json(json!({"commitSha": "unknown", "commitDate": "unknown", "pkgVersion": env!("CARGO_PKG_VERSION")}))
-            }),
+            })),
         )
-        .route("/indexes", get(list_indexes).post(create_index))
-        .route("/indexes/{uid}", get(get_index).patch(update_index).delete(delete_index))
-        .route("/indexes/{uid}/stats", get(index_stats))
-        .route("/indexes/{uid}/compact", post(compact))
-        .route("/indexes/{uid}/documents", get(browse_get).post(add_replace).put(add_update).delete(clear))
-        .route("/indexes/{uid}/documents/fetch", post(browse_post))
-        .route("/indexes/{uid}/documents/delete-batch", post(delete_batch))
-        .route("/indexes/{uid}/documents/delete", post(delete_filter))
-        .route("/indexes/{uid}/documents/{id}", get(get_document).delete(delete_document))
-        .route("/indexes/{uid}/search", get(search_get).post(search_post))
-        .route("/indexes/{uid}/facet-search", post(facet_search))
-        .route("/multi-search", post(multi_search))
-        .route("/indexes/{uid}/settings", get(get_settings).patch(patch_settings).delete(reset_settings))
-        .route("/indexes/{uid}/settings/{sub}", get(get_sub).put(set_sub).patch(set_sub).delete(reset_sub))
-        .route("/experimental-features", get(get_features).patch(patch_features))
-        .route("/tasks", get(list_tasks))
-        .route("/tasks/{uid}", get(get_task))
-        .route("/_devnode/faults", get(get_faults).post(set_faults))
-        .fallback(|| async { StatusCode::NOT_FOUND })
-        .layer(middleware::from_fn_with_state(shared.clone(), guard))
+        .route("/indexes", g(get(list_indexes).post(create_index)))
+        .route("/indexes/{uid}", g(get(get_index).patch(update_index).delete(delete_index)))
+        .route("/indexes/{uid}/stats", g(get(index_stats)))
+        .route("/indexes/{uid}/compact", g(post(compact)))
+        .route("/indexes/{uid}/documents", g(get(browse_get).post(add_replace).put(add_update).delete(clear)))
+        .route("/indexes/{uid}/documents/fetch", g(post(browse_post)))
+        .route("/indexes/{uid}/documents/delete-batch", g(post(delete_batch)))
+        .route("/indexes/{uid}/documents/delete", g(post(delete_filter)))
+        .route("/indexes/{uid}/documents/{id}", g(get(get_document).delete(delete_document)))
+        .route("/indexes/{uid}/search", g(get(search_get).post(search_post)))
+        .route("/indexes/{uid}/facet-search", g(post(facet_search)))
+        .route("/multi-search", g(post(multi_search)))
+        .route("/indexes/{uid}/settings", g(get(get_settings).patch(patch_settings).delete(reset_settings)))
+        .route("/experimental-features", g(get(get_features).patch(patch_features)))
+        .route("/tasks", g(get(list_tasks)))
+        .route("/tasks/{uid}", g(get(get_task)))
+        .route("/_devnode/faults", get(get_faults).post(set_faults));
+    for &(segment, key, verb) in settings::SUB_ROUTES {
+        let set = move |st: St, p: Path<String>, h: HeaderMap, b: Body| set_sub(st, p, h, b, key);
+        let mr = get(move |st: St, p: Path<String>| get_sub(st, p, key))
+            .delete(move |st: St, p: Path<String>| reset_sub(st, p, key));
+        let mr = if verb == "PATCH" { mr.patch(set) } else { mr.put(set) };
+        r = r.route(&format!("/indexes/{{uid}}/settings/{segment}"), g(mr));
+    }
+    r.fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(middleware::from_fn_with_state(shared.clone(), faults))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
 }
@@ -493,13 +507,24 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
 
 async fn get_settings(State(s): St, Path(uid): Path<String>) -> Res {
     check_index_uid(&uid)?;
-    ok(StatusCode::OK, s.engine().index(&uid)?.settings())
+    let e = s.engine();
+    let mut full = e.index(&uid)?.settings();
+    if let Some(m) = full.as_object_mut() {
+        for (key, feature, ..) in settings::GATED {
+            if !e.features.get(*feature).copied().unwrap_or(false) {
+                m.remove(*key);
+            }
+        }
+    }
+    ok(StatusCode::OK, full)
 }
 
 async fn patch_settings(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
     check_index_uid(&uid)?;
-    let patch = object(json_body(ct(&h), &b)?)?;
+    let mut patch = object(json_body(ct(&h), &b)?)?;
     settings::validate(&patch)?;
+    check_features(&s, &patch)?;
+    settings::normalize(&mut patch);
     enqueue(&s, &uid, Op::Settings(patch))
 }
 
@@ -512,46 +537,33 @@ async fn reset_settings(State(s): St, Path(uid): Path<String>) -> Res {
     enqueue(&s, &uid, Op::Settings(patch))
 }
 
-fn sub_key(sub: &str) -> DevResult<(&'static str, &'static str)> {
-    miroir::settings::SETTINGS
-        .iter()
-        .find(|(route, _, _)| *route == sub)
-        .map(|(_, key, verb)| (*key, *verb))
-        .ok_or_else(|| DevError::new("not_found", "Not found"))
-}
-
-async fn get_sub(State(s): St, Path((uid, sub)): Path<(String, String)>) -> Res {
-    let (key, _) = sub_key(&sub).map_err(|_| DevError::new("not_found", "Not found"))?;
+async fn get_sub(State(s): St, Path(uid): Path<String>, key: &'static str) -> Res {
     check_index_uid(&uid)?;
     let full = s.engine().index(&uid)?.settings();
     ok(StatusCode::OK, full.get(key).cloned().unwrap_or(Value::Null))
 }
 
-async fn set_sub(
-    State(s): St,
-    method: Method,
-    Path((uid, sub)): Path<(String, String)>,
-    h: HeaderMap,
-    Body(b): Body,
-) -> Res {
-    let Ok((key, verb)) = sub_key(&sub) else { return Ok(StatusCode::NOT_FOUND.into_response()) };
-    if method.as_str() != verb {
-        return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
-    }
+async fn set_sub(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body, key: &'static str) -> Res {
     check_index_uid(&uid)?;
     let v = json_body(ct(&h), &b)?;
     let mut patch = Map::new();
     patch.insert(key.to_string(), v);
     settings::validate(&patch)?;
+    check_features(&s, &patch)?;
+    settings::normalize(&mut patch);
     enqueue(&s, &uid, Op::Settings(patch))
 }
 
-async fn reset_sub(State(s): St, Path((uid, sub)): Path<(String, String)>) -> Res {
-    let Ok((key, _)) = sub_key(&sub) else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+async fn reset_sub(State(s): St, Path(uid): Path<String>, key: &'static str) -> Res {
     check_index_uid(&uid)?;
     let mut patch = Map::new();
     patch.insert(key.to_string(), Value::Null);
     enqueue(&s, &uid, Op::Settings(patch))
+}
+
+fn check_features(s: &Shared, patch: &Map<String, Value>) -> DevResult<()> {
+    let e = s.engine();
+    settings::check_features(patch, |f| e.features.get(f).copied().unwrap_or(false))
 }
 
 async fn list_tasks(State(s): St, RawQuery(q): RawQuery) -> Res {

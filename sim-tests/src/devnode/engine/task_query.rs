@@ -287,6 +287,7 @@ mod tests {
             enqueued_at: at,
             started_at: done.then_some(at),
             finished_at: done.then_some(at + Duration::seconds(1)),
+            custom_metadata: None,
         }
     }
 

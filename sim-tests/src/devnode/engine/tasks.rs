@@ -38,6 +38,7 @@ pub struct Task {
     pub enqueued_at: OffsetDateTime,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
+    pub custom_metadata: Option<String>,
 }
 
 fn ts(t: OffsetDateTime) -> Value {
@@ -52,13 +53,21 @@ fn iso_duration(d: time::Duration) -> String {
 
 impl Task {
     pub fn summary(&self) -> Value {
-        json!({
+        let v = json!({
             "taskUid": self.uid,
             "indexUid": self.index_uid,
             "status": "enqueued",
             "type": self.kind,
             "enqueuedAt": ts(self.enqueued_at),
-        })
+        });
+        self.with_metadata(v)
+    }
+
+    fn with_metadata(&self, mut v: Value) -> Value {
+        if let (Some(m), Some(meta)) = (v.as_object_mut(), &self.custom_metadata) {
+            m.insert("customMetadata".into(), json!(meta));
+        }
+        v
     }
 
     pub fn view(&self) -> Value {
@@ -79,6 +88,6 @@ impl Task {
         m.insert("enqueuedAt".into(), ts(self.enqueued_at));
         m.insert("startedAt".into(), self.started_at.map(ts).unwrap_or(Value::Null));
         m.insert("finishedAt".into(), self.finished_at.map(ts).unwrap_or(Value::Null));
-        Value::Object(m)
+        self.with_metadata(Value::Object(m))
     }
 }

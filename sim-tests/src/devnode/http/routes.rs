@@ -323,18 +323,58 @@ async fn delete_index(State(s): St, Path(uid): Path<String>) -> Res {
     enqueue(&s, &uid, Op::DeleteIndex)
 }
 
+/// `UpdateDocumentsQuery` (`crates/meilisearch/src/routes/indexes/documents.rs`): unknown parameters
+/// are refused; a CSV delimiter is one ASCII character and only goes with `text/csv`.
 async fn add_documents(s: &Shared, uid: &str, q: &Option<String>, h: &HeaderMap, b: &[u8], replace: bool) -> Res {
     check_index_uid(uid)?;
     let params = query(q);
-    let primary_key = params.iter().find(|(k, _)| k == "primaryKey").map(|(_, v)| v.clone());
-    let delimiter = match params.iter().find(|(k, _)| k == "csvDelimiter") {
-        Some((_, d)) if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
-        Some((_, d)) => return Err(DevError::new("invalid_document_csv_delimiter", format!("Invalid value in parameter `csvDelimiter`: expected a string of one character, but found the following string of {} characters: `{d}`", d.chars().count()))),
-        None => b',',
-    };
+    let mut primary_key = None;
+    let mut delimiter = None;
+    let mut metadata = None;
+    for (k, v) in &params {
+        match k.as_str() {
+            "primaryKey" => primary_key = Some(v.clone()),
+            "csvDelimiter" => delimiter = Some(csv_delimiter(v)?),
+            "customMetadata" => metadata = Some(v.clone()),
+            "skipCreation" => {
+                return Err(DevError::bad_request(format!("The dev node does not support the `{k}` parameter.")))
+            }
+            other => {
+                return Err(DevError::bad_request(format!(
+                    "Unknown parameter `{other}`: expected one of `primaryKey`, `csvDelimiter`, `customMetadata`, `skipCreation`"
+                )))
+            }
+        }
+    }
     let format = Format::from_content_type(ct(h))?;
-    let docs = payload::parse(b, format, delimiter)?;
-    enqueue(s, uid, Op::AddDocuments { docs, primary_key, replace })
+    if delimiter.is_some() && format != Format::Csv {
+        let mime = ct(h).unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
+        return Err(DevError::new("invalid_content_type", format!("The Content-Type `{mime}` does not support the use of a csv delimiter. The csv delimiter can only be used with the Content-Type `text/csv`.")));
+    }
+    let docs = payload::parse(b, format, delimiter.unwrap_or(b','))?;
+    let summary =
+        s.engine().enqueue_with_metadata(uid, Op::AddDocuments { docs, primary_key, replace }, metadata, now());
+    s.work.notify_one();
+    ok(StatusCode::ACCEPTED, summary)
+}
+
+/// deserr's `char` (exactly one character), then `from_char_csv_delimiter` (ASCII).
+fn csv_delimiter(d: &str) -> DevResult<u8> {
+    let mut chars = d.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii() => Ok(c as u8),
+        (Some(c), None) => Err(DevError::new(
+            "invalid_document_csv_delimiter",
+            format!("csv delimiter must be an ascii character. Found: `{c}`"),
+        )),
+        _ => Err(DevError::new(
+            "invalid_document_csv_delimiter",
+            format!(
+                "Invalid value in parameter `csvDelimiter`: expected a string of one character, but found the following string of {} characters: `{d}`",
+                d.chars().count()
+            ),
+        )),
+    }
 }
 
 async fn add_replace(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery, h: HeaderMap, Body(b): Body) -> Res {
@@ -385,8 +425,7 @@ async fn get_document(State(s): St, Path((uid, id)): Path<(String, String)>, Raw
         .into_iter()
         .find(|(k, _)| k == "fields")
         .map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect());
-    let view = settings::View::from_full(&idx.settings());
-    ok(StatusCode::OK, Value::Object(search::project(doc, &view, fields.as_deref())))
+    ok(StatusCode::OK, Value::Object(search::document_fields(doc, fields.as_deref())))
 }
 
 /// Query-string parameters as the JSON body Meilisearch's POST variant takes.

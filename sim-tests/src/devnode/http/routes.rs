@@ -259,7 +259,12 @@ fn page(params: &[(String, String)], code_prefix: &str) -> DevResult<(usize, usi
 }
 
 async fn list_indexes(State(s): St, RawQuery(q): RawQuery) -> Res {
-    let (offset, limit) = page(&query(&q), "index")?;
+    let params = query(&q);
+    // `ListIndexes` denies unknown parameters.
+    if let Some((k, _)) = params.iter().find(|(k, _)| k != "offset" && k != "limit") {
+        return Err(DevError::bad_request(format!("Unknown parameter `{k}`: expected one of `offset`, `limit`")));
+    }
+    let (offset, limit) = page(&params, "index")?;
     let e = s.engine();
     let results: Vec<Value> = e.indexes.values().skip(offset).take(limit).map(|i| i.view()).collect();
     ok(StatusCode::OK, json!({"results": results, "offset": offset, "limit": limit, "total": e.indexes.len()}))
@@ -314,6 +319,29 @@ async fn compact(State(s): St, Path(uid): Path<String>) -> Res {
 async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
     check_index_uid(&uid)?;
     let m = object(json_body(ct(&h), &b)?)?;
+    // `UpdateIndexRequest` in 1.50: `primaryKey` and `uid` (a rename), nothing else.
+    // `deny_immutable_fields_index`: the two timestamps have their own codes.
+    if let Some(k) = m.keys().find(|k| *k != "uid" && *k != "primaryKey") {
+        let msg = "expected one of `primaryKey`, `uid`";
+        return Err(match k.as_str() {
+            "createdAt" => DevError::new("immutable_index_created_at", format!("Immutable field `createdAt`: {msg}")),
+            "updatedAt" => DevError::new("immutable_index_updated_at", format!("Immutable field `updatedAt`: {msg}")),
+            _ => DevError::bad_request(format!("Unknown field `{k}`: {msg}")),
+        });
+    }
+    match m.get("uid") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(new_uid)) => {
+            check_index_uid(new_uid)?;
+            return Err(DevError::bad_request("The dev node does not support renaming an index."));
+        }
+        Some(v) => {
+            return Err(DevError::new(
+                "invalid_index_uid",
+                format!("Invalid value type at `.uid`: expected a string, but found `{v}`"),
+            ))
+        }
+    }
     let primary_key = primary_key_field(&m, "invalid_index_primary_key")?;
     enqueue(&s, &uid, Op::UpdateIndex { primary_key })
 }

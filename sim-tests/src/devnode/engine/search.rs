@@ -517,7 +517,8 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
             }
         }
     };
-    // Meilisearch clamps offset and limit to maxTotalHits and echoes the clamped values.
+    // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
+    // requested limit. Echoing the clamped limit here is a known difference (docs/devnode.md).
     let capped = total.min(view.max_total_hits);
     let start = start.min(view.max_total_hits);
     let count = count.min(view.max_total_hits.saturating_sub(start));

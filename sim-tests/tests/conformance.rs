@@ -227,11 +227,12 @@ fn check(step: &Map<String, Value>, o: &Outcome, errs: &mut Vec<String>) {
     if let Some(body) = exp.get("body") {
         contains(body, &o.body, "body", errs);
     }
-    // The keys of every hit, when a step shows which attributes a search may return.
-    if let Some(hit_keys) = exp.get("hitKeys").and_then(Value::as_array) {
-        let hits = o.body["hits"].as_array().cloned().unwrap_or_default();
+    // The keys of every hit (or multi-search result), when a step shows which keys each may carry.
+    for (exp_key, field) in [("hitKeys", "hits"), ("resultKeys", "results")] {
+        let Some(hit_keys) = exp.get(exp_key).and_then(Value::as_array) else { continue };
+        let hits = o.body[field].as_array().cloned().unwrap_or_default();
         if hits.len() != hit_keys.len() {
-            errs.push(format!("hitKeys: expected {} hits, got {}", hit_keys.len(), hits.len()));
+            errs.push(format!("{exp_key}: expected {} items, got {}", hit_keys.len(), hits.len()));
         }
         for (i, (want, hit)) in hit_keys.iter().zip(&hits).enumerate() {
             let mut want: Vec<&str> = want.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
@@ -240,7 +241,7 @@ fn check(step: &Map<String, Value>, o: &Outcome, errs: &mut Vec<String>) {
             want.sort_unstable();
             got.sort_unstable();
             if want != got {
-                errs.push(format!("hits[{i}] keys: expected {want:?}, got {got:?}"));
+                errs.push(format!("{field}[{i}] keys: expected {want:?}, got {got:?}"));
             }
         }
     }

@@ -548,22 +548,35 @@ async fn facet_search(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
 
 async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     let body = object(json_body(ct(&h), &b)?)?;
+    if let Some(k) = body.keys().find(|k| *k != "queries" && *k != "federation") {
+        return Err(DevError::bad_request(format!("Unknown field `{k}`: expected one of `queries`, `federation`")));
+    }
+    // Refused rather than answered as a non-federated search, which it is not.
+    if body.get("federation").is_some_and(|f| !f.is_null()) {
+        return Err(DevError::bad_request("The dev node does not support federated multi-search."));
+    }
     let Some(Value::Array(queries)) = body.get("queries") else {
         return Err(DevError::new("missing_multi_search_queries", "Missing field `queries`"));
     };
     let e = s.engine();
     let mut results = Vec::new();
+    // One request uid for the whole multi-search, shown in every result (`perform_search` sets
+    // `request_uid: Some(..)` for each query of a non-federated multi-search).
+    let uid_of_request = request_uid(&s);
     for (i, q) in queries.iter().enumerate() {
         let mut q = q.as_object().cloned().unwrap_or_default();
         let Some(uid) = q.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
             return Err(DevError::new("missing_index_uid", format!("Missing field `indexUid` inside `.queries[{i}]`")));
         };
+        // `FederationOptionsInNonFederatedRequest` (`routes/multi_search.rs`).
+        if q.remove("federationOptions").is_some_and(|f| !f.is_null()) {
+            return Err(DevError::new("invalid_multi_search_federation_options", format!("Inside `.queries[{i}]`: Using `federationOptions` is not allowed in a non-federated search.\n - Hint: remove `federationOptions` from the query or add `federation` to the request.")));
+        }
         let r = e
             .index(&uid)
-            .and_then(|idx| search::search(idx, &q, request_uid(&s)))
+            .and_then(|idx| search::search(idx, &q, uid_of_request.clone()))
             .map_err(|err| DevError::new(err.code, format!("Inside `.queries[{i}]`: {}", err.message)))?;
-        let mut r = r.as_object().cloned().unwrap_or_default();
-        r.remove("requestUid");
+        let r = r.as_object().cloned().unwrap_or_default();
         let mut out = Map::new();
         out.insert("indexUid".into(), json!(uid));
         out.extend(r);

@@ -446,10 +446,19 @@ async fn delete_document(State(s): St, Path((uid, id)): Path<(String, String)>) 
 
 async fn get_document(State(s): St, Path((uid, id)): Path<(String, String)>, RawQuery(q): RawQuery) -> Res {
     check_index_uid(&uid)?;
+    let params = query(&q);
+    // `GetDocument` (`fields`, `retrieveVectors`, `useNetwork`) is parsed before the index is read.
+    if let Some((k, _)) =
+        params.iter().find(|(k, _)| !["fields", "retrieveVectors", "useNetwork"].contains(&k.as_str()))
+    {
+        return Err(DevError::bad_request(format!(
+            "Unknown parameter `{k}`: expected one of `fields`, `retrieveVectors`, `useNetwork`"
+        )));
+    }
     let e = s.engine();
     let idx = e.index(&uid)?;
     let doc = idx.get(&id).ok_or_else(|| DevError::new("document_not_found", format!("Document `{id}` not found.")))?;
-    let fields: Option<Vec<String>> = query(&q)
+    let fields: Option<Vec<String>> = params
         .into_iter()
         .find(|(k, _)| k == "fields")
         .map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect());

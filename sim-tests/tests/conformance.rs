@@ -227,6 +227,24 @@ fn check(step: &Map<String, Value>, o: &Outcome, errs: &mut Vec<String>) {
     if let Some(body) = exp.get("body") {
         contains(body, &o.body, "body", errs);
     }
+    // The keys of every hit (or multi-search result), when a step shows which keys each may carry.
+    for (exp_key, field) in [("hitKeys", "hits"), ("resultKeys", "results")] {
+        let Some(hit_keys) = exp.get(exp_key).and_then(Value::as_array) else { continue };
+        let hits = o.body[field].as_array().cloned().unwrap_or_default();
+        if hits.len() != hit_keys.len() {
+            errs.push(format!("{exp_key}: expected {} items, got {}", hit_keys.len(), hits.len()));
+        }
+        for (i, (want, hit)) in hit_keys.iter().zip(&hits).enumerate() {
+            let mut want: Vec<&str> = want.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let mut got: Vec<&str> =
+                hit.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+            want.sort_unstable();
+            got.sort_unstable();
+            if want != got {
+                errs.push(format!("{field}[{i}] keys: expected {want:?}, got {got:?}"));
+            }
+        }
+    }
     if let Some(keys) = exp.get("keys").and_then(Value::as_array) {
         let mut want: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
         let mut got: Vec<&str> = o.body.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
@@ -257,6 +275,10 @@ fn check(step: &Map<String, Value>, o: &Outcome, errs: &mut Vec<String>) {
                     "startedAt",
                     "finishedAt",
                 ];
+                // Shown only when the write carried one (`skip_serializing_if = "Option::is_none"`).
+                if task.get("customMetadata").is_some() {
+                    want.push("customMetadata");
+                }
                 want.sort_unstable();
                 if got != want {
                     errs.push(format!("task keys: {got:?}"));

@@ -2,13 +2,23 @@
 
 use serde_json::{json, Map, Value};
 
-use super::search::{checked_filter, num_param, project, string_list};
+use super::search::{checked_filter, document_fields, num_param, string_list};
 use super::settings::View;
 use super::{Doc, Index};
 use crate::devnode::error::{DevError, DevResult};
 
 /// Browse (`GET /documents` and `POST /documents/fetch`): insertion order, optional filter/ids.
 pub fn browse(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
+    // `BrowseQuery`/`BrowseQueryGet` in Meilisearch's documents routes deny unknown fields.
+    const PARAMS: &[&str] = &["offset", "limit", "fields", "retrieveVectors", "ids", "filter", "sort", "useNetwork"];
+    if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
+        let all = PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+        return Err(DevError::bad_request(format!("Unknown field `{k}`: expected one of {all}")));
+    }
+    // Refused rather than silently ignored: the answer would not be Meilisearch's.
+    if let Some(k) = ["sort", "useNetwork"].into_iter().find(|k| body.get(*k).is_some_and(|v| !v.is_null())) {
+        return Err(DevError::bad_request(format!("The dev node does not support `{k}` on the documents routes.")));
+    }
     let view = View::from_full(&idx.settings());
     let offset = num_param(body, "offset", "invalid_document_offset")?.unwrap_or(0);
     let limit = num_param(body, "limit", "invalid_document_limit")?.unwrap_or(20);
@@ -36,7 +46,11 @@ pub fn browse(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
         None => idx.docs.values().collect(),
     };
     let matching: Vec<&Doc> = selected.into_iter().filter(|d| filter.as_ref().is_none_or(|f| f.matches(d))).collect();
-    let results: Vec<Value> =
-        matching.iter().skip(offset).take(limit).map(|d| Value::Object(project(d, &view, fields.as_deref()))).collect();
+    let results: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|d| Value::Object(document_fields(d, fields.as_deref())))
+        .collect();
     Ok(json!({"results": results, "offset": offset, "limit": limit, "total": matching.len()}))
 }

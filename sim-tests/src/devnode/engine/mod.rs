@@ -8,6 +8,7 @@ pub mod filter;
 pub mod payload;
 pub mod search;
 pub mod settings;
+pub mod task_query;
 pub mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -165,8 +166,20 @@ impl Engine {
 
     /// Puts a write in the queue and returns its summarized view (the 202 body).
     pub fn enqueue(&mut self, index_uid: &str, op: Op, now: OffsetDateTime) -> Value {
+        self.enqueue_with_metadata(index_uid, op, None, now)
+    }
+
+    /// `customMetadata` is kept on the task and shown by both task views when given.
+    pub fn enqueue_with_metadata(
+        &mut self,
+        index_uid: &str,
+        op: Op,
+        custom_metadata: Option<String>,
+        now: OffsetDateTime,
+    ) -> Value {
         let uid = self.tasks.len() as u64;
         let task = Task {
+            custom_metadata,
             uid,
             batch_uid: None,
             index_uid: Some(index_uid.to_string()),
@@ -345,6 +358,7 @@ impl Engine {
             }
             Op::Settings(patch) => {
                 let idx = self.indexes.entry(uid.to_string()).or_insert_with(|| Index::new(uid, None, now));
+                let patch = settings::prepare(patch, &idx.settings());
                 idx.settings_set = miroir::settings::merge_settings(&idx.settings_set, &patch);
                 idx.updated_at = now;
                 Ok(())

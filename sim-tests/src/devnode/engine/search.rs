@@ -379,7 +379,16 @@ fn attribute_scores(
     }
 }
 
-/// Projects a document on `displayedAttributes` ∩ `attributesToRetrieve`.
+/// A document as the documents routes return it: `fields` only, and never filtered by
+/// `displayedAttributes` (Meilisearch's `some_documents` starts from every field of the index).
+pub fn document_fields(doc: &Doc, fields: Option<&[String]>) -> Doc {
+    doc.iter()
+        .filter(|(k, _)| fields.is_none_or(|f| View::matches_any(f, k)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Projects a search hit on `displayedAttributes` ∩ `attributesToRetrieve`.
 pub fn project(doc: &Doc, view: &View, fields: Option<&[String]>) -> Doc {
     doc.iter()
         .filter(|(k, _)| view.displayed.as_ref().is_none_or(|d| View::matches_any(d, k)))
@@ -508,7 +517,8 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
             }
         }
     };
-    // Meilisearch clamps offset and limit to maxTotalHits and echoes the clamped values.
+    // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
+    // requested limit. Echoing the clamped limit here is a known difference (docs/devnode.md).
     let capped = total.min(view.max_total_hits);
     let start = start.min(view.max_total_hits);
     let count = count.min(view.max_total_hits.saturating_sub(start));

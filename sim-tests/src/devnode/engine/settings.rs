@@ -32,8 +32,135 @@ pub fn defaults() -> Value {
         "searchCutoffMs": null,
         "localizedAttributes": null,
         "facetSearch": true,
-        "prefixSearch": "indexingTime"
+        "prefixSearch": "indexingTime",
+        "foreignKeys": [],
+        "chat": {
+            "description": "",
+            "documentTemplate": DEFAULT_CHAT_TEMPLATE,
+            "documentTemplateMaxBytes": 400,
+            "searchParameters": {}
+        }
     })
+}
+
+/// `milli::prompt::default_template_text()`.
+const DEFAULT_CHAT_TEMPLATE: &str = "{% for field in fields %}{% if field.is_searchable and field.value != nil %}{{ field.name }}: {{ field.value }}\n{% endif %}{% endfor %}";
+
+/// Meilisearch 1.50's settings sub-routes: (path segment, settings key, verb that sets it), from
+/// `make_setting_routes!` in `crates/meilisearch/src/routes/indexes/settings.rs`. Every one also
+/// answers GET and DELETE; any other verb is actix's empty 405.
+pub const SUB_ROUTES: &[(&str, &str, &str)] = &[
+    ("filterable-attributes", "filterableAttributes", "PUT"),
+    ("sortable-attributes", "sortableAttributes", "PUT"),
+    ("displayed-attributes", "displayedAttributes", "PUT"),
+    ("typo-tolerance", "typoTolerance", "PATCH"),
+    ("searchable-attributes", "searchableAttributes", "PUT"),
+    ("stop-words", "stopWords", "PUT"),
+    ("non-separator-tokens", "nonSeparatorTokens", "PUT"),
+    ("separator-tokens", "separatorTokens", "PUT"),
+    ("dictionary", "dictionary", "PUT"),
+    ("synonyms", "synonyms", "PUT"),
+    ("distinct-attribute", "distinctAttribute", "PUT"),
+    ("proximity-precision", "proximityPrecision", "PUT"),
+    ("localized-attributes", "localizedAttributes", "PUT"),
+    ("ranking-rules", "rankingRules", "PUT"),
+    ("faceting", "faceting", "PATCH"),
+    ("pagination", "pagination", "PATCH"),
+    ("embedders", "embedders", "PATCH"),
+    ("search-cutoff-ms", "searchCutoffMs", "PUT"),
+    ("facet-search", "facetSearch", "PUT"),
+    ("prefix-search", "prefixSearch", "PUT"),
+    ("chat", "chat", "PATCH"),
+    ("foreign-keys", "foreignKeys", "PUT"),
+];
+
+/// `Settings<Unchecked>`'s fields in declaration order (the order of deserr's "expected one of").
+const KEYS: &[&str] = &[
+    "displayedAttributes",
+    "searchableAttributes",
+    "filterableAttributes",
+    "sortableAttributes",
+    "foreignKeys",
+    "rankingRules",
+    "stopWords",
+    "nonSeparatorTokens",
+    "separatorTokens",
+    "dictionary",
+    "synonyms",
+    "distinctAttribute",
+    "proximityPrecision",
+    "typoTolerance",
+    "faceting",
+    "pagination",
+    "embedders",
+    "searchCutoffMs",
+    "localizedAttributes",
+    "facetSearch",
+    "prefixSearch",
+    "chat",
+];
+
+/// Settings only shown by `GET /settings`, and only settable, while an experimental feature is on
+/// (`get_all` and `validate_settings` in Meilisearch's settings routes).
+pub const GATED: &[(&str, &str, &str, &str)] = &[
+    ("chat", "chatCompletions", "chat completions", "https://github.com/orgs/meilisearch/discussions/835"),
+    ("foreignKeys", "foreignKeys", "foreign_keys", "https://github.com/orgs/meilisearch/discussions/873"),
+];
+
+/// Refuses a gated setting given a value (a reset is always allowed) while its feature is off.
+pub fn check_features(patch: &Map<String, Value>, enabled: impl Fn(&str) -> bool) -> DevResult<()> {
+    for (key, feature, name, link) in GATED {
+        if patch.get(*key).is_some_and(|v| !v.is_null()) && !enabled(feature) {
+            return Err(DevError::new(
+                "feature_not_enabled",
+                format!("setting `{key}` in the index settings requires enabling the `{name}` experimental feature. See {link}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Settings Meilisearch keeps as a `BTreeSet`: echoed (and shown in task details) sorted and
+/// without duplicates.
+const SETS: &[&str] = &["sortableAttributes", "stopWords", "nonSeparatorTokens", "separatorTokens", "dictionary"];
+
+/// What Meilisearch's deserializer makes of a valid patch before it is enqueued.
+pub fn normalize(patch: &mut Map<String, Value>) {
+    fn sort(v: Option<&mut Value>) {
+        if let Some(Value::Array(items)) = v {
+            let set: std::collections::BTreeSet<String> =
+                items.iter().filter_map(Value::as_str).map(str::to_string).collect();
+            *items = set.into_iter().map(Value::from).collect();
+        }
+    }
+    for key in SETS {
+        sort(patch.get_mut(*key));
+    }
+    if let Some(Value::Object(typo)) = patch.get_mut("typoTolerance") {
+        sort(typo.get_mut("disableOnWords"));
+        sort(typo.get_mut("disableOnAttributes"));
+    }
+}
+
+/// What processing the task does before storing: `Settings::check` turns a displayed or searchable
+/// list holding `*` into a reset; `chat` is patched field by field into the current value.
+pub fn prepare(mut patch: Map<String, Value>, current: &Value) -> Map<String, Value> {
+    for key in ["displayedAttributes", "searchableAttributes"] {
+        if patch.get(key).and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "*")) {
+            patch.insert(key.into(), Value::Null);
+        }
+    }
+    if let Some(Value::Object(chat)) = patch.get("chat") {
+        let mut merged = current["chat"].as_object().cloned().unwrap_or_default();
+        for (k, v) in chat {
+            match v {
+                Value::Null => merged.insert(k.clone(), defaults()["chat"][k].clone()),
+                v => merged.insert(k.clone(), v.clone()),
+            };
+        }
+        patch.insert("chat".into(), Value::Object(merged));
+    }
+    patch
 }
 
 fn snake(key: &str) -> String {
@@ -61,7 +188,12 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 }
 
 fn invalid(key: &str, expected: &str, v: &Value) -> DevError {
-    let code = format!("invalid_settings_{}", snake(key));
+    // `chat` is the one setting whose code does not follow its name (`InvalidSettingsIndexChat`).
+    let code = if key == "chat" {
+        "invalid_settings_index_chat".to_string()
+    } else {
+        format!("invalid_settings_{}", snake(key))
+    };
     DevError::new(
         code,
         format!("Invalid value type at `.{key}`: expected {expected}, but found {}: `{v}`", type_name(v)),
@@ -71,8 +203,14 @@ fn invalid(key: &str, expected: &str, v: &Value) -> DevError {
 /// Checks a settings patch the way Meilisearch's deserializer does: unknown keys are
 /// `bad_request`, wrong types are `invalid_settings_<key>`. Null always means "reset".
 pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
-    let known: Vec<&str> = miroir::settings::settings_keys().collect();
+    let known = KEYS;
     for (key, v) in patch {
+        // Meilisearch 1.50 has no `vectorStore` (removed in February 2026) and refuses it, but
+        // `miroir::settings::SETTINGS` still lists it and the coordinator's reconciler sends it as
+        // `null` in every whole-settings PATCH: tolerated as a no-op until that list is fixed.
+        if key == "vectorStore" && v.is_null() {
+            continue;
+        }
         if !known.contains(&key.as_str()) {
             return Err(DevError::bad_request(format!(
                 "Unknown field `{key}`: expected one of {}",
@@ -118,14 +256,21 @@ pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
                             return Err(DevError::new("invalid_settings_ranking_rules", format!("Invalid value at `.rankingRules[0]`: `{r}` ranking rule is invalid. Valid ranking rules are words, typo, sort, proximity, attribute, attributeRank, wordPosition, exactness and custom ranking rules.")));
                         }
                     }
+                    // `Settings::validate_ranking_rules_settings`: `attribute` already covers the
+                    // two rules that split it.
+                    let has = |r: &str| arr.iter().any(|v| v == r);
+                    if has("attribute") && (has("attributeRank") || has("wordPosition")) {
+                        return Err(DevError::new("invalid_settings_ranking_rules", "Mixed usage of the attribute, attributeRank, and wordPosition ranking rules. You must either use the attribute ranking rule alone or the attributeRank and wordPosition ranking rules."));
+                    }
                 }
             }
             "distinctAttribute" | "proximityPrecision" | "prefixSearch" if !v.is_string() => {
                 return Err(invalid(key, "a string", v))
             }
-            "synonyms" | "typoTolerance" | "faceting" | "pagination" | "embedders" if !v.is_object() => {
+            "synonyms" | "typoTolerance" | "faceting" | "pagination" | "embedders" | "chat" if !v.is_object() => {
                 return Err(invalid(key, "an object", v))
             }
+            "foreignKeys" if !v.is_array() => return Err(invalid(key, "an array", v)),
             "facetSearch" if !v.is_boolean() => return Err(invalid(key, "a boolean", v)),
             "searchCutoffMs" if !v.is_u64() => return Err(invalid(key, "a positive integer", v)),
             "pagination" => {

@@ -5,25 +5,27 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
+use super::documents::{
+    add_replace, add_update, browse_get, browse_post, clear, delete_batch, delete_document, delete_filter, get_document,
+};
 use super::{json_body, now, Faults, Shared};
-use crate::devnode::engine::payload::{self, Format};
-use crate::devnode::engine::{check_index_uid, search, settings, tasks, Op};
+use crate::devnode::engine::{check_index_uid, search, settings, task_query, Op};
 use crate::devnode::error::{DevError, DevResult};
 
-type St = State<Arc<Shared>>;
-type Res = Result<Response, DevError>;
+pub(super) type St = State<Arc<Shared>>;
+pub(super) type Res = Result<Response, DevError>;
 
 const BODY_LIMIT: usize = 100_000_000;
 
 /// The raw body, with axum's own rejections turned into Meilisearch errors.
-pub struct Body(Bytes);
+pub struct Body(pub(super) Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = DevError;
@@ -44,11 +46,11 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-fn ct(h: &HeaderMap) -> Option<&str> {
+pub(super) fn ct(h: &HeaderMap) -> Option<&str> {
     h.get("content-type").and_then(|v| v.to_str().ok())
 }
 
-fn query(raw: &Option<String>) -> Vec<(String, String)> {
+pub(super) fn query(raw: &Option<String>) -> Vec<(String, String)> {
     raw.as_deref()
         .unwrap_or("")
         .split('&')
@@ -83,17 +85,17 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn ok(status: StatusCode, v: Value) -> Res {
+pub(super) fn ok(status: StatusCode, v: Value) -> Res {
     Ok((status, Json(v)).into_response())
 }
 
-fn enqueue(s: &Shared, uid: &str, op: Op) -> Res {
+pub(super) fn enqueue(s: &Shared, uid: &str, op: Op) -> Res {
     let summary = s.engine().enqueue(uid, op, now());
     s.work.notify_one();
     ok(StatusCode::ACCEPTED, summary)
 }
 
-fn object(v: Value) -> DevResult<Map<String, Value>> {
+pub(super) fn object(v: Value) -> DevResult<Map<String, Value>> {
     match v {
         Value::Object(m) => Ok(m),
         other => Err(DevError::bad_request(format!(
@@ -102,10 +104,9 @@ fn object(v: Value) -> DevResult<Map<String, Value>> {
     }
 }
 
-/// Auth and faults, before any route runs.
-async fn guard(State(s): St, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    if path.starts_with("/_devnode") {
+/// Faults, before anything else (every request, like a sick host).
+async fn faults(State(s): St, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/_devnode") {
         return next.run(req).await;
     }
     if s.stopped.load(Ordering::SeqCst) {
@@ -131,55 +132,70 @@ async fn guard(State(s): St, req: Request, next: Next) -> Response {
     if fail {
         return DevError::new("miroir_devnode_injected_fault", "Injected failure.").into_response();
     }
-    if path != "/health" {
-        if let Some(key) = &s.master_key {
-            match req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
-                None => {
-                    return DevError::new(
-                        "missing_authorization_header",
-                        "The Authorization header is missing. It must use the bearer authorization method.",
-                    )
-                    .into_response()
-                }
-                Some(h) if h.strip_prefix("Bearer ").map(str::trim) != Some(key.as_str()) => {
-                    return DevError::new("invalid_api_key", "The provided API key is invalid.").into_response()
-                }
-                _ => {}
+    next.run(req).await
+}
+
+/// The master key. Only on routes a handler answers: Meilisearch checks the key in each handler's
+/// `GuardedData` extractor, so an unknown path is a 404 and a wrong verb a 405 without any key.
+async fn auth(State(s): St, req: Request, next: Next) -> Response {
+    if let Some(key) = &s.master_key {
+        match req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+            None => {
+                return DevError::new(
+                    "missing_authorization_header",
+                    "The Authorization header is missing. It must use the bearer authorization method.",
+                )
+                .into_response()
             }
+            Some(h) if h.strip_prefix("Bearer ").map(str::trim) != Some(key.as_str()) => {
+                return DevError::new("invalid_api_key", "The provided API key is invalid.").into_response()
+            }
+            _ => {}
         }
     }
     next.run(req).await
 }
 
+type Mr = MethodRouter<Arc<Shared>>;
+
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let key = middleware::from_fn_with_state(shared.clone(), auth);
+    // `route_layer` on a method router leaves its 405 fallback outside the layer.
+    let g = |mr: Mr| mr.route_layer(key.clone());
+    let mut r = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "available"})) }))
         .route(
             "/version",
-            get(|| async {
+            g(get(|| async {
                 Json(json!({"commitSha": "unknown", "commitDate": "unknown", "pkgVersion": env!("CARGO_PKG_VERSION")}))
-            }),
+            })),
         )
-        .route("/indexes", get(list_indexes).post(create_index))
-        .route("/indexes/{uid}", get(get_index).patch(update_index).delete(delete_index))
-        .route("/indexes/{uid}/stats", get(index_stats))
-        .route("/indexes/{uid}/compact", post(compact))
-        .route("/indexes/{uid}/documents", get(browse_get).post(add_replace).put(add_update).delete(clear))
-        .route("/indexes/{uid}/documents/fetch", post(browse_post))
-        .route("/indexes/{uid}/documents/delete-batch", post(delete_batch))
-        .route("/indexes/{uid}/documents/delete", post(delete_filter))
-        .route("/indexes/{uid}/documents/{id}", get(get_document).delete(delete_document))
-        .route("/indexes/{uid}/search", get(search_get).post(search_post))
-        .route("/indexes/{uid}/facet-search", post(facet_search))
-        .route("/multi-search", post(multi_search))
-        .route("/indexes/{uid}/settings", get(get_settings).patch(patch_settings).delete(reset_settings))
-        .route("/indexes/{uid}/settings/{sub}", get(get_sub).put(set_sub).patch(set_sub).delete(reset_sub))
-        .route("/experimental-features", get(get_features).patch(patch_features))
-        .route("/tasks", get(list_tasks))
-        .route("/tasks/{uid}", get(get_task))
-        .route("/_devnode/faults", get(get_faults).post(set_faults))
-        .fallback(|| async { StatusCode::NOT_FOUND })
-        .layer(middleware::from_fn_with_state(shared.clone(), guard))
+        .route("/indexes", g(get(list_indexes).post(create_index)))
+        .route("/indexes/{uid}", g(get(get_index).patch(update_index).delete(delete_index)))
+        .route("/indexes/{uid}/stats", g(get(index_stats)))
+        .route("/indexes/{uid}/compact", g(post(compact)))
+        .route("/indexes/{uid}/documents", g(get(browse_get).post(add_replace).put(add_update).delete(clear)))
+        .route("/indexes/{uid}/documents/fetch", g(post(browse_post)))
+        .route("/indexes/{uid}/documents/delete-batch", g(post(delete_batch)))
+        .route("/indexes/{uid}/documents/delete", g(post(delete_filter)))
+        .route("/indexes/{uid}/documents/{id}", g(get(get_document).delete(delete_document)))
+        .route("/indexes/{uid}/search", g(get(search_get).post(search_post)))
+        .route("/indexes/{uid}/facet-search", g(post(facet_search)))
+        .route("/multi-search", g(post(multi_search)))
+        .route("/indexes/{uid}/settings", g(get(get_settings).patch(patch_settings).delete(reset_settings)))
+        .route("/experimental-features", g(get(get_features).patch(patch_features)))
+        .route("/tasks", g(get(list_tasks)))
+        .route("/tasks/{uid}", g(get(get_task)))
+        .route("/_devnode/faults", get(get_faults).post(set_faults));
+    for &(segment, key, verb) in settings::SUB_ROUTES {
+        let set = move |st: St, p: Path<String>, h: HeaderMap, b: Body| set_sub(st, p, h, b, key);
+        let mr = get(move |st: St, p: Path<String>| get_sub(st, p, key))
+            .delete(move |st: St, p: Path<String>| reset_sub(st, p, key));
+        let mr = if verb == "PATCH" { mr.patch(set) } else { mr.put(set) };
+        r = r.route(&format!("/indexes/{{uid}}/settings/{segment}"), g(mr));
+    }
+    r.fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(middleware::from_fn_with_state(shared.clone(), faults))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
 }
@@ -245,7 +261,12 @@ fn page(params: &[(String, String)], code_prefix: &str) -> DevResult<(usize, usi
 }
 
 async fn list_indexes(State(s): St, RawQuery(q): RawQuery) -> Res {
-    let (offset, limit) = page(&query(&q), "index")?;
+    let params = query(&q);
+    // `ListIndexes` denies unknown parameters.
+    if let Some((k, _)) = params.iter().find(|(k, _)| k != "offset" && k != "limit") {
+        return Err(DevError::bad_request(format!("Unknown parameter `{k}`: expected one of `offset`, `limit`")));
+    }
+    let (offset, limit) = page(&params, "index")?;
     let e = s.engine();
     let results: Vec<Value> = e.indexes.values().skip(offset).take(limit).map(|i| i.view()).collect();
     ok(StatusCode::OK, json!({"results": results, "offset": offset, "limit": limit, "total": e.indexes.len()}))
@@ -300,6 +321,29 @@ async fn compact(State(s): St, Path(uid): Path<String>) -> Res {
 async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
     check_index_uid(&uid)?;
     let m = object(json_body(ct(&h), &b)?)?;
+    // `UpdateIndexRequest` in 1.50: `primaryKey` and `uid` (a rename), nothing else.
+    // `deny_immutable_fields_index`: the two timestamps have their own codes.
+    if let Some(k) = m.keys().find(|k| *k != "uid" && *k != "primaryKey") {
+        let msg = "expected one of `primaryKey`, `uid`";
+        return Err(match k.as_str() {
+            "createdAt" => DevError::new("immutable_index_created_at", format!("Immutable field `createdAt`: {msg}")),
+            "updatedAt" => DevError::new("immutable_index_updated_at", format!("Immutable field `updatedAt`: {msg}")),
+            _ => DevError::bad_request(format!("Unknown field `{k}`: {msg}")),
+        });
+    }
+    match m.get("uid") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(new_uid)) => {
+            check_index_uid(new_uid)?;
+            return Err(DevError::bad_request("The dev node does not support renaming an index."));
+        }
+        Some(v) => {
+            return Err(DevError::new(
+                "invalid_index_uid",
+                format!("Invalid value type at `.uid`: expected a string, but found `{v}`"),
+            ))
+        }
+    }
     let primary_key = primary_key_field(&m, "invalid_index_primary_key")?;
     enqueue(&s, &uid, Op::UpdateIndex { primary_key })
 }
@@ -309,74 +353,8 @@ async fn delete_index(State(s): St, Path(uid): Path<String>) -> Res {
     enqueue(&s, &uid, Op::DeleteIndex)
 }
 
-async fn add_documents(s: &Shared, uid: &str, q: &Option<String>, h: &HeaderMap, b: &[u8], replace: bool) -> Res {
-    check_index_uid(uid)?;
-    let params = query(q);
-    let primary_key = params.iter().find(|(k, _)| k == "primaryKey").map(|(_, v)| v.clone());
-    let delimiter = match params.iter().find(|(k, _)| k == "csvDelimiter") {
-        Some((_, d)) if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
-        Some((_, d)) => return Err(DevError::new("invalid_document_csv_delimiter", format!("Invalid value in parameter `csvDelimiter`: expected a string of one character, but found the following string of {} characters: `{d}`", d.chars().count()))),
-        None => b',',
-    };
-    let format = Format::from_content_type(ct(h))?;
-    let docs = payload::parse(b, format, delimiter)?;
-    enqueue(s, uid, Op::AddDocuments { docs, primary_key, replace })
-}
-
-async fn add_replace(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery, h: HeaderMap, Body(b): Body) -> Res {
-    add_documents(&s, &uid, &q, &h, &b, true).await
-}
-
-async fn add_update(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery, h: HeaderMap, Body(b): Body) -> Res {
-    add_documents(&s, &uid, &q, &h, &b, false).await
-}
-
-async fn clear(State(s): St, Path(uid): Path<String>) -> Res {
-    check_index_uid(&uid)?;
-    enqueue(&s, &uid, Op::Clear)
-}
-
-async fn delete_batch(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
-    check_index_uid(&uid)?;
-    match json_body(ct(&h), &b)? {
-        Value::Array(ids) => enqueue(&s, &uid, Op::DeleteIds(ids)),
-        other => Err(DevError::bad_request(format!(
-            "Json deserialize error: invalid type: {other}, expected a sequence at line 1 column 0"
-        ))),
-    }
-}
-
-async fn delete_filter(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
-    check_index_uid(&uid)?;
-    let m = object(json_body(ct(&h), &b)?)?;
-    let Some(filter) = m.get("filter").cloned() else {
-        return Err(DevError::new("missing_document_filter", "Missing field `filter`"));
-    };
-    // Syntax is checked at once (400); filterability is checked by the task, as in Meilisearch.
-    crate::devnode::engine::filter::parse(&filter, "invalid_document_filter")?;
-    enqueue(&s, &uid, Op::DeleteFilter(filter))
-}
-
-async fn delete_document(State(s): St, Path((uid, id)): Path<(String, String)>) -> Res {
-    check_index_uid(&uid)?;
-    enqueue(&s, &uid, Op::DeleteIds(vec![Value::String(id)]))
-}
-
-async fn get_document(State(s): St, Path((uid, id)): Path<(String, String)>, RawQuery(q): RawQuery) -> Res {
-    check_index_uid(&uid)?;
-    let e = s.engine();
-    let idx = e.index(&uid)?;
-    let doc = idx.get(&id).ok_or_else(|| DevError::new("document_not_found", format!("Document `{id}` not found.")))?;
-    let fields: Option<Vec<String>> = query(&q)
-        .into_iter()
-        .find(|(k, _)| k == "fields")
-        .map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect());
-    let view = settings::View::from_full(&idx.settings());
-    ok(StatusCode::OK, Value::Object(search::project(doc, &view, fields.as_deref())))
-}
-
 /// Query-string parameters as the JSON body Meilisearch's POST variant takes.
-fn query_to_body(
+pub(super) fn query_to_body(
     params: Vec<(String, String)>,
     lists: &[&str],
     numbers: &[&str],
@@ -410,20 +388,6 @@ fn query_to_body(
 
 fn snake(k: &str) -> String {
     k.chars().flat_map(|c| if c.is_ascii_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] }).collect()
-}
-
-async fn browse_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery) -> Res {
-    check_index_uid(&uid)?;
-    let body = query_to_body(query(&q), &["fields", "ids"], &["offset", "limit"], &["retrieveVectors"], "document")?;
-    let e = s.engine();
-    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body)?)
-}
-
-async fn browse_post(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
-    check_index_uid(&uid)?;
-    let body = object(json_body(ct(&h), &b)?)?;
-    let e = s.engine();
-    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body)?)
 }
 
 fn request_uid(s: &Shared) -> String {
@@ -467,22 +431,35 @@ async fn facet_search(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
 
 async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     let body = object(json_body(ct(&h), &b)?)?;
+    if let Some(k) = body.keys().find(|k| *k != "queries" && *k != "federation") {
+        return Err(DevError::bad_request(format!("Unknown field `{k}`: expected one of `queries`, `federation`")));
+    }
+    // Refused rather than answered as a non-federated search, which it is not.
+    if body.get("federation").is_some_and(|f| !f.is_null()) {
+        return Err(DevError::bad_request("The dev node does not support federated multi-search."));
+    }
     let Some(Value::Array(queries)) = body.get("queries") else {
         return Err(DevError::new("missing_multi_search_queries", "Missing field `queries`"));
     };
     let e = s.engine();
     let mut results = Vec::new();
+    // One request uid for the whole multi-search, shown in every result (`perform_search` sets
+    // `request_uid: Some(..)` for each query of a non-federated multi-search).
+    let uid_of_request = request_uid(&s);
     for (i, q) in queries.iter().enumerate() {
         let mut q = q.as_object().cloned().unwrap_or_default();
         let Some(uid) = q.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
             return Err(DevError::new("missing_index_uid", format!("Missing field `indexUid` inside `.queries[{i}]`")));
         };
+        // `FederationOptionsInNonFederatedRequest` (`routes/multi_search.rs`).
+        if q.remove("federationOptions").is_some_and(|f| !f.is_null()) {
+            return Err(DevError::new("invalid_multi_search_federation_options", format!("Inside `.queries[{i}]`: Using `federationOptions` is not allowed in a non-federated search.\n - Hint: remove `federationOptions` from the query or add `federation` to the request.")));
+        }
         let r = e
             .index(&uid)
-            .and_then(|idx| search::search(idx, &q, request_uid(&s)))
+            .and_then(|idx| search::search(idx, &q, uid_of_request.clone()))
             .map_err(|err| DevError::new(err.code, format!("Inside `.queries[{i}]`: {}", err.message)))?;
-        let mut r = r.as_object().cloned().unwrap_or_default();
-        r.remove("requestUid");
+        let r = r.as_object().cloned().unwrap_or_default();
         let mut out = Map::new();
         out.insert("indexUid".into(), json!(uid));
         out.extend(r);
@@ -493,13 +470,24 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
 
 async fn get_settings(State(s): St, Path(uid): Path<String>) -> Res {
     check_index_uid(&uid)?;
-    ok(StatusCode::OK, s.engine().index(&uid)?.settings())
+    let e = s.engine();
+    let mut full = e.index(&uid)?.settings();
+    if let Some(m) = full.as_object_mut() {
+        for (key, feature, ..) in settings::GATED {
+            if !e.features.get(*feature).copied().unwrap_or(false) {
+                m.remove(*key);
+            }
+        }
+    }
+    ok(StatusCode::OK, full)
 }
 
 async fn patch_settings(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
     check_index_uid(&uid)?;
-    let patch = object(json_body(ct(&h), &b)?)?;
+    let mut patch = object(json_body(ct(&h), &b)?)?;
     settings::validate(&patch)?;
+    check_features(&s, &patch)?;
+    settings::normalize(&mut patch);
     enqueue(&s, &uid, Op::Settings(patch))
 }
 
@@ -512,58 +500,46 @@ async fn reset_settings(State(s): St, Path(uid): Path<String>) -> Res {
     enqueue(&s, &uid, Op::Settings(patch))
 }
 
-fn sub_key(sub: &str) -> DevResult<(&'static str, &'static str)> {
-    miroir::settings::SETTINGS
-        .iter()
-        .find(|(route, _, _)| *route == sub)
-        .map(|(_, key, verb)| (*key, *verb))
-        .ok_or_else(|| DevError::new("not_found", "Not found"))
-}
-
-async fn get_sub(State(s): St, Path((uid, sub)): Path<(String, String)>) -> Res {
-    let (key, _) = sub_key(&sub).map_err(|_| DevError::new("not_found", "Not found"))?;
+async fn get_sub(State(s): St, Path(uid): Path<String>, key: &'static str) -> Res {
     check_index_uid(&uid)?;
     let full = s.engine().index(&uid)?.settings();
     ok(StatusCode::OK, full.get(key).cloned().unwrap_or(Value::Null))
 }
 
-async fn set_sub(
-    State(s): St,
-    method: Method,
-    Path((uid, sub)): Path<(String, String)>,
-    h: HeaderMap,
-    Body(b): Body,
-) -> Res {
-    let Ok((key, verb)) = sub_key(&sub) else { return Ok(StatusCode::NOT_FOUND.into_response()) };
-    if method.as_str() != verb {
-        return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
-    }
+async fn set_sub(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body, key: &'static str) -> Res {
     check_index_uid(&uid)?;
     let v = json_body(ct(&h), &b)?;
     let mut patch = Map::new();
     patch.insert(key.to_string(), v);
     settings::validate(&patch)?;
+    check_features(&s, &patch)?;
+    settings::normalize(&mut patch);
     enqueue(&s, &uid, Op::Settings(patch))
 }
 
-async fn reset_sub(State(s): St, Path((uid, sub)): Path<(String, String)>) -> Res {
-    let Ok((key, _)) = sub_key(&sub) else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+async fn reset_sub(State(s): St, Path(uid): Path<String>, key: &'static str) -> Res {
     check_index_uid(&uid)?;
     let mut patch = Map::new();
     patch.insert(key.to_string(), Value::Null);
     enqueue(&s, &uid, Op::Settings(patch))
 }
 
+fn check_features(s: &Shared, patch: &Map<String, Value>) -> DevResult<()> {
+    let e = s.engine();
+    settings::check_features(patch, |f| e.features.get(f).copied().unwrap_or(false))
+}
+
 async fn list_tasks(State(s): St, RawQuery(q): RawQuery) -> Res {
     let e = s.engine();
-    ok(StatusCode::OK, tasks::list(&e.tasks, &query(&q))?)
+    ok(StatusCode::OK, task_query::list_tasks(&e.tasks, &query(&q))?)
 }
 
 async fn get_task(State(s): St, Path(uid): Path<String>) -> Res {
-    let n: u64 = uid.parse().map_err(|_| {
+    // `TaskId` is a u32; anything else is `index_scheduler::Error::InvalidTaskUid`.
+    let n: u32 = uid.parse().map_err(|_| {
         DevError::new(
             "invalid_task_uids",
-            format!("Invalid value in parameter `taskUid`: could not parse `{uid}` as a positive integer"),
+            format!("Task uid `{uid}` is invalid. It should only contain numeric characters."),
         )
     })?;
     let e = s.engine();

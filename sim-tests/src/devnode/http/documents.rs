@@ -1,0 +1,151 @@
+//! Document routes of the dev node: additions (JSON, NDJSON, CSV), deletions, get and browse.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use super::routes::{ct, enqueue, object, ok, query, query_to_body, Body, Res, St};
+use super::{json_body, now, Shared};
+use crate::devnode::engine::payload::{self, Format};
+use crate::devnode::engine::{check_index_uid, search, Op};
+use crate::devnode::error::{DevError, DevResult};
+
+/// `UpdateDocumentsQuery` (`crates/meilisearch/src/routes/indexes/documents.rs`): unknown parameters
+/// are refused; a CSV delimiter is one ASCII character and only goes with `text/csv`.
+async fn add_documents(s: &Shared, uid: &str, q: &Option<String>, h: &HeaderMap, b: &[u8], replace: bool) -> Res {
+    check_index_uid(uid)?;
+    let params = query(q);
+    let mut primary_key = None;
+    let mut delimiter = None;
+    let mut metadata = None;
+    for (k, v) in &params {
+        match k.as_str() {
+            "primaryKey" => primary_key = Some(v.clone()),
+            "csvDelimiter" => delimiter = Some(csv_delimiter(v)?),
+            "customMetadata" => metadata = Some(v.clone()),
+            "skipCreation" => {
+                return Err(DevError::bad_request(format!("The dev node does not support the `{k}` parameter.")))
+            }
+            other => {
+                return Err(DevError::bad_request(format!(
+                    "Unknown parameter `{other}`: expected one of `primaryKey`, `csvDelimiter`, `customMetadata`, `skipCreation`"
+                )))
+            }
+        }
+    }
+    let format = Format::from_content_type(ct(h))?;
+    if delimiter.is_some() && format != Format::Csv {
+        let mime = ct(h).unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
+        return Err(DevError::new("invalid_content_type", format!("The Content-Type `{mime}` does not support the use of a csv delimiter. The csv delimiter can only be used with the Content-Type `text/csv`.")));
+    }
+    let docs = payload::parse(b, format, delimiter.unwrap_or(b','))?;
+    let summary =
+        s.engine().enqueue_with_metadata(uid, Op::AddDocuments { docs, primary_key, replace }, metadata, now());
+    s.work.notify_one();
+    ok(StatusCode::ACCEPTED, summary)
+}
+
+/// deserr's `char` (exactly one character), then `from_char_csv_delimiter` (ASCII).
+fn csv_delimiter(d: &str) -> DevResult<u8> {
+    let mut chars = d.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii() => Ok(c as u8),
+        (Some(c), None) => Err(DevError::new(
+            "invalid_document_csv_delimiter",
+            format!("csv delimiter must be an ascii character. Found: `{c}`"),
+        )),
+        _ => Err(DevError::new(
+            "invalid_document_csv_delimiter",
+            format!(
+                "Invalid value in parameter `csvDelimiter`: expected a string of one character, but found the following string of {} characters: `{d}`",
+                d.chars().count()
+            ),
+        )),
+    }
+}
+
+pub(super) async fn add_replace(
+    State(s): St,
+    Path(uid): Path<String>,
+    RawQuery(q): RawQuery,
+    h: HeaderMap,
+    Body(b): Body,
+) -> Res {
+    add_documents(&s, &uid, &q, &h, &b, true).await
+}
+
+pub(super) async fn add_update(
+    State(s): St,
+    Path(uid): Path<String>,
+    RawQuery(q): RawQuery,
+    h: HeaderMap,
+    Body(b): Body,
+) -> Res {
+    add_documents(&s, &uid, &q, &h, &b, false).await
+}
+
+pub(super) async fn clear(State(s): St, Path(uid): Path<String>) -> Res {
+    check_index_uid(&uid)?;
+    enqueue(&s, &uid, Op::Clear)
+}
+
+pub(super) async fn delete_batch(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    match json_body(ct(&h), &b)? {
+        Value::Array(ids) => enqueue(&s, &uid, Op::DeleteIds(ids)),
+        other => Err(DevError::bad_request(format!(
+            "Json deserialize error: invalid type: {other}, expected a sequence at line 1 column 0"
+        ))),
+    }
+}
+
+pub(super) async fn delete_filter(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    let m = object(json_body(ct(&h), &b)?)?;
+    let Some(filter) = m.get("filter").cloned() else {
+        return Err(DevError::new("missing_document_filter", "Missing field `filter`"));
+    };
+    // Syntax is checked at once (400); filterability is checked by the task, as in Meilisearch.
+    crate::devnode::engine::filter::parse(&filter, "invalid_document_filter")?;
+    enqueue(&s, &uid, Op::DeleteFilter(filter))
+}
+
+pub(super) async fn delete_document(State(s): St, Path((uid, id)): Path<(String, String)>) -> Res {
+    check_index_uid(&uid)?;
+    enqueue(&s, &uid, Op::DeleteIds(vec![Value::String(id)]))
+}
+
+pub(super) async fn get_document(State(s): St, Path((uid, id)): Path<(String, String)>, RawQuery(q): RawQuery) -> Res {
+    check_index_uid(&uid)?;
+    let params = query(&q);
+    // `GetDocument` (`fields`, `retrieveVectors`, `useNetwork`) is parsed before the index is read.
+    if let Some((k, _)) =
+        params.iter().find(|(k, _)| !["fields", "retrieveVectors", "useNetwork"].contains(&k.as_str()))
+    {
+        return Err(DevError::bad_request(format!(
+            "Unknown parameter `{k}`: expected one of `fields`, `retrieveVectors`, `useNetwork`"
+        )));
+    }
+    let e = s.engine();
+    let idx = e.index(&uid)?;
+    let doc = idx.get(&id).ok_or_else(|| DevError::new("document_not_found", format!("Document `{id}` not found.")))?;
+    let fields: Option<Vec<String>> = params
+        .into_iter()
+        .find(|(k, _)| k == "fields")
+        .map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect());
+    ok(StatusCode::OK, Value::Object(search::document_fields(doc, fields.as_deref())))
+}
+
+pub(super) async fn browse_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery) -> Res {
+    check_index_uid(&uid)?;
+    let body = query_to_body(query(&q), &["fields", "ids"], &["offset", "limit"], &["retrieveVectors"], "document")?;
+    let e = s.engine();
+    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body)?)
+}
+
+pub(super) async fn browse_post(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    let body = object(json_body(ct(&h), &b)?)?;
+    let e = s.engine();
+    ok(StatusCode::OK, search::browse(e.index(&uid)?, &body)?)
+}

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::command::{Command, Response};
 use crate::error::CommandError;
 use crate::ids::{MigrationId, NodeId, ShardId};
+use crate::keys::FieldChange;
 use crate::placement::{is_valid_index_uid, top_rf};
 use crate::settings::merge_settings;
 use crate::state::*;
@@ -390,6 +391,42 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                 }
             }
         }
+        CreateApiKey { key } => {
+            check_api_key(key)?;
+            if s.api_keys.contains_key(&key.uid) {
+                return Err(CommandError::ApiKeyExists(key.uid.clone()));
+            }
+            s.api_keys.insert(key.uid.clone(), key.clone());
+        }
+        UpdateApiKey { uid, name, description, at } => {
+            let key = s.api_keys.get_mut(uid).ok_or_else(|| CommandError::ApiKeyNotFound(uid.clone()))?;
+            if let FieldChange::Set(v) = name {
+                key.name.clone_from(v);
+            }
+            if let FieldChange::Set(v) = description {
+                key.description.clone_from(v);
+            }
+            key.updated_at = *at;
+        }
+        DeleteApiKey { uid } => {
+            s.api_keys.remove(uid).ok_or_else(|| CommandError::ApiKeyNotFound(uid.clone()))?;
+        }
+        CreateDefaultApiKeys { uids, at } => {
+            if !s.default_api_keys_created {
+                let keys = crate::keys::default_keys(uids, *at);
+                if uids.len() != crate::keys::DEFAULT_KEYS.len() {
+                    return Err(invalid("default keys", format!("{} uids given, {} needed", uids.len(), keys.len())));
+                }
+                for k in &keys {
+                    check_api_key(k)?;
+                    if s.api_keys.contains_key(&k.uid) || keys.iter().filter(|o| o.uid == k.uid).count() > 1 {
+                        return Err(CommandError::ApiKeyExists(k.uid.clone()));
+                    }
+                }
+                s.api_keys.extend(keys.into_iter().map(|k| (k.uid.clone(), k)));
+                s.default_api_keys_created = true;
+            }
+        }
         SetExperimentalFeatures { features } => {
             if let Some((k, _)) = features.iter().find(|(_, v)| !v.is_boolean() && !v.is_null()) {
                 return Err(invalid("experimental feature", format!("`{k}` must be a boolean")));
@@ -448,6 +485,17 @@ fn initial_placements(s: &ClusterState, uid: &str, shards: u32, rf: u32) -> Resu
 
 fn invalid(what: &'static str, reason: String) -> CommandError {
     CommandError::InvalidArgument { what: what.into(), reason }
+}
+
+fn check_api_key(key: &crate::keys::ApiKey) -> Result<()> {
+    use crate::keys::KeyProblem;
+    key.check().map_err(|p| match p {
+        KeyProblem::Uid => invalid("api key uid", format!("`{}` is not a lowercase hyphenated UUID", key.uid)),
+        KeyProblem::Action(a) => invalid("api key action", format!("`{a}` is not an action")),
+        KeyProblem::Index(i) => invalid("api key index", format!("`{i}` is not an index uid pattern")),
+        KeyProblem::ExpiresAt => invalid("api key expiresAt", "must be after its creation".into()),
+        KeyProblem::GlobalActionOnIndexScopedKey(a) => CommandError::IndexScopedApiKeyWithGlobalAction(a),
+    })
 }
 
 fn check_shards_rf(shards: u32, rf: u32) -> Result<()> {

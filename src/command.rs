@@ -177,6 +177,27 @@ pub enum Command {
     MarkTasksNotified {
         uids: Vec<TaskUid>,
     },
+
+    /// Creates an API key (`POST /keys`); the gateway parsed it, `apply` validates it again.
+    CreateApiKey {
+        key: crate::keys::ApiKey,
+    },
+    /// `PATCH /keys/{key}`: only the name and description change.
+    UpdateApiKey {
+        uid: String,
+        name: crate::keys::FieldChange,
+        description: crate::keys::FieldChange,
+        at: Millis,
+    },
+    DeleteApiKey {
+        uid: String,
+    },
+    /// Creates Meilisearch's default keys with these uids, once in the cluster's life: any later
+    /// proposal (another gateway racing, a restart) is a no-op.
+    CreateDefaultApiKeys {
+        uids: Vec<String>,
+        at: Millis,
+    },
 }
 
 /// What a successful command answers.

@@ -53,6 +53,12 @@ pub enum CommandError {
     WebhookNotFound(String),
     #[error("at most {0} webhooks can be defined")]
     TooManyWebhooks(usize),
+    #[error("`uid` field value `{0}` is already an existing API key.")]
+    ApiKeyExists(String),
+    #[error("API key `{0}` not found.")]
+    ApiKeyNotFound(String),
+    #[error("cannot create index-scoped API key with global action `\"{0}\"`\n  - Hint: remove action `\"{0}\"` from the action list, or remove `indexes` to make the key global")]
+    IndexScopedApiKeyWithGlobalAction(String),
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod command;
 pub mod error;
 pub mod ids;
+pub mod keys;
 pub mod map;
 pub mod placement;
 pub mod settings;

@@ -22,6 +22,11 @@ pub struct RoutingMap {
     /// Webhooks by uuid (gateways serve `/webhooks` from the map; at most 20, so cheap to carry).
     #[serde(default)]
     pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
+    /// API keys by uid: gateways authorise every request locally against them.
+    #[serde(default)]
+    pub api_keys: BTreeMap<String, crate::keys::ApiKey>,
+    #[serde(default)]
+    pub default_api_keys_created: bool,
 }
 
 impl ClusterState {
@@ -34,6 +39,8 @@ impl ClusterState {
             placements: self.placements.clone(),
             experimental_features: self.experimental_features.clone(),
             webhooks: self.webhooks.clone(),
+            api_keys: self.api_keys.clone(),
+            default_api_keys_created: self.default_api_keys_created,
         }
     }
 }

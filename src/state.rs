@@ -31,6 +31,12 @@ pub struct ClusterState {
     /// Webhooks by uuid.
     #[serde(default)]
     pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
+    /// API keys by uid (no secret: values are derived from the master key by gateways).
+    #[serde(default)]
+    pub api_keys: BTreeMap<String, crate::keys::ApiKey>,
+    /// Set once the default keys were created, so they are never created twice.
+    #[serde(default)]
+    pub default_api_keys_created: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

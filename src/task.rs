@@ -99,6 +99,10 @@ pub struct TaskFilter {
     pub after_started_at: Option<Millis>,
     pub before_finished_at: Option<Millis>,
     pub after_finished_at: Option<Millis>,
+    /// Index patterns of a restricted API key: only tasks of an index they match are visible (so
+    /// no index-less task), as Meilisearch hides other indexes' tasks from such keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_indexes: Option<Vec<String>>,
 }
 
 impl TaskFilter {
@@ -123,6 +127,9 @@ impl TaskFilter {
             && after(self.after_started_at, t.started_at)
             && before(self.before_finished_at, t.finished_at)
             && after(self.after_finished_at, t.finished_at)
+            && self.authorized_indexes.as_ref().is_none_or(|patterns| {
+                t.index_uid.as_ref().is_some_and(|i| patterns.iter().any(|p| crate::keys::pattern_matches(p, i)))
+            })
     }
 }
 
@@ -377,6 +384,24 @@ mod tests {
         let p = log.query(&f, None, 20, false);
         assert_eq!(p.tasks.iter().map(|t| t.uid).collect::<Vec<_>>(), [6]);
         assert_eq!(p.total, 1);
+    }
+
+    #[test]
+    fn a_restricted_key_sees_only_its_indexes_tasks() {
+        let mut log = log(4);
+        let global = NewTask {
+            index_uid: None,
+            kind: "taskDeletion".into(),
+            details: json!({}),
+            node_tasks: vec![],
+            finished: None,
+        };
+        log.register(&global, 2000);
+        let f = TaskFilter { authorized_indexes: Some(vec!["ev*".into()]), ..TaskFilter::default() };
+        let p = log.query(&f, None, 20, false);
+        assert_eq!(p.tasks.iter().map(|t| t.uid).collect::<Vec<_>>(), [2, 0]);
+        let all = TaskFilter { authorized_indexes: None, ..TaskFilter::default() };
+        assert_eq!(log.query(&all, None, 20, false).total, 5, "an unrestricted key sees index-less tasks");
     }
 
     #[test]

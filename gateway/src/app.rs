@@ -28,7 +28,12 @@ pub struct AppState {
     started: Instant,
     /// The key clients must present (see `auth`); unset = open, as Meilisearch without a key.
     master_key: std::sync::OnceLock<String>,
+    /// API key values derived for one map version (HMAC per key, not per request).
+    key_values: std::sync::Mutex<Option<(u64, KeyValues)>>,
 }
+
+/// Each key's uid and value bytes.
+pub type KeyValues = Arc<Vec<(String, [u8; 32])>>;
 
 impl AppState {
     pub fn new(cluster: Arc<dyn Cluster>, nodes: NodeClient) -> Arc<Self> {
@@ -42,6 +47,7 @@ impl AppState {
             lease_deadline: AtomicU64::new(0),
             started: Instant::now(),
             master_key: std::sync::OnceLock::new(),
+            key_values: std::sync::Mutex::new(None),
         })
     }
 
@@ -52,6 +58,21 @@ impl AppState {
 
     pub fn master_key(&self) -> Option<&str> {
         self.master_key.get().map(String::as_str)
+    }
+
+    /// The value of every key in `map`, derived once per map version.
+    pub fn key_values(&self, map: &RoutingMap, master: &str) -> KeyValues {
+        let mut cache = self.key_values.lock().expect("not poisoned");
+        if let Some((version, values)) = cache.as_ref() {
+            if *version == map.version {
+                return values.clone();
+            }
+        }
+        let values: KeyValues = Arc::new(
+            map.api_keys.keys().map(|uid| (uid.clone(), crate::auth::token::key_bytes(master, uid))).collect(),
+        );
+        *cache = Some((map.version, values.clone()));
+        values
     }
 
     /// The map requests route by; never blocks.

@@ -45,6 +45,15 @@ impl From<ClusterError> for AppError {
                 Code::INVALID_WEBHOOKS,
                 "Defining too many webhooks would crush the server. Please limit the number of webhooks to 20. You may use a third-party proxy server to dispatch events to more than 20 endpoints.",
             ),
+            ClusterError::Rejected(e @ CommandError::ApiKeyExists(_)) => {
+                AppError::new(Code::API_KEY_ALREADY_EXISTS, e.to_string())
+            }
+            ClusterError::Rejected(e @ CommandError::ApiKeyNotFound(_)) => {
+                AppError::new(Code::API_KEY_NOT_FOUND, e.to_string())
+            }
+            ClusterError::Rejected(e @ CommandError::IndexScopedApiKeyWithGlobalAction(_)) => {
+                AppError::new(Code::INDEX_SCOPED_API_KEY_WITH_GLOBAL_ACTION, e.to_string())
+            }
             ClusterError::Rejected(e) => AppError::new(Code::BAD_REQUEST, e.to_string()),
             ClusterError::Unavailable(m) => {
                 AppError::new(Code::MIROIR_UNAVAILABLE, format!("The Miroir coordinator is unavailable: {m}"))

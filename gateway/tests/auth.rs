@@ -1,4 +1,4 @@
-//! Client authentication with a master key, as Meilisearch answers it.
+//! Client authentication with a master key, as Meilisearch answers it (API keys: api_keys.rs).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,9 +47,14 @@ async fn master_key_guards_every_route_but_health() {
         assert_eq!((s.as_u16(), e["code"].as_str()), (401, Some("missing_authorization_header")), "{uri}: {e}");
         assert_eq!(e["type"], "auth");
         assert_eq!(e["link"], "https://docs.meilisearch.com/errors#missing_authorization_header");
-        for wrong in ["Bearer nope", "Bearer", "Basic abc", &format!("Bearer {KEY}x")] {
+        for wrong in ["Bearer nope", "Bearer", "Bearer ", &format!("Bearer {KEY}x"), &format!("Bearer  {KEY}")] {
             let (s, e) = get(&gw, uri, Some(wrong)).await;
             assert_eq!((s.as_u16(), e["code"].as_str()), (403, Some("invalid_api_key")), "{uri} with {wrong}: {e}");
+        }
+        // Meilisearch reads any other scheme as no bearer header at all.
+        for other in ["Basic abc", &format!("bearer {KEY}")] {
+            let (s, e) = get(&gw, uri, Some(other)).await;
+            assert_eq!((s.as_u16(), e["code"].as_str()), (401, Some("missing_authorization_header")), "{uri}: {e}");
         }
     }
     let (s, _) = get(&gw, "/indexes", Some(&bearer)).await;
@@ -71,12 +76,12 @@ async fn without_a_master_key_everything_is_open() {
 async fn meilisearch_routes_without_a_cluster_meaning_yet_answer_501_and_unknown_paths_404() {
     let gw = gateway(Some(KEY));
     let bearer = format!("Bearer {KEY}");
-    let (s, e) = get(&gw, "/dumps", Some(&bearer)).await;
+    let (s, e) = get(&gw, "/network", Some(&bearer)).await;
     assert_eq!((s.as_u16(), e["code"].as_str()), (501, Some("miroir_not_supported")), "{e}");
-    assert!(e["message"].as_str().unwrap().contains("GET /dumps"), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("GET /network"), "{e}");
     let (s, _) = get(&gw, "/no-such-route", Some(&bearer)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // Authentication comes first, as in Meilisearch.
-    let (s, _) = get(&gw, "/dumps", None).await;
+    let (s, _) = get(&gw, "/network", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

@@ -34,6 +34,7 @@ async fn main() {
     };
     let address = format!("http://{}", listener.local_addr().expect("bound"));
     tokio::spawn(follow_map(app.clone()));
+    tokio::spawn(create_default_keys(app.clone()));
     tokio::spawn(keep_lease(
         app.clone(),
         LeaseConfig { gateway_id: config.gateway_id.clone(), address, lease: config.lease },
@@ -45,6 +46,19 @@ async fn main() {
     if let Err(e) = axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await {
         eprintln!("miroir-gateway: server error: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Meilisearch's default keys exist from the cluster's first start: the first gateway whose map
+/// shows none creates them (once, whoever races).
+async fn create_default_keys(app: std::sync::Arc<AppState>) {
+    let _ = app.wait_until(|m| m.version > 0).await;
+    loop {
+        match miroir_gateway::auth::ensure_default_keys(&app).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "default API keys not created yet; retrying"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

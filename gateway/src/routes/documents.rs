@@ -35,20 +35,22 @@ pub struct WriteParams {
 
 pub async fn add_or_replace(
     State(app): State<Arc<AppState>>,
+    access: crate::auth::Access,
     Path(uid): Path<String>,
     Query(p): Query<WriteParams>,
     body: RawBody,
 ) -> AppResult<Response> {
-    add_documents(&app, uid, p, body, Method::Post).await
+    add_documents(&app, &access, uid, p, body, Method::Post).await
 }
 
 pub async fn add_or_update(
     State(app): State<Arc<AppState>>,
+    access: crate::auth::Access,
     Path(uid): Path<String>,
     Query(p): Query<WriteParams>,
     body: RawBody,
 ) -> AppResult<Response> {
-    add_documents(&app, uid, p, body, Method::Put).await
+    add_documents(&app, &access, uid, p, body, Method::Put).await
 }
 
 /// Makes sure the index exists in the cluster, creating it like Meilisearch does on a first write.
@@ -77,6 +79,7 @@ async fn ensure_index(app: &AppState, uid: &str) -> AppResult<Arc<RoutingMap>> {
 
 async fn add_documents(
     app: &AppState,
+    access: &crate::auth::Access,
     uid: String,
     p: WriteParams,
     body: RawBody,
@@ -93,6 +96,11 @@ async fn add_documents(
     }
     let count = docs.len();
     check_documents(&docs, &pk.name)?;
+    let details = json!({"receivedDocuments": count, "indexedDocuments": null});
+    if !app.map().indexes.contains_key(&uid) && !access.may_create_index(&uid) {
+        // Meilisearch accepts the write and fails its task: the key may not create the index.
+        return refused_creation(app, &uid, "documentAdditionOrUpdate", details).await;
+    }
 
     let mut map = ensure_index(app, &uid).await?;
     if pk.newly_set && map.indexes.get(&uid).and_then(|i| i.primary_key.as_ref()) != Some(&pk.name) {
@@ -130,6 +138,20 @@ async fn add_documents(
     };
     let degraded = degraded_shards(&app.map(), &uid).into_iter().collect();
     accepted(app, task, outcome, degraded).await
+}
+
+/// A write to a missing index by a key that may not create it: a failed task, as Meilisearch
+/// registers it (`index_not_found`), and nothing written.
+async fn refused_creation(app: &AppState, uid: &str, kind: &str, details: Value) -> AppResult<Response> {
+    let error = AppError::index_not_found(uid).body();
+    let task = NewTask {
+        index_uid: Some(uid.to_string()),
+        kind: kind.into(),
+        details,
+        node_tasks: vec![],
+        finished: Some((miroir::task::TaskStatus::Failed, Some(error))),
+    };
+    accepted(app, task, fanout::Outcome::default(), vec![]).await
 }
 
 /// The in-sync copies `node` was sent in a write touching `shards`.

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::{accepted, json_ok};
 use crate::app::AppState;
+use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::{Json, Query};
 use crate::fanout::{self, in_sync_copies, index_nodes};
@@ -38,12 +39,13 @@ pub struct Paging {
     limit: Option<usize>,
 }
 
-pub async fn list(State(app): State<Arc<AppState>>, Query(p): Query<Paging>) -> AppResult<Response> {
+/// Only the indexes the key (and tenant token) may see, as Meilisearch lists them.
+pub async fn list(State(app): State<Arc<AppState>>, access: Access, Query(p): Query<Paging>) -> AppResult<Response> {
     let map = app.map();
     let (offset, limit) = (p.offset.unwrap_or(0), p.limit.unwrap_or(20));
-    let results: Vec<Value> =
-        map.indexes.iter().skip(offset).take(limit).map(|(uid, idx)| index_view(uid, idx)).collect();
-    Ok(json_ok(json!({"results": results, "offset": offset, "limit": limit, "total": map.indexes.len()})))
+    let visible: Vec<_> = map.indexes.iter().filter(|(uid, _)| access.index_authorized(uid)).collect();
+    let results: Vec<Value> = visible.iter().skip(offset).take(limit).map(|(uid, idx)| index_view(uid, idx)).collect();
+    Ok(json_ok(json!({"results": results, "offset": offset, "limit": limit, "total": visible.len()})))
 }
 
 pub async fn get(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
@@ -70,12 +72,16 @@ fn header_u32(headers: &HeaderMap, name: &str) -> AppResult<Option<u32>> {
 
 pub async fn create(
     State(app): State<Arc<AppState>>,
+    access: Access,
     headers: HeaderMap,
     Json(body): Json<CreateIndex>,
 ) -> AppResult<Response> {
     app.check_writable()?;
     if !is_valid_index_uid(&body.uid) {
         return Err(AppError::invalid_index_uid(&body.uid));
+    }
+    if !access.may_create_index(&body.uid) {
+        return Err(crate::auth::invalid_api_key());
     }
     let cmd = Command::CreateIndex {
         uid: body.uid.clone(),

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::json_ok;
 use crate::app::AppState;
+use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
 use crate::read::get_with_failover;
 use crate::tasks::rfc3339;
@@ -75,11 +76,12 @@ pub async fn index_stats(app: &AppState, uid: &str) -> AppResult<Value> {
     Ok(json!({"numberOfDocuments": docs, "isIndexing": indexing, "fieldDistribution": fields}))
 }
 
-pub async fn stats(State(app): State<Arc<AppState>>) -> AppResult<Response> {
+/// Only the indexes the key may see count, as in Meilisearch.
+pub async fn stats(State(app): State<Arc<AppState>>, access: Access) -> AppResult<Response> {
     let map = app.map();
     let mut indexes = Map::new();
     let mut last_update = None;
-    for (uid, idx) in &map.indexes {
+    for (uid, idx) in map.indexes.iter().filter(|(uid, _)| access.index_authorized(uid)) {
         indexes.insert(uid.clone(), index_stats(&app, uid).await?);
         last_update = last_update.max(Some(idx.updated_at));
     }

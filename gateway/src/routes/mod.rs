@@ -16,6 +16,7 @@ use crate::fanout::Outcome;
 mod documents;
 mod features;
 mod indexes;
+mod keys;
 mod meta;
 mod settings;
 mod tasks;
@@ -57,6 +58,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/indexes/{uid}/compact", post(indexes::compact))
         .route("/indexes/{uid}/search", get(crate::search::get).post(crate::search::post))
         .route("/multi-search", post(crate::search::multi))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{key}", get(keys::get).patch(keys::update).delete(keys::delete))
         .route("/batches", get(tasks::list_batches_route))
         .route("/batches/{uid}", get(tasks::get_batch))
 }

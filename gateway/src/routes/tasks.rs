@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::json_ok;
 use crate::app::AppState;
+use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::Query;
 use crate::tasks::{now_millis, summarized, view};
@@ -101,7 +102,7 @@ fn status(s: &str) -> AppResult<TaskStatus> {
 const BATCHED: [TaskStatus; 4] =
     [TaskStatus::Processing, TaskStatus::Succeeded, TaskStatus::Failed, TaskStatus::Canceled];
 
-fn filter(p: &TaskParams) -> AppResult<TaskFilter> {
+fn filter(p: &TaskParams, access: &Access) -> AppResult<TaskFilter> {
     let mut statuses: Option<Vec<TaskStatus>> =
         split_list(&p.statuses).map(|l| l.into_iter().map(status).collect()).transpose()?;
     let mut task_uids = uids(&p.uids, "invalid_task_uids", "uids")?;
@@ -124,18 +125,28 @@ fn filter(p: &TaskParams) -> AppResult<TaskFilter> {
         after_started_at: date(&p.after_started_at, "invalid_task_after_started_at", "afterStartedAt")?,
         before_finished_at: date(&p.before_finished_at, "invalid_task_before_finished_at", "beforeFinishedAt")?,
         after_finished_at: date(&p.after_finished_at, "invalid_task_after_finished_at", "afterFinishedAt")?,
+        authorized_indexes: restriction(access),
     })
 }
 
+/// The index patterns a restricted key (or tenant token) limits task views to.
+fn restriction(access: &Access) -> Option<Vec<String>> {
+    match access {
+        Access::Full => None,
+        _ if access.all_indexes() => None,
+        Access::Key { key, .. } => Some(key.indexes.clone()),
+    }
+}
+
 /// One page of batches: the tasks that started, each shown as its own batch.
-pub async fn list_batches(app: &AppState, p: TaskParams) -> AppResult<Value> {
-    let mut f = filter(&p)?;
+pub async fn list_batches(app: &AppState, p: TaskParams, access: &Access) -> AppResult<Value> {
+    let mut f = filter(&p, access)?;
     f.statuses = Some(f.statuses.unwrap_or(BATCHED.to_vec()).into_iter().filter(|s| BATCHED.contains(s)).collect());
     page(app, f, &p, crate::tasks::batch_view).await
 }
 
-pub async fn list_tasks(app: &AppState, p: TaskParams) -> AppResult<Value> {
-    page(app, filter(&p)?, &p, |t| Some(view(t))).await
+pub async fn list_tasks(app: &AppState, p: TaskParams, access: &Access) -> AppResult<Value> {
+    page(app, filter(&p, access)?, &p, |t| Some(view(t))).await
 }
 
 /// Meilisearch's paged list shape over the task log, each task rendered by `render`.
@@ -151,32 +162,46 @@ async fn page(app: &AppState, f: TaskFilter, p: &TaskParams, render: fn(&Task) -
     }))
 }
 
-pub async fn list(State(app): State<Arc<AppState>>, Query(p): Query<TaskParams>) -> AppResult<Response> {
-    Ok(json_ok(list_tasks(&app, p).await?))
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    access: Access,
+    Query(p): Query<TaskParams>,
+) -> AppResult<Response> {
+    Ok(json_ok(list_tasks(&app, p, &access).await?))
 }
 
-pub async fn list_batches_route(State(app): State<Arc<AppState>>, Query(p): Query<TaskParams>) -> AppResult<Response> {
-    Ok(json_ok(list_batches(&app, p).await?))
+pub async fn list_batches_route(
+    State(app): State<Arc<AppState>>,
+    access: Access,
+    Query(p): Query<TaskParams>,
+) -> AppResult<Response> {
+    Ok(json_ok(list_batches(&app, p, &access).await?))
 }
 
-pub async fn get_batch(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
+pub async fn get_batch(
+    State(app): State<Arc<AppState>>,
+    access: Access,
+    Path(uid): Path<String>,
+) -> AppResult<Response> {
     let not_found = || AppError::new(Code::BATCH_NOT_FOUND, format!("Batch `{uid}` not found."));
-    let task = one(&app, &uid, "batchUid", "invalid_batch_uids").await?.ok_or_else(not_found)?;
+    let task = one(&app, &uid, "batchUid", "invalid_batch_uids", &access).await?.ok_or_else(not_found)?;
     Ok(json_ok(crate::tasks::batch_view(&task).ok_or_else(not_found)?))
 }
 
-pub async fn get(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
+pub async fn get(State(app): State<Arc<AppState>>, access: Access, Path(uid): Path<String>) -> AppResult<Response> {
     let not_found = || AppError::new(Code::TASK_NOT_FOUND, format!("Task `{uid}` not found."));
-    let task = one(&app, &uid, "taskUid", "invalid_task_uids").await?.ok_or_else(not_found)?;
+    let task = one(&app, &uid, "taskUid", "invalid_task_uids", &access).await?.ok_or_else(not_found)?;
     Ok(json_ok(view(&task)))
 }
 
-/// The task behind a `/tasks/{uid}` or `/batches/{uid}` path (a batch uid is its task's uid).
-async fn one(app: &AppState, uid: &str, param: &str, code: &'static str) -> AppResult<Option<Task>> {
+/// The task behind a `/tasks/{uid}` or `/batches/{uid}` path (a batch uid is its task's uid); a
+/// restricted key does not see other indexes' tasks.
+async fn one(app: &AppState, uid: &str, param: &str, code: &'static str, access: &Access) -> AppResult<Option<Task>> {
     let n: u64 = uid.parse().map_err(|_| {
         invalid(code, format!("Invalid value in parameter `{param}`: could not parse `{uid}` as a positive integer"))
     })?;
-    Ok(app.cluster.task(n).await?)
+    let visible = TaskFilter { authorized_indexes: restriction(access), ..TaskFilter::default() };
+    Ok(app.cluster.task(n).await?.filter(|t| visible.matches(t)))
 }
 
 fn has_filter(p: &TaskParams) -> bool {
@@ -199,13 +224,14 @@ fn has_filter(p: &TaskParams) -> bool {
 }
 
 /// The uids matching a cancel/delete filter (all of them, not one page).
-async fn matching(app: &AppState, p: &TaskParams) -> AppResult<Vec<u64>> {
-    let page = app.cluster.tasks(filter(p)?, None, usize::MAX, false).await?;
+async fn matching(app: &AppState, p: &TaskParams, access: &Access) -> AppResult<Vec<u64>> {
+    let page = app.cluster.tasks(filter(p, access)?, None, usize::MAX, false).await?;
     Ok(page.tasks.iter().map(|t| t.uid).collect())
 }
 
 async fn filtered_task(
     app: &AppState,
+    access: &Access,
     p: TaskParams,
     query: String,
     kind: &str,
@@ -218,7 +244,7 @@ async fn filtered_task(
             format!("Query parameters to filter the tasks to {} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.", if kind == "taskCancelation" { "cancel" } else { "delete" }),
         ));
     }
-    let uids = matching(app, &p).await?;
+    let uids = matching(app, &p, access).await?;
     let done_key = if kind == "taskCancelation" { "canceledTasks" } else { "deletedTasks" };
     let original_filter = format!("?{query}");
     let new = NewTask {
@@ -253,11 +279,12 @@ async fn filtered_task(
 
 pub async fn cancel(
     State(app): State<Arc<AppState>>,
+    access: Access,
     uri: axum::http::Uri,
     Query(p): Query<TaskParams>,
 ) -> AppResult<Response> {
     let q = uri.query().unwrap_or("").to_string();
-    filtered_task(&app, p, q, "taskCancelation", "missing_task_filters", |uids, by| Command::CancelTasks {
+    filtered_task(&app, &access, p, q, "taskCancelation", "missing_task_filters", |uids, by| Command::CancelTasks {
         uids,
         canceled_by: by,
         at: now_millis(),
@@ -267,9 +294,11 @@ pub async fn cancel(
 
 pub async fn delete(
     State(app): State<Arc<AppState>>,
+    access: Access,
     uri: axum::http::Uri,
     Query(p): Query<TaskParams>,
 ) -> AppResult<Response> {
     let q = uri.query().unwrap_or("").to_string();
-    filtered_task(&app, p, q, "taskDeletion", "missing_task_filters", |uids, _| Command::DeleteTasks { uids }).await
+    filtered_task(&app, &access, p, q, "taskDeletion", "missing_task_filters", |uids, _| Command::DeleteTasks { uids })
+        .await
 }

@@ -25,7 +25,7 @@ fn view(uuid: &str, w: &Webhook) -> Value {
     json!({"uuid": uuid, "isEditable": true, "url": w.url, "headers": w.headers})
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(super) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -36,7 +36,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn wrong_type(code: Code, at: &str, expected: &str, v: &Value) -> AppError {
+pub(super) fn wrong_type(code: Code, at: &str, expected: &str, v: &Value) -> AppError {
     AppError::new(code, format!("Invalid value type at `{at}`: expected {expected}, but found {}: `{v}`", type_name(v)))
 }
 

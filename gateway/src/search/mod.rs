@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use crate::app::AppState;
+use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::read::shard_filter;
@@ -63,19 +64,39 @@ fn policy(headers: &HeaderMap) -> AppResult<MissingPolicy> {
 
 pub async fn post(
     State(app): State<Arc<AppState>>,
+    access: Access,
     Path(uid): Path<String>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
-    let Value::Object(body) = body else {
+    let Value::Object(mut body) = body else {
         return Err(AppError::new(Code::BAD_REQUEST, "The search query must be a JSON object."));
     };
+    add_search_rules(&mut body, access.search_filter(&uid));
     search(&app, &uid, body, policy(&headers)?).await
+}
+
+/// Meilisearch's `add_search_rules`: a tenant token's filter is ANDed with the query's own (both
+/// as lists of conditions), so every shard query carries it.
+pub fn add_search_rules(body: &mut Map<String, Value>, rule: Option<Value>) {
+    let Some(rule) = rule else { return };
+    let fused = match body.remove("filter") {
+        None | Some(Value::Null) => rule,
+        Some(left) => {
+            let as_list = |v: Value| match v {
+                Value::Array(parts) => parts,
+                other => vec![other],
+            };
+            Value::Array([as_list(left), as_list(rule)].concat())
+        }
+    };
+    body.insert("filter".into(), fused);
 }
 
 /// GET takes the same parameters in the query string; lists are comma-separated.
 pub async fn get(
     State(app): State<Arc<AppState>>,
+    access: Access,
     Path(uid): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -101,6 +122,7 @@ pub async fn get(
         };
         body.insert(k.into_owned(), value);
     }
+    add_search_rules(&mut body, access.search_filter(&uid));
     search(&app, &uid, body, policy).await
 }
 
@@ -227,6 +249,7 @@ async fn search_value(
 /// Federated search (one merged list across indexes, with weights) is not served yet.
 pub async fn multi(
     State(app): State<Arc<AppState>>,
+    access: Access,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
@@ -240,8 +263,7 @@ pub async fn multi(
     let Some(Value::Array(queries)) = body.get("queries") else {
         return Err(AppError::new(Code::MISSING_MULTI_SEARCH_QUERIES, "Missing field `queries`"));
     };
-    let mut results = Vec::with_capacity(queries.len());
-    let mut missing_all = Vec::new();
+    let mut parsed = Vec::with_capacity(queries.len());
     for (i, q) in queries.iter().enumerate() {
         let mut q = q.as_object().cloned().unwrap_or_default();
         let Some(uid) = q.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
@@ -250,6 +272,18 @@ pub async fn multi(
                 format!("Missing field `indexUid` inside `.queries[{i}]`"),
             ));
         };
+        parsed.push((uid, q));
+    }
+    // Every query's index is authorised before any runs, as in Meilisearch.
+    for (i, (uid, q)) in parsed.iter_mut().enumerate() {
+        if !access.index_authorized(uid) {
+            return Err(crate::auth::invalid_api_key().inside(&format!("Inside `.queries[{i}]`: ")));
+        }
+        add_search_rules(q, access.search_filter(uid));
+    }
+    let mut results = Vec::with_capacity(parsed.len());
+    let mut missing_all = Vec::new();
+    for (i, (uid, q)) in parsed.into_iter().enumerate() {
         let (answer, missing) =
             search_value(&app, &uid, q, policy).await.map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
         missing_all.extend(missing);

@@ -53,6 +53,8 @@ pub enum CommandError {
     WebhookNotFound(String),
     #[error("at most {0} webhooks can be defined")]
     TooManyWebhooks(usize),
+    #[error("index `{uid}` was deleted but nodes {nodes:?} may still hold it; it cannot be placed again until the index cleaner deleted it there")]
+    IndexStillOnNodes { uid: IndexUid, nodes: Vec<NodeId> },
 }
 
 #[cfg(test)]

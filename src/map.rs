@@ -1,6 +1,6 @@
 //! The routing map: the part of the state gateways route by, sent to them on every change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,10 @@ pub struct RoutingMap {
     /// Webhooks by uuid (gateways serve `/webhooks` from the map; at most 20, so cheap to carry).
     #[serde(default)]
     pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
+    /// Deleted indexes that nodes may still hold (see `ClusterState::deleting`): a gateway waits
+    /// for them to be cleaned before it re-creates the index on those nodes.
+    #[serde(default)]
+    pub deleting: BTreeMap<IndexUid, BTreeSet<NodeId>>,
 }
 
 impl ClusterState {
@@ -34,6 +38,7 @@ impl ClusterState {
             placements: self.placements.clone(),
             experimental_features: self.experimental_features.clone(),
             webhooks: self.webhooks.clone(),
+            deleting: self.deleting.clone(),
         }
     }
 }

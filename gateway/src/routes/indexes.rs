@@ -139,6 +139,16 @@ pub async fn propose_create(app: &AppState, cmd: Command) -> Result<u64, Cluster
             {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            // A proposal whose answer was lost is retried on another coordinator and then finds
+            // its own index: that creation is this one if it carries the same instant.
+            Err(e @ ClusterError::Rejected(CommandError::IndexExists(_))) => {
+                let Command::CreateIndex { uid, at, .. } = &cmd else { return Err(e) };
+                let ours = |m: &miroir::RoutingMap| m.indexes.get(uid).is_some_and(|i| i.created_at == *at);
+                return match app.wait_until(|m| m.indexes.contains_key(uid)).await {
+                    Ok(map) if ours(&map) => Ok(map.version),
+                    _ => Err(e),
+                };
+            }
             Err(e) => return Err(e),
         }
     }

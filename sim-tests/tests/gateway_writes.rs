@@ -473,6 +473,14 @@ async fn headers_csv_delimiter_index_update_and_group_commit_through_the_gateway
     let t = s.track(&s.json(reqwest::Method::PATCH, "/indexes/h", json!({"primaryKey": "other"})).await).await;
     assert_eq!(t.error.unwrap()["code"], "index_primary_key_already_exists");
 
+    // Task filters through the gateway, as an SDK lists them.
+    let (_, page) = s.get("/tasks?indexUids=h&types=indexUpdate").await;
+    assert_eq!(page["total"], 2, "{page}");
+    let (_, page) = s.get("/tasks?indexUids=h&types=indexUpdate&statuses=failed").await;
+    assert_eq!(page["results"].as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page["results"][0]["error"]["code"], "index_primary_key_already_exists");
+    let (_, page) = s.get("/tasks?types=indexCreation&limit=1&reverse=true").await;
+    assert_eq!((page["results"][0]["indexUid"].as_str(), page["next"].is_u64()), (Some("h"), true), "{page}");
     let csv = b"id;title;n:number\n1;one;1\n2;two;2\n".to_vec();
     let t =
         s.track(&s.send(reqwest::Method::POST, "/indexes/h/documents?csvDelimiter=%3B", "text/csv", csv).await).await;

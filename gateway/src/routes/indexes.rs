@@ -209,7 +209,7 @@ fn update_body(body: &Value) -> AppResult<Option<String>> {
             format!("Invalid value type: expected an object, but found {}: `{body}`", kind_of(body)),
         ));
     };
-    for k in obj.keys().filter(|k| k.as_str() != "primaryKey") {
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "primaryKey") {
         let immutable = match k.as_str() {
             "uid" => Some("immutable_index_uid"),
             "createdAt" => Some("immutable_index_created_at"),

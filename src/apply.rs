@@ -125,6 +125,11 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                 return Err(CommandError::NodeHasData { node: id.clone(), placements });
             }
             s.nodes.get_mut(id).expect("checked").status = NodeStatus::Removed;
+            // A removed node serves nothing: what it may still hold can never come back.
+            for nodes in s.deleting.values_mut() {
+                nodes.remove(id);
+            }
+            s.deleting.retain(|_, nodes| !nodes.is_empty());
         }
 
         CreateIndex { uid, primary_key, shards, rf, at } => {
@@ -157,9 +162,29 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
         }
         DeleteIndex { uid } => {
             index(s, uid)?;
+            let holders: Vec<NodeId> = s
+                .placements
+                .get(uid)
+                .into_iter()
+                .flatten()
+                .flat_map(|groups| groups.values())
+                .flat_map(|p| p.owners.iter().map(|o| &o.node).chain(&p.incoming))
+                .cloned()
+                .collect();
+            if !holders.is_empty() {
+                s.deleting.entry(uid.clone()).or_default().extend(holders);
+            }
             s.indexes.remove(uid);
             s.placements.remove(uid);
             s.migrations.retain(|_, m| m.index != *uid);
+        }
+        IndexDeletedOn { uid, node } => {
+            if let Some(nodes) = s.deleting.get_mut(uid) {
+                nodes.remove(node);
+                if nodes.is_empty() {
+                    s.deleting.remove(uid);
+                }
+            }
         }
         SetPrimaryKey { uid, primary_key, at } => {
             check_primary_key(primary_key)?;
@@ -233,6 +258,9 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                     return Err(invalid("migration", format!("`{to}` is a stale owner: repair it with from = none")));
                 }
                 _ => {}
+            }
+            if s.deleting.get(i).is_some_and(|n| n.contains(to)) {
+                return Err(invalid("migration", format!("`{to}` may still hold a deleted copy of `{i}`")));
             }
             let n = live_node(s, to)?;
             if n.group != *group || n.status != NodeStatus::Active {
@@ -466,6 +494,15 @@ fn initial_placements(s: &ClusterState, uid: &str, shards: u32, rf: u32) -> Resu
     }
     if let Some((g, nodes)) = groups.iter().find(|(_, nodes)| nodes.len() < rf as usize) {
         return Err(CommandError::NotEnoughNodes { group: (*g).clone(), eligible: nodes.len(), rf });
+    }
+    // Nodes that may still hold a deleted index of this uid get no copy of the new one.
+    let held = s.deleting.get(uid);
+    let groups: Vec<(&String, Vec<&NodeId>)> = groups
+        .into_iter()
+        .map(|(g, nodes)| (g, nodes.into_iter().filter(|n| !held.is_some_and(|h| h.contains(*n))).collect()))
+        .collect();
+    if let (Some(held), true) = (held, groups.iter().any(|(_, nodes)| nodes.len() < rf as usize)) {
+        return Err(CommandError::IndexStillOnNodes { uid: uid.into(), nodes: held.iter().cloned().collect() });
     }
     Ok((0..shards)
         .map(|shard| {

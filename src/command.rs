@@ -53,8 +53,15 @@ pub enum Command {
         rf: Option<u32>,
         at: Millis,
     },
+    /// Removes the index from the cluster; every node that held a copy is recorded in
+    /// `deleting` until the index cleaner has deleted it there.
     DeleteIndex {
         uid: IndexUid,
+    },
+    /// `node` no longer holds the deleted index `uid` (the index cleaner checked).
+    IndexDeletedOn {
+        uid: IndexUid,
+        node: NodeId,
     },
     /// Fixes the primary key of an index that has none yet.
     SetPrimaryKey {

@@ -59,6 +59,8 @@ pub enum CommandError {
     ApiKeyNotFound(String),
     #[error("cannot create index-scoped API key with global action `\"{0}\"`\n  - Hint: remove action `\"{0}\"` from the action list, or remove `indexes` to make the key global")]
     IndexScopedApiKeyWithGlobalAction(String),
+    #[error("index `{uid}` was deleted but nodes {nodes:?} may still hold it; it cannot be placed again until the index cleaner deleted it there")]
+    IndexStillOnNodes { uid: IndexUid, nodes: Vec<NodeId> },
 }
 
 #[cfg(test)]

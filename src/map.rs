@@ -1,6 +1,6 @@
 //! The routing map: the part of the state gateways route by, sent to them on every change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,10 @@ pub struct RoutingMap {
     pub api_keys: BTreeMap<String, crate::keys::ApiKey>,
     #[serde(default)]
     pub default_api_keys_created: bool,
+    /// Deleted indexes that nodes may still hold (see `ClusterState::deleting`): a gateway waits
+    /// for them to be cleaned before it re-creates the index on those nodes.
+    #[serde(default)]
+    pub deleting: BTreeMap<IndexUid, BTreeSet<NodeId>>,
 }
 
 impl ClusterState {
@@ -41,6 +45,7 @@ impl ClusterState {
             webhooks: self.webhooks.clone(),
             api_keys: self.api_keys.clone(),
             default_api_keys_created: self.default_api_keys_created,
+            deleting: self.deleting.clone(),
         }
     }
 }

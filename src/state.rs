@@ -3,7 +3,7 @@
 //! Every map is a `BTreeMap` so that serialising the same state always gives the same bytes:
 //! peers can be compared byte for byte, and snapshots are deterministic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -37,6 +37,11 @@ pub struct ClusterState {
     /// Set once the default keys were created, so they are never created twice.
     #[serde(default)]
     pub default_api_keys_created: bool,
+    /// Nodes that may still hold a copy of a deleted index (they held one when it was deleted).
+    /// The leader's index cleaner deletes it there and then clears the entry; until then no new
+    /// index of the same uid is placed on such a node, so old documents cannot come back.
+    #[serde(default)]
+    pub deleting: BTreeMap<IndexUid, BTreeSet<NodeId>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,6 +34,23 @@ pub struct NodeTask {
     pub error: Option<Value>,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
+    /// The node task's own details as the node reported them (counts of documents).
+    #[serde(default)]
+    pub details: Option<Value>,
+    /// What this node task counts for in the Miroir task's document counts.
+    #[serde(default)]
+    pub share: Option<Share>,
+}
+
+/// A node task's part in the counts of its Miroir task: it was sent `sent` items (documents or
+/// ids) and counts for `counted` of them, so that each item is counted on one copy only, however
+/// many copies received it. A node's count is scaled by `counted / sent`: exact when the node
+/// processed all or none of them, and when `counted` is 0 or `sent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Share {
+    pub sent: u64,
+    pub counted: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,8 +82,14 @@ pub struct NewTask {
     pub details: Value,
     /// `(node, node task uid)` for every node the write was enqueued on.
     pub node_tasks: Vec<(NodeId, u64)>,
-    /// `Some` for work already finished when registered (coordinator-only changes).
+    /// `Some` for work already finished when registered (coordinator-only changes, or a write
+    /// Meilisearch would fail at processing, with its error). A task without node tasks and
+    /// without this is registered succeeded: nothing is left to wait for.
     pub finished: Option<(TaskStatus, Option<Value>)>,
+    /// `shares[i]` is the share of `node_tasks[i]` in the task's document counts; empty when the
+    /// task counts nothing from nodes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<Share>,
 }
 
 /// A node task's state as the task tracker observed it.
@@ -81,6 +104,9 @@ pub struct NodeTaskReport {
     pub error: Option<Value>,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
+    /// The node task's details (its document counts), once it finished.
+    #[serde(default)]
+    pub details: Option<Value>,
 }
 
 /// Filters of `GET /tasks` (and task cancel/delete), already validated. Dates are Unix millis;
@@ -179,36 +205,45 @@ impl TaskLog {
     pub(crate) fn register(&mut self, new: &NewTask, at: Millis) -> TaskUid {
         let uid = self.next_uid;
         self.next_uid += 1;
-        let (status, error) = new.finished.clone().unwrap_or((TaskStatus::Enqueued, None));
+        let nothing_to_wait_for = new.node_tasks.is_empty();
+        let (status, error) = new.finished.clone().unwrap_or(if nothing_to_wait_for {
+            (TaskStatus::Succeeded, None)
+        } else {
+            (TaskStatus::Enqueued, None)
+        });
         let done = status.is_finished();
-        self.tasks.insert(
+        let mut task = Task {
             uid,
-            Task {
-                uid,
-                index_uid: new.index_uid.clone(),
-                kind: new.kind.clone(),
-                status,
-                details: new.details.clone(),
-                error,
-                canceled_by: None,
-                enqueued_at: at,
-                started_at: done.then_some(at),
-                finished_at: done.then_some(at),
-                node_tasks: new
-                    .node_tasks
-                    .iter()
-                    .map(|(node, uid)| NodeTask {
-                        node: node.clone(),
-                        uid: *uid,
-                        status: TaskStatus::Enqueued,
-                        error: None,
-                        started_at: None,
-                        finished_at: None,
-                    })
-                    .collect(),
-                notified: false,
-            },
-        );
+            index_uid: new.index_uid.clone(),
+            kind: new.kind.clone(),
+            status,
+            details: new.details.clone(),
+            error,
+            canceled_by: None,
+            enqueued_at: at,
+            started_at: done.then_some(at),
+            finished_at: done.then_some(at),
+            node_tasks: new
+                .node_tasks
+                .iter()
+                .enumerate()
+                .map(|(i, (node, uid))| NodeTask {
+                    node: node.clone(),
+                    uid: *uid,
+                    status: TaskStatus::Enqueued,
+                    error: None,
+                    started_at: None,
+                    finished_at: None,
+                    details: None,
+                    share: new.shares.get(i).copied(),
+                })
+                .collect(),
+            notified: false,
+        };
+        if done {
+            fill_details(&mut task);
+        }
+        self.tasks.insert(uid, task);
         uid
     }
 
@@ -224,6 +259,9 @@ impl TaskLog {
         nt.error.clone_from(&r.error);
         nt.started_at = r.started_at.or(nt.started_at);
         nt.finished_at = r.finished_at.or(nt.finished_at);
+        if r.details.is_some() {
+            nt.details.clone_from(&r.details);
+        }
         fold(task);
     }
 
@@ -301,18 +339,46 @@ fn fold(task: &mut Task) {
     }
 }
 
-/// Counts Meilisearch fills in when a task finishes and the cluster knows exactly: a document
-/// addition that succeeded indexed every document it received (the gateway refuses a batch with any
-/// invalid document before sending it), and a failed one indexed none.
+/// The document counts Meilisearch fills in when a task finishes, derived from the node tasks:
+/// each count is summed over the node tasks that count for it (see [`Share`]), so every document
+/// is counted on one copy however many copies hold it. A failed task processed nothing (0), as on
+/// one node; a count no node task can tell stays `null`.
 fn fill_details(task: &mut Task) {
+    const COUNTS: [&str; 2] = ["indexedDocuments", "deletedDocuments"];
+    let status = task.status;
+    let summed: Vec<(&str, Option<u64>)> = COUNTS.iter().map(|key| (*key, sum_count(&task.node_tasks, key))).collect();
     let Some(details) = task.details.as_object_mut() else { return };
-    if details.get("indexedDocuments").is_some_and(Value::is_null) {
-        let indexed = match task.status {
-            TaskStatus::Succeeded => details.get("receivedDocuments").cloned().unwrap_or(Value::Null),
-            _ => Value::from(0),
+    for (key, sum) in summed {
+        if !details.get(key).is_some_and(Value::is_null) {
+            continue;
+        }
+        let value = match (status, sum) {
+            (TaskStatus::Failed, _) => Some(0),
+            (_, Some(n)) => Some(n),
+            (_, None) => None,
         };
-        details.insert("indexedDocuments".into(), indexed);
+        if let Some(n) = value {
+            details.insert(key.into(), Value::from(n));
+        }
     }
+}
+
+/// `key` summed over the node tasks' shares, if every node task that counts reported it. A task
+/// with no node task at all counts 0: it touched no document.
+fn sum_count(nts: &[NodeTask], key: &str) -> Option<u64> {
+    if nts.is_empty() {
+        return Some(0);
+    }
+    let counting: Vec<&NodeTask> = nts.iter().filter(|n| n.share.is_some_and(|s| s.counted > 0)).collect();
+    if counting.is_empty() {
+        return None;
+    }
+    counting.iter().try_fold(0u64, |acc, n| {
+        let share = n.share.expect("filtered");
+        let reported = n.details.as_ref()?.get(key)?.as_u64()?;
+        let scaled = u128::from(reported) * u128::from(share.counted) / u128::from(share.sent.max(1));
+        Some(acc + scaled as u64)
+    })
 }
 
 /// A read of the task log served by the coordinator (`QueryTasks`), so a gateway asks for one task
@@ -348,8 +414,9 @@ mod tests {
                 index_uid: Some(if i % 2 == 0 { "even" } else { "odd" }.into()),
                 kind: "documentAdditionOrUpdate".into(),
                 details: json!({}),
-                node_tasks: vec![],
+                node_tasks: vec![("n".into(), i)],
                 finished: (i % 3 == 0).then_some((TaskStatus::Succeeded, None)),
+                shares: vec![],
             };
             log.register(&new, 1000 + i);
         }
@@ -395,6 +462,7 @@ mod tests {
             details: json!({}),
             node_tasks: vec![],
             finished: None,
+            shares: vec![],
         };
         log.register(&global, 2000);
         let f = TaskFilter { authorized_indexes: Some(vec!["ev*".into()]), ..TaskFilter::default() };
@@ -437,6 +505,8 @@ mod tests {
                     error: None,
                     started_at: Some(900),
                     finished_at: Some(950),
+                    details: Some(json!({"receivedDocuments": 2, "indexedDocuments": 2})),
+                    share: Some(Share { sent: 2, counted: 2 }),
                 },
                 NodeTask {
                     node: "b".into(),
@@ -445,6 +515,9 @@ mod tests {
                     error: None,
                     started_at: Some(1010),
                     finished_at: Some(1020),
+                    // Holds a copy of one of a's documents: only its own one counts.
+                    details: Some(json!({"receivedDocuments": 2, "indexedDocuments": 2})),
+                    share: Some(Share { sent: 2, counted: 1 }),
                 },
             ],
             notified: false,
@@ -466,5 +539,47 @@ mod tests {
         assert_eq!(t.status, TaskStatus::Failed);
         assert_eq!((t.started_at, t.finished_at), (Some(2000), Some(2000)));
         assert_eq!(t.details["indexedDocuments"], 0);
+
+        // Without a report of the count, the cluster does not make one up.
+        let mut t = addition(1000);
+        t.node_tasks[1].details = None;
+        fold(&mut t);
+        assert_eq!(t.details["indexedDocuments"], Value::Null);
+    }
+
+    #[test]
+    fn deleted_documents_are_counted_once_per_copy_set() {
+        let mut t = addition(1000);
+        t.kind = "documentDeletion".into();
+        t.details = json!({"providedIds": 5, "deletedDocuments": null});
+        // a counts the ids of its shards, b received copies of them and counts none.
+        t.node_tasks[0].details = Some(json!({"providedIds": 3, "deletedDocuments": 3}));
+        t.node_tasks[0].share = Some(Share { sent: 3, counted: 3 });
+        t.node_tasks[1].details = Some(json!({"providedIds": 3, "deletedDocuments": 3}));
+        t.node_tasks[1].share = Some(Share { sent: 3, counted: 0 });
+        fold(&mut t);
+        assert_eq!(t.details["deletedDocuments"], 3, "not 6: b holds copies of the same documents");
+    }
+
+    #[test]
+    fn a_task_with_nothing_to_wait_for_is_registered_finished() {
+        let mut log = TaskLog::default();
+        let new = |finished| NewTask {
+            index_uid: Some("i".into()),
+            kind: "documentDeletion".into(),
+            details: json!({"providedIds": 2, "deletedDocuments": null}),
+            node_tasks: vec![],
+            finished,
+            shares: vec![],
+        };
+        let uid = log.register(&new(None), 10);
+        let t = log.get(uid).unwrap();
+        assert_eq!((t.status, t.started_at, t.finished_at), (TaskStatus::Succeeded, Some(10), Some(10)));
+        assert_eq!(t.details["deletedDocuments"], 0);
+        let error = json!({"code": "index_not_found"});
+        let uid = log.register(&new(Some((TaskStatus::Failed, Some(error.clone())))), 11);
+        let t = log.get(uid).unwrap();
+        assert_eq!((t.status, t.error.as_ref()), (TaskStatus::Failed, Some(&error)));
+        assert_eq!(t.details["deletedDocuments"], 0);
     }
 }

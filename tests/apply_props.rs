@@ -51,6 +51,7 @@ fn command() -> impl Strategy<Value = Command> {
         3 => (name(INDEXES), prop::option::of(1u32..6), prop::option::of(1u32..3), at.clone())
             .prop_map(|(uid, shards, rf, at)| Command::CreateIndex { uid, primary_key: Some("id".into()), shards, rf, at }),
         1 => name(INDEXES).prop_map(|uid| Command::DeleteIndex { uid }),
+        1 => (name(INDEXES), name(NODES)).prop_map(|(uid, node)| Command::IndexDeletedOn { uid, node }),
         1 => (name(INDEXES), at.clone()).prop_map(|(uid, at)| Command::UpdateSettings { uid, patch: json!({"rankingRules": ["words"], "pagination": {"maxTotalHits": 10}}), at }),
         1 => (name(INDEXES), 0u32..3, name(GROUPS), name(NODES)).prop_map(|(index, shard, group, node)| Command::MarkStale { index, shard, group, node }),
         1 => (name(INDEXES), 0u32..3, name(GROUPS), name(NODES)).prop_map(|(index, shard, group, node)| Command::MarkInSync { index, shard, group, node }),
@@ -60,11 +61,11 @@ fn command() -> impl Strategy<Value = Command> {
         1 => (0u64..6).prop_map(|id| Command::FinishMigration { id }),
         1 => (0u64..6).prop_map(|id| Command::AbortMigration { id }),
         1 => (prop::collection::vec(name(NODES), 0..3), at.clone()).prop_map(|(nodes, at)| Command::RegisterTasks {
-            tasks: vec![NewTask { index_uid: Some("movies".into()), kind: "documentAdditionOrUpdate".into(), details: json!({}), node_tasks: nodes.into_iter().enumerate().map(|(i, n)| (n, i as u64)).collect(), finished: None }],
+            tasks: vec![NewTask { index_uid: Some("movies".into()), kind: "documentAdditionOrUpdate".into(), details: json!({}), node_tasks: nodes.into_iter().enumerate().map(|(i, n)| (n, i as u64)).collect(), finished: None, shares: vec![] }],
             at,
         }),
         1 => (0u64..8, name(NODES), task_status()).prop_map(|(task, node, status)| Command::ReportNodeTasks {
-            reports: vec![NodeTaskReport { task, node_task: 0, node, status, error: (status == TaskStatus::Failed).then(|| json!({"code": "x"})), started_at: Some(1), finished_at: status.is_finished().then_some(2) }],
+            reports: vec![NodeTaskReport { task, node_task: 0, node, status, error: (status == TaskStatus::Failed).then(|| json!({"code": "x"})), started_at: Some(1), finished_at: status.is_finished().then_some(2), details: None }],
         }),
         1 => (prop::sample::select(vec!["metrics", "containsFilter"]), prop::sample::select(vec![json!(true), json!(false), json!(null), json!("yes")]))
             .prop_map(|(k, v)| Command::SetExperimentalFeatures { features: [(k.to_string(), v)].into_iter().collect() }),
@@ -100,6 +101,13 @@ fn resolve(s: &ClusterState, step: &Step) -> Command {
 /// Everything that must hold after any sequence of commands.
 fn check_invariants(s: &ClusterState) -> Result<(), TestCaseError> {
     for (index, shards) in &s.placements {
+        // No copy of an index lives on a node that may still hold a deleted index of that uid.
+        if let Some(held) = s.deleting.get(index) {
+            for p in shards.iter().flat_map(|g| g.values()) {
+                prop_assert!(p.owners.iter().all(|o| !held.contains(&o.node)), "{index} placed on {held:?}");
+                prop_assert!(p.incoming.iter().all(|n| !held.contains(n)), "{index} moving onto {held:?}");
+            }
+        }
         let idx =
             s.indexes.get(index).ok_or_else(|| TestCaseError::fail(format!("placement of unknown index {index}")))?;
         prop_assert_eq!(shards.len(), idx.shards as usize);
@@ -318,6 +326,7 @@ fn task_folds_node_states() {
         details: json!({"receivedDocuments": 2}),
         node_tasks: vec![("a".into(), 7), ("b".into(), 9)],
         finished: None,
+        shares: vec![],
     };
     let Response::Tasks(uids) =
         apply(&mut s, &Command::RegisterTasks { tasks: vec![new.clone(), new], at: 5 }, 1).unwrap()
@@ -334,6 +343,7 @@ fn task_folds_node_states() {
             error,
             started_at: Some(6),
             finished_at: Some(8),
+            details: None,
         }],
     };
     apply(&mut s, &report("a", TaskStatus::Succeeded, None), 2).unwrap();
@@ -362,8 +372,10 @@ fn task_log_is_compacted_oldest_finished_first() {
         index_uid: None,
         kind: "indexCreation".into(),
         details: json!({}),
-        node_tasks: vec![],
+        // An unfinished task waits for a node; one with nothing to wait for is born finished.
+        node_tasks: vec![("a".into(), 1)],
         finished: finished.then_some((TaskStatus::Succeeded, None)),
+        shares: vec![],
     };
     let tasks = vec![new(false), new(true), new(true), new(true), new(true)];
     apply(&mut s, &Command::RegisterTasks { tasks, at: 1 }, 2).unwrap();
@@ -385,4 +397,38 @@ fn experimental_features_merge_and_refuse_non_booleans() {
     let before = s.clone();
     assert!(apply(&mut s, &set(json!({"metrics": "yes"})), 7).is_err());
     assert_eq!(s, before, "a refused command changes nothing");
+}
+
+#[test]
+fn a_deleted_index_is_not_placed_again_on_nodes_that_may_still_hold_it() {
+    let mut s = cluster(&[("g", &["a", "b", "c"])]);
+    let create = |rf| Command::CreateIndex { uid: "i".into(), primary_key: None, shards: Some(4), rf: Some(rf), at: 1 };
+    apply(&mut s, &create(3), 10).unwrap();
+    apply(&mut s, &Command::DeleteIndex { uid: "i".into() }, 11).unwrap();
+    let all: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
+    assert_eq!(s.deleting["i"], all, "every holder must confirm the deletion");
+    assert_eq!(s.routing_map().deleting, s.deleting, "gateways see it too");
+
+    let err = apply(&mut s, &create(1), 12).unwrap_err();
+    assert!(matches!(err, miroir::CommandError::IndexStillOnNodes { .. }), "{err}");
+    apply(&mut s, &Command::IndexDeletedOn { uid: "i".into(), node: "b".into() }, 13).unwrap();
+    apply(&mut s, &create(1), 14).unwrap();
+    let owners: BTreeSet<&str> =
+        s.placements["i"].iter().flat_map(|g| g["g"].owners.iter().map(|o| o.node.as_str())).collect();
+    assert_eq!(owners, ["b"].into(), "only the node known to be clean gets the new index");
+    let to_held = Command::StartMigration {
+        index: "i".into(),
+        shard: 0,
+        group: "g".into(),
+        from: Some("b".into()),
+        to: "a".into(),
+        at: 2,
+    };
+    assert!(apply(&mut s, &to_held, 15).is_err(), "no copy moves onto a node that may hold old documents");
+
+    // Clearing is idempotent and a removed node drops out.
+    apply(&mut s, &Command::IndexDeletedOn { uid: "i".into(), node: "b".into() }, 16).unwrap();
+    apply(&mut s, &Command::IndexDeletedOn { uid: "i".into(), node: "a".into() }, 17).unwrap();
+    apply(&mut s, &Command::RemoveNode { id: "c".into() }, 18).unwrap();
+    assert!(s.deleting.is_empty(), "{:?}", s.deleting);
 }

@@ -52,6 +52,7 @@ codes! {
     TASK_NOT_FOUND = "task_not_found", NOT_FOUND, InvalidRequest;
     BATCH_NOT_FOUND = "batch_not_found", NOT_FOUND, InvalidRequest;
     MISSING_INDEX_UID = "missing_index_uid", BAD_REQUEST, InvalidRequest;
+    MISSING_DOCUMENT_FILTER = "missing_document_filter", BAD_REQUEST, InvalidRequest;
     MISSING_MULTI_SEARCH_QUERIES = "missing_multi_search_queries", BAD_REQUEST, InvalidRequest;
     WEBHOOK_NOT_FOUND = "webhook_not_found", NOT_FOUND, InvalidRequest;
     INVALID_WEBHOOK_URL = "invalid_webhook_url", BAD_REQUEST, InvalidRequest;

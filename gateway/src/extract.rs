@@ -64,9 +64,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         if body.bytes.is_empty() {
             return Err(AppError::new(Code::MISSING_PAYLOAD, "A json payload is missing."));
         }
-        serde_json::from_slice(&body.bytes)
-            .map(Json)
-            .map_err(|e| AppError::new(Code::BAD_REQUEST, format!("Json deserialize error: {e}")))
+        serde_json::from_slice(&body.bytes).map(Json).map_err(json_error)
+    }
+}
+
+/// Meilisearch splits JSON errors: a body that is not JSON at all is `malformed_payload`, a
+/// well-formed value of the wrong shape is `bad_request`.
+pub fn json_error(e: serde_json::Error) -> AppError {
+    match e.classify() {
+        serde_json::error::Category::Data => AppError::new(Code::BAD_REQUEST, format!("Json deserialize error: {e}")),
+        _ => AppError::new(Code::MALFORMED_PAYLOAD, format!("The json payload provided is malformed. `{e}`.")),
     }
 }
 
@@ -78,6 +85,72 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
         let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(q).map(Query).map_err(|e| AppError::new(Code::BAD_REQUEST, e.to_string()))
+        serde_urlencoded::from_str(q).map(Query).map_err(|e| query_error(&e.to_string()))
+    }
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" as Meilisearch words it for query
+/// parameters; any other failure is a plain `bad_request`.
+fn query_error(serde_message: &str) -> AppError {
+    let message = match serde_message.strip_prefix("unknown field ") {
+        Some(rest) => {
+            let (name, expected) = rest.split_once(", ").unwrap_or((rest, ""));
+            let expected = expected
+                .strip_prefix("expected one of ")
+                .or_else(|| expected.strip_prefix("expected "))
+                .unwrap_or(expected)
+                .replace("` or `", "`, `");
+            format!("Unknown parameter {name}: expected one of {expected}")
+        }
+        None => serde_message.to_string(),
+    };
+    AppError::new(Code::BAD_REQUEST, message)
+}
+
+/// A query parameter that must be a non-negative integer, refused with Meilisearch's `code` for
+/// that parameter.
+pub fn uint_param(raw: Option<&str>, name: &str, code: &'static str) -> Result<Option<usize>, AppError> {
+    raw.map(|s| {
+        s.parse().map_err(|_| {
+            invalid_param(
+                code,
+                format!("Invalid value in parameter `{name}`: could not parse `{s}` as a positive integer"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// A boolean query parameter (`true` or `false`).
+pub fn bool_param(raw: Option<&str>, name: &str, code: &'static str) -> Result<Option<bool>, AppError> {
+    raw.map(|s| match s {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid_param(
+            code,
+            format!("Invalid value in parameter `{name}`: could not parse `{s}` as a boolean, expected either `true` or `false`"),
+        )),
+    })
+    .transpose()
+}
+
+/// A 400 `invalid_request` error with one of Meilisearch's parameter-specific codes.
+pub fn invalid_param(code: &'static str, message: String) -> AppError {
+    AppError::new(Code { name: code, ..Code::BAD_REQUEST }, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_parameters_are_named_like_meilisearch() {
+        let e = query_error("unknown field `doggo`, expected one of `offset`, `limit`");
+        assert_eq!(e.message, "Unknown parameter `doggo`: expected one of `offset`, `limit`");
+        assert_eq!(e.code, Code::BAD_REQUEST);
+        let e = uint_param(Some("x"), "limit", "invalid_task_limit").unwrap_err();
+        assert_eq!(e.code.name, "invalid_task_limit");
+        assert_eq!(e.message, "Invalid value in parameter `limit`: could not parse `x` as a positive integer");
+        assert_eq!(uint_param(Some("7"), "limit", "c").unwrap(), Some(7));
     }
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::join_all;
 use miroir::command::Command;
 use miroir::ids::{GroupId, NodeId, ShardId};
+use miroir::task::Share;
 use miroir::RoutingMap;
 use miroir_node_client::{NodeError, NodeRequest};
 
@@ -21,6 +22,57 @@ use crate::error::{AppError, AppResult, Code};
 pub struct Outcome {
     pub node_tasks: Vec<(NodeId, u64)>,
     pub degraded: BTreeSet<ShardId>,
+    /// `shares[i]`: what `node_tasks[i]` counts for in the task's document counts (empty when
+    /// the task counts nothing from nodes).
+    pub shares: Vec<Share>,
+}
+
+impl Outcome {
+    /// Sets each node task's share: `share(node, i)` for the node's `i`-th request.
+    pub fn with_shares(mut self, share: impl Fn(&NodeId, usize) -> Share) -> Self {
+        let mut seen: BTreeMap<&NodeId, usize> = BTreeMap::new();
+        self.shares = self
+            .node_tasks
+            .iter()
+            .map(|(node, _)| {
+                let i = seen.entry(node).or_default();
+                *i += 1;
+                share(node, *i - 1)
+            })
+            .collect();
+        self
+    }
+
+    /// The nodes that took the write.
+    pub fn nodes(&self) -> BTreeSet<NodeId> {
+        self.node_tasks.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// For each shard of `index`, the one node whose count stands for that shard in a task's counts:
+/// the first write target (in group order) among `took` (the nodes that took the write).
+pub fn counting_nodes(map: &RoutingMap, index: &str, took: &BTreeSet<NodeId>) -> BTreeMap<ShardId, NodeId> {
+    let Some(shards) = map.placements.get(index) else { return BTreeMap::new() };
+    shards
+        .iter()
+        .enumerate()
+        .filter_map(|(shard, groups)| {
+            let node = groups.values().flat_map(|p| p.write_targets()).find(|n| took.contains(*n))?;
+            Some((shard as ShardId, node.clone()))
+        })
+        .collect()
+}
+
+/// The first write target of each shard (the copy that will count for it), before a write is sent.
+pub fn first_targets(map: &RoutingMap, index: &str) -> BTreeMap<ShardId, NodeId> {
+    let Some(shards) = map.placements.get(index) else { return BTreeMap::new() };
+    shards
+        .iter()
+        .enumerate()
+        .filter_map(|(shard, groups)| {
+            Some((shard as ShardId, groups.values().flat_map(|p| p.write_targets()).next()?.clone()))
+        })
+        .collect()
 }
 
 /// Sends each node its requests (in order, one after another on that node; nodes in parallel).

@@ -120,3 +120,147 @@ async fn a_fenced_gateway_refuses_writes_but_serves_reads() {
     let got = call(&r, "POST", "/indexes", Some("application/json"), br#"{"uid": "x"}"#).await;
     assert_error(got, 503, "miroir_writes_fenced");
 }
+
+/// The task a 202 answer registered, from the replicated log.
+fn task_of(cluster: &LocalCluster, answer: &(StatusCode, Value)) -> miroir::task::Task {
+    assert_eq!(answer.0, StatusCode::ACCEPTED, "{}", answer.1);
+    let uid = answer.1["taskUid"].as_u64().expect("a task uid");
+    cluster.read(|s| s.tasks.get(uid).cloned()).expect("registered")
+}
+
+#[tokio::test]
+async fn writes_meilisearch_fails_when_processing_answer_202_with_a_failed_task() {
+    let (r, cluster, _) = gateway().await;
+    let json = Some("application/json");
+    let cases: Vec<(&str, &str, &[u8], &str, &str)> = vec![
+        ("POST", "/indexes", br#"{"uid": "movies"}"#, "indexCreation", "index_already_exists"),
+        ("PATCH", "/indexes/nope", br#"{"primaryKey": "id"}"#, "indexUpdate", "index_not_found"),
+        ("DELETE", "/indexes/nope", b"", "indexDeletion", "index_not_found"),
+        ("DELETE", "/indexes/nope/documents/1", b"", "documentDeletion", "index_not_found"),
+        ("POST", "/indexes/nope/documents/delete-batch", b"[1, 2]", "documentDeletion", "index_not_found"),
+        ("POST", "/indexes/nope/documents/delete", br#"{"filter": "a = 1"}"#, "documentDeletion", "index_not_found"),
+        ("DELETE", "/indexes/nope/documents", b"", "documentDeletion", "index_not_found"),
+        (
+            "POST",
+            "/indexes/movies/documents?primaryKey=other",
+            br#"[{"other": 1}]"#,
+            "documentAdditionOrUpdate",
+            "index_primary_key_already_exists",
+        ),
+    ];
+    for (method, uri, body, kind, code) in cases {
+        let ct = if body.is_empty() { None } else { json };
+        let t = task_of(&cluster, &call(&r, method, uri, ct, body).await);
+        assert_eq!(t.kind, kind, "{method} {uri}");
+        assert_eq!(t.status, miroir::task::TaskStatus::Failed, "{method} {uri}: a failed task, not one that hangs");
+        let e = t.error.as_ref().expect("Meilisearch's error object");
+        assert_eq!(e["code"], code, "{method} {uri}: {e}");
+        assert_eq!(e["type"], "invalid_request");
+        assert_eq!(e["link"], format!("https://docs.meilisearch.com/errors#{code}"));
+        assert!(t.node_tasks.is_empty(), "{method} {uri}: no node was asked");
+    }
+    assert_eq!(cluster.read(|s| s.indexes.len()), 1, "nothing was created");
+    // An invalid uid is still refused synchronously, as Meilisearch does.
+    assert_error(call(&r, "DELETE", "/indexes/bad%20uid", None, b"").await, 400, "invalid_index_uid");
+}
+
+#[tokio::test]
+async fn a_task_with_nothing_to_wait_for_is_finished_at_once() {
+    let (r, cluster, _) = gateway().await;
+    // No id can name a document: nothing reaches a node, and the task is done.
+    let answer =
+        call(&r, "POST", "/indexes/movies/documents/delete-batch", Some("application/json"), br#"["a b", {"x": 1}]"#)
+            .await;
+    let t = task_of(&cluster, &answer);
+    assert_eq!(t.status, miroir::task::TaskStatus::Succeeded);
+    assert_eq!(t.details, json!({"providedIds": 2, "deletedDocuments": 0}));
+
+    // Every node misses an index deletion: the index is gone from the cluster (the task
+    // succeeded) and the state remembers the node that still holds it.
+    let t = task_of(&cluster, &call(&r, "DELETE", "/indexes/movies", None, b"").await);
+    assert_eq!(t.status, miroir::task::TaskStatus::Succeeded, "{t:?}");
+    assert!(cluster.read(|s| s.indexes.is_empty()));
+    let held: Vec<String> = cluster.read(|s| s.deleting["movies"].iter().cloned().collect());
+    assert_eq!(held, vec!["n1".to_string()]);
+}
+
+#[tokio::test]
+async fn bad_requests_get_meilisearch_specific_codes() {
+    let (r, cluster, _) = gateway().await;
+    let json = Some("application/json");
+    assert_error(call(&r, "POST", "/indexes", json, br#"{"uid": "x","#).await, 400, "malformed_payload");
+    assert_error(call(&r, "POST", "/indexes", json, br#"{"primaryKey": "id"}"#).await, 400, "missing_index_uid");
+    let got = call(&r, "POST", "/indexes", json, br#"{"uid": 1}"#).await;
+    assert_eq!(got.1["message"], "Invalid value type at `.uid`: expected a string, but found a positive integer: `1`");
+    assert_error(got, 400, "invalid_index_uid");
+    assert_error(call(&r, "POST", "/indexes", json, br#"{"uid": "a b"}"#).await, 400, "invalid_index_uid");
+    let got = call(&r, "POST", "/indexes", json, br#"{"uid": "x", "doggo": 1}"#).await;
+    assert_eq!(got.1["message"], "Unknown field `doggo`: expected one of `uid`, `primaryKey`");
+    assert_error(got, 400, "bad_request");
+    assert_error(
+        call(&r, "POST", "/indexes", json, br#"{"uid": "x", "primaryKey": ["a"]}"#).await,
+        400,
+        "invalid_index_primary_key",
+    );
+    assert_error(call(&r, "PATCH", "/indexes/movies", json, br#"{"uid": "y"}"#).await, 400, "immutable_index_uid");
+    assert_error(
+        call(&r, "POST", "/indexes/movies/documents/delete-batch", json, b"[1,").await,
+        400,
+        "malformed_payload",
+    );
+    assert_error(
+        call(&r, "POST", "/indexes/movies/documents/delete-batch", json, br#"{"a": 1}"#).await,
+        400,
+        "bad_request",
+    );
+    assert_error(
+        call(&r, "POST", "/indexes/movies/documents/delete", json, br#"{}"#).await,
+        400,
+        "missing_document_filter",
+    );
+
+    assert_error(call(&r, "GET", "/tasks?limit=abc", None, b"").await, 400, "invalid_task_limit");
+    assert_error(call(&r, "GET", "/tasks?from=x", None, b"").await, 400, "invalid_task_from");
+    assert_error(call(&r, "GET", "/tasks?reverse=maybe", None, b"").await, 400, "invalid_task_reverse");
+    assert_error(call(&r, "GET", "/tasks?uids=1,x", None, b"").await, 400, "invalid_task_uids");
+    let got = call(&r, "GET", "/tasks?types=createIndex", None, b"").await;
+    assert!(got.1["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Invalid value in parameter `types`: `createIndex` is not a valid task type."));
+    assert_error(got, 400, "invalid_task_types");
+    assert_error(call(&r, "GET", "/tasks?indexUids=a%20b", None, b"").await, 400, "invalid_index_uid");
+    let got = call(&r, "GET", "/tasks?doggo=1", None, b"").await;
+    assert!(
+        got.1["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unknown parameter `doggo`: expected one of `limit`, `from`, `reverse`"),
+        "{}",
+        got.1
+    );
+    assert_error(got, 400, "bad_request");
+    assert_error(call(&r, "POST", "/tasks/cancel?from=1", None, b"").await, 400, "bad_request");
+    assert_error(call(&r, "GET", "/indexes?limit=doggo", None, b"").await, 400, "invalid_index_limit");
+    assert_error(call(&r, "GET", "/indexes?offset=-1", None, b"").await, 400, "invalid_index_offset");
+    let got = call(&r, "GET", "/indexes?doggo=1", None, b"").await;
+    assert_eq!(got.1["message"], "Unknown parameter `doggo`: expected one of `offset`, `limit`");
+    assert_error(call(&r, "GET", "/indexes/movies/documents?limit=x", None, b"").await, 400, "invalid_document_limit");
+    assert_error(
+        call(&r, "GET", "/indexes/movies/documents?offset=x", None, b"").await,
+        400,
+        "invalid_document_offset",
+    );
+    assert_error(call(&r, "GET", "/indexes/movies/documents?nope=1", None, b"").await, 400, "bad_request");
+    assert_error(call(&r, "POST", "/indexes/movies/documents?nope=1", json, b"[]").await, 400, "bad_request");
+
+    // An unknown settings sub-route is no route, as on Meilisearch: an empty 404.
+    for method in ["GET", "PUT", "DELETE"] {
+        let (status, body) = call(&r, method, "/indexes/movies/settings/nope", json, b"[]").await;
+        assert_eq!((status, body), (StatusCode::NOT_FOUND, Value::Null), "{method}");
+    }
+    // Index stats are served (here no node answers: a cluster error, not an empty 404).
+    assert_error(call(&r, "GET", "/indexes/movies/stats", None, b"").await, 503, "miroir_unavailable");
+    assert_error(call(&r, "GET", "/indexes/nope/stats", None, b"").await, 404, "index_not_found");
+    assert_eq!(cluster.read(|s| s.tasks.len()), 0, "no task was registered");
+}

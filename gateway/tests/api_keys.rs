@@ -364,6 +364,7 @@ async fn matrix_of_keys_and_routes() {
             details: json!({}),
             node_tasks: vec![],
             finished: None,
+            shares: vec![],
         })
         .chain(std::iter::once(miroir::task::NewTask {
             index_uid: None,
@@ -371,6 +372,7 @@ async fn matrix_of_keys_and_routes() {
             details: json!({}),
             node_tasks: vec![],
             finished: None,
+            shares: vec![],
         }))
         .collect();
     let (resp, _) = gw.cluster.apply(Command::RegisterTasks { tasks, at: 1 }).unwrap();

@@ -39,6 +39,8 @@ pub struct NodeTaskView {
     pub error: Option<Value>,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
+    /// The task's details (document counts once it finished).
+    pub details: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +54,8 @@ struct RawTask {
     started_at: Option<String>,
     #[serde(default)]
     finished_at: Option<String>,
+    #[serde(default)]
+    details: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +129,7 @@ impl NodeClient {
                 error: t.error,
                 started_at: millis(t.started_at),
                 finished_at: millis(t.finished_at),
+                details: t.details,
             })
             .collect())
     }

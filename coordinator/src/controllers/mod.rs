@@ -2,6 +2,7 @@
 //! replicated state, acts on nodes, and commits what it learned; a new leader starts them afresh.
 
 mod features;
+mod index_cleaner;
 mod settings;
 mod task_tracker;
 #[cfg(not(madsim))]
@@ -13,6 +14,7 @@ use std::time::Duration;
 use miroir_node_client::{NodeClient, NodeTransport};
 
 pub use features::FeaturesReconciler;
+pub use index_cleaner::{leftovers, IndexCleaner};
 pub use settings::{full_node_settings, SettingsReconciler};
 pub use task_tracker::{pending, TaskTracker};
 
@@ -21,11 +23,12 @@ use crate::controller::TaskFactory;
 /// The controllers every leader runs, reaching nodes through `transport`.
 pub fn node_controllers(transport: Arc<dyn NodeTransport>) -> Vec<TaskFactory> {
     let nodes = NodeClient::new(transport);
-    let (a, b, c) = (nodes.clone(), nodes.clone(), nodes);
+    let (a, b, c, d) = (nodes.clone(), nodes.clone(), nodes.clone(), nodes);
     vec![
         Box::new(move || Box::new(TaskTracker::new(a.clone()))),
         Box::new(move || Box::new(SettingsReconciler::new(b.clone()))),
         Box::new(move || Box::new(FeaturesReconciler::new(c.clone()))),
+        Box::new(move || Box::new(IndexCleaner::new(d.clone()))),
     ]
 }
 

@@ -66,6 +66,7 @@ impl TaskTracker {
                         error: v.error,
                         started_at: v.started_at,
                         finished_at: v.finished_at,
+                        details: v.status.is_finished().then_some(v.details).flatten(),
                     });
                 }
             }

@@ -10,24 +10,24 @@ use axum::response::Response;
 use miroir::command::Command;
 use miroir::ids::{GroupId, NodeId, ShardId};
 use miroir::placement::{canonical_doc_id, shard_of};
-use miroir::task::NewTask;
+use miroir::task::{NewTask, Share};
 use miroir::RoutingMap;
 use miroir_node_client::{Method, NodeError, NodeRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{accepted, json_ok};
+use super::{accepted, failed, json_ok, new_task};
 use crate::app::AppState;
 use crate::documents::payload::{self, Format};
 use crate::documents::route::{check_documents, plan_by_node, resolve_primary_key, shard_documents, SHARD_FIELD};
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::{Json, Query, RawBody};
+use crate::extract::{bool_param, uint_param, Json, Query, RawBody};
 use crate::fanout::{self, degraded_shards, in_sync_copies, index_nodes};
 use crate::read::{covering_set, get_with_failover, read_candidates, shard_filter};
 use crate::tasks::now_millis;
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WriteParams {
     primary_key: Option<String>,
     csv_delimiter: Option<String>,
@@ -53,8 +53,9 @@ pub async fn add_or_update(
     add_documents(&app, &access, uid, p, body, Method::Put).await
 }
 
-/// Makes sure the index exists in the cluster, creating it like Meilisearch does on a first write.
-async fn ensure_index(app: &AppState, uid: &str) -> AppResult<Arc<RoutingMap>> {
+/// Makes sure the index exists in the cluster, creating it like Meilisearch does on a first write
+/// (document additions and settings updates create a missing index).
+pub(super) async fn ensure_index(app: &AppState, uid: &str) -> AppResult<Arc<RoutingMap>> {
     let map = app.map();
     if map.indexes.contains_key(uid) {
         return Ok(map);
@@ -63,8 +64,8 @@ async fn ensure_index(app: &AppState, uid: &str) -> AppResult<Arc<RoutingMap>> {
         return Err(AppError::invalid_index_uid(uid));
     }
     let cmd = Command::CreateIndex { uid: uid.into(), primary_key: None, shards: None, rf: None, at: now_millis() };
-    match app.cluster.propose(cmd).await {
-        Ok((_, version)) => {
+    match super::indexes::propose_create(app, cmd).await {
+        Ok(version) => {
             let map = app.wait_for_version(version).await?;
             super::indexes::create_on_nodes(app, &map, uid).await?;
             Ok(map)
@@ -77,6 +78,16 @@ async fn ensure_index(app: &AppState, uid: &str) -> AppResult<Arc<RoutingMap>> {
     }
 }
 
+/// Primary key errors Meilisearch reports in a failed task rather than as a refused request.
+fn is_primary_key_error(e: &AppError) -> bool {
+    [
+        Code::INDEX_PRIMARY_KEY_ALREADY_EXISTS,
+        Code::INDEX_PRIMARY_KEY_NO_CANDIDATE_FOUND,
+        Code::INDEX_PRIMARY_KEY_MULTIPLE_CANDIDATES_FOUND,
+    ]
+    .contains(&e.code)
+}
+
 async fn add_documents(
     app: &AppState,
     access: &crate::auth::Access,
@@ -86,15 +97,21 @@ async fn add_documents(
     method: Method,
 ) -> AppResult<Response> {
     app.check_writable()?;
-    // Everything about the payload is checked before anything is written anywhere.
-    let format = Format::from_content_type(body.content_type.as_deref(), p.csv_delimiter.as_deref())?;
-    let docs = payload::parse(&body.bytes, format)?;
-    let declared = app.map().indexes.get(&uid).and_then(|i| i.primary_key.clone());
-    let pk = resolve_primary_key(&uid, declared.as_deref(), p.primary_key.as_deref(), docs.first())?;
     if !miroir::placement::is_valid_index_uid(&uid) {
         return Err(AppError::invalid_index_uid(&uid));
     }
+    // Everything about the payload is checked before anything is written anywhere.
+    let format = Format::from_content_type(body.content_type.as_deref(), p.csv_delimiter.as_deref())?;
+    let docs = payload::parse(&body.bytes, format)?;
     let count = docs.len();
+    let task =
+        new_task(&uid, "documentAdditionOrUpdate", json!({"receivedDocuments": count, "indexedDocuments": null}));
+    let declared = app.map().indexes.get(&uid).and_then(|i| i.primary_key.clone());
+    let pk = match resolve_primary_key(&uid, declared.as_deref(), p.primary_key.as_deref(), docs.first()) {
+        Ok(pk) => pk,
+        Err(e) if is_primary_key_error(&e) => return failed(app, task, e).await,
+        Err(e) => return Err(e),
+    };
     check_documents(&docs, &pk.name)?;
     let details = json!({"receivedDocuments": count, "indexedDocuments": null});
     if !app.map().indexes.contains_key(&uid) && !access.may_create_index(&uid) {
@@ -105,13 +122,20 @@ async fn add_documents(
     let mut map = ensure_index(app, &uid).await?;
     if pk.newly_set && map.indexes.get(&uid).and_then(|i| i.primary_key.as_ref()) != Some(&pk.name) {
         let cmd = Command::SetPrimaryKey { uid: uid.clone(), primary_key: pk.name.clone(), at: now_millis() };
-        let (_, version) = app.cluster.propose(cmd).await?;
-        map = app.wait_for_version(version).await?;
+        match app.cluster.propose(cmd).await {
+            Ok((_, version)) => map = app.wait_for_version(version).await?,
+            // Another write fixed a different key first: this one fails like on one node.
+            Err(e @ crate::cluster::ClusterError::Rejected(miroir::CommandError::PrimaryKeyAlreadySet { .. })) => {
+                return failed(app, task, e.into()).await
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let idx = map.indexes.get(&uid).ok_or_else(|| AppError::index_not_found(&uid))?;
     let stamped = shard_documents(docs, &pk.name, idx.shards)?;
     let shard_of_doc: Vec<ShardId> = stamped.iter().map(|(s, _)| *s).collect();
     let plan = plan_by_node(&map, &uid, stamped)?;
+    let sent: BTreeMap<NodeId, u64> = plan.iter().map(|(n, docs)| (n.clone(), docs.len() as u64)).collect();
     let path = format!("/indexes/{uid}/documents?primaryKey={}", pk.name);
     let per_node: BTreeMap<NodeId, Vec<NodeRequest>> = plan
         .into_iter()
@@ -129,13 +153,19 @@ async fn add_documents(
     let results = fanout::send(app, &map, per_node).await;
     let copies = |node: &NodeId| written_copies(&map, &uid, node, &shard_of_doc);
     let outcome = fanout::settle(app, &uid, results, copies).await?;
-    let task = NewTask {
-        index_uid: Some(uid.clone()),
-        kind: "documentAdditionOrUpdate".into(),
-        details: json!({"receivedDocuments": count, "indexedDocuments": null}),
-        node_tasks: vec![],
-        finished: None,
+    // Each document counts on one copy: the first copy of its shard that took the write.
+    let counting = fanout::counting_nodes(&map, &uid, &outcome.nodes());
+    let mut counted: BTreeMap<&NodeId, u64> = BTreeMap::new();
+    for shard in &shard_of_doc {
+        if let Some(node) = counting.get(shard) {
+            *counted.entry(node).or_default() += 1;
+        }
+    }
+    let share = |n: &NodeId, _| Share {
+        sent: sent.get(n).copied().unwrap_or(0),
+        counted: counted.get(n).copied().unwrap_or(0),
     };
+    let outcome = outcome.with_shares(share);
     let degraded = degraded_shards(&app.map(), &uid).into_iter().collect();
     accepted(app, task, outcome, degraded).await
 }
@@ -143,15 +173,7 @@ async fn add_documents(
 /// A write to a missing index by a key that may not create it: a failed task, as Meilisearch
 /// registers it (`index_not_found`), and nothing written.
 async fn refused_creation(app: &AppState, uid: &str, kind: &str, details: Value) -> AppResult<Response> {
-    let error = AppError::index_not_found(uid).body();
-    let task = NewTask {
-        index_uid: Some(uid.to_string()),
-        kind: kind.into(),
-        details,
-        node_tasks: vec![],
-        finished: Some((miroir::task::TaskStatus::Failed, Some(error))),
-    };
-    accepted(app, task, fanout::Outcome::default(), vec![]).await
+    failed(app, new_task(uid, kind, details), AppError::index_not_found(uid)).await
 }
 
 /// The in-sync copies `node` was sent in a write touching `shards`.
@@ -168,8 +190,10 @@ fn strip(mut doc: Value) -> Value {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldsParam {
     fields: Option<String>,
+    retrieve_vectors: Option<String>,
 }
 
 pub async fn get_one(
@@ -177,6 +201,7 @@ pub async fn get_one(
     Path((uid, id)): Path<(String, String)>,
     Query(q): Query<FieldsParam>,
 ) -> AppResult<Response> {
+    bool_param(q.retrieve_vectors.as_deref(), "retrieveVectors", "invalid_document_retrieve_vectors")?;
     let map = app.map();
     let idx = map.indexes.get(&uid).ok_or_else(|| AppError::index_not_found(&uid))?;
     let not_found = || AppError::new(Code::DOCUMENT_NOT_FOUND, format!("Document `{id}` not found."));
@@ -201,12 +226,19 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// A deletion routed by ids: each id goes to the copies of its shard.
+/// A deletion routed by ids: each id goes to the copies of its shard. Each node gets the ids of
+/// the shards it counts for (it is their first copy) apart from the others, so the task's
+/// `deletedDocuments` counts each document once however many copies deleted it.
 async fn delete_ids(app: &AppState, uid: &str, ids: Vec<Value>) -> AppResult<Response> {
     app.check_writable()?;
+    if !miroir::placement::is_valid_index_uid(uid) {
+        return Err(AppError::invalid_index_uid(uid));
+    }
     let map = app.map();
-    let idx = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
-    let provided = ids.len();
+    let task = new_task(uid, "documentDeletion", json!({"providedIds": ids.len(), "deletedDocuments": null}));
+    let (Some(idx), Some(placements)) = (map.indexes.get(uid), map.placements.get(uid)) else {
+        return failed(app, task, AppError::index_not_found(uid)).await;
+    };
     let mut by_shard: BTreeMap<ShardId, Vec<String>> = BTreeMap::new();
     for id in &ids {
         // An id that is not a valid document id cannot name a stored document: nothing to route.
@@ -214,35 +246,43 @@ async fn delete_ids(app: &AppState, uid: &str, ids: Vec<Value>) -> AppResult<Res
             by_shard.entry(shard_of(&c, idx.shards)).or_default().push(c);
         }
     }
-    let placements = map.placements.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
-    let mut per_node_ids: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
+    let first = fanout::first_targets(&map, uid);
+    // Per node: (ids it counts for, the other ids it holds copies of).
+    let mut per_node_ids: BTreeMap<NodeId, (Vec<String>, Vec<String>)> = BTreeMap::new();
     for (shard, ids) in &by_shard {
         for p in placements[*shard as usize].values() {
             for node in p.write_targets() {
-                per_node_ids.entry(node.clone()).or_default().extend(ids.iter().cloned());
+                let entry = per_node_ids.entry(node.clone()).or_default();
+                let list = if first.get(shard) == Some(node) { &mut entry.0 } else { &mut entry.1 };
+                list.extend(ids.iter().cloned());
             }
         }
     }
+    let mut shares: BTreeMap<NodeId, Vec<Share>> = BTreeMap::new();
     let per_node = per_node_ids
         .into_iter()
-        .map(|(n, ids)| {
-            (n, vec![NodeRequest::json(Method::Post, format!("/indexes/{uid}/documents/delete-batch"), &ids)])
+        .map(|(n, (counted, others))| {
+            let path = format!("/indexes/{uid}/documents/delete-batch");
+            let mut reqs = vec![];
+            for (list, counts) in [(counted, true), (others, false)] {
+                if !list.is_empty() {
+                    let sent = list.len() as u64;
+                    shares.entry(n.clone()).or_default().push(Share { sent, counted: if counts { sent } else { 0 } });
+                    reqs.push(NodeRequest::json(Method::Post, path.clone(), &list));
+                }
+            }
+            (n, reqs)
         })
         .collect();
     let results = fanout::send(app, &map, per_node).await;
     let shards: Vec<ShardId> = by_shard.keys().copied().collect();
+    // No valid id: nothing to delete anywhere, and the task is registered already succeeded.
     let outcome = if shards.is_empty() {
         fanout::Outcome::default()
     } else {
         fanout::settle(app, uid, results, |n| written_copies(&map, uid, n, &shards)).await?
     };
-    let task = NewTask {
-        index_uid: Some(uid.into()),
-        kind: "documentDeletion".into(),
-        details: json!({"providedIds": provided, "deletedDocuments": null}),
-        node_tasks: vec![],
-        finished: None,
-    };
+    let outcome = outcome.with_shares(|n, i| shares[n][i]);
     accepted(app, task, outcome, vec![]).await
 }
 
@@ -262,26 +302,78 @@ pub async fn delete_batch(
     delete_ids(&app, &uid, ids).await
 }
 
-/// A write every node of the index must apply; one node judges it first so a refused request
-/// (a bad filter, say) changes nothing anywhere.
-async fn broadcast(app: &AppState, uid: &str, request: impl Fn() -> NodeRequest, task: NewTask) -> AppResult<Response> {
+/// The shards of `index` of which `node` holds or receives a copy.
+fn shards_on(map: &RoutingMap, index: &str, node: &str) -> Vec<ShardId> {
+    let Some(shards) = map.placements.get(index) else { return vec![] };
+    shards
+        .iter()
+        .enumerate()
+        .filter(|(_, groups)| groups.values().any(|p| p.owner(node).is_some() || p.incoming.iter().any(|n| n == node)))
+        .map(|(s, _)| s as ShardId)
+        .collect()
+}
+
+/// A deletion every node of the index must apply, scoped per request to a set of shards by
+/// `request(shards)`: each node deletes in the shards it counts for (it is their first copy)
+/// apart from the others, so the task counts each deleted document once. One node judges the
+/// request first, so a refused request (a bad filter, say) changes nothing anywhere.
+async fn broadcast(
+    app: &AppState,
+    uid: &str,
+    request: impl Fn(&[ShardId]) -> NodeRequest,
+    task: NewTask,
+) -> AppResult<Response> {
     app.check_writable()?;
+    if !miroir::placement::is_valid_index_uid(uid) {
+        return Err(AppError::invalid_index_uid(uid));
+    }
     let map = app.map();
     if !map.indexes.contains_key(uid) {
-        return Err(AppError::index_not_found(uid));
+        return failed(app, task, AppError::index_not_found(uid)).await;
     }
-    let mut nodes = index_nodes(&map, uid);
-    let probe = nodes.pop_first().ok_or_else(|| AppError::internal("index has no nodes"))?;
+    let first = fanout::first_targets(&map, uid);
+    let mut shares: BTreeMap<NodeId, Vec<Share>> = BTreeMap::new();
+    let mut per_node: BTreeMap<NodeId, Vec<NodeRequest>> = index_nodes(&map, uid)
+        .into_iter()
+        .map(|node| {
+            let (counted, others): (Vec<ShardId>, Vec<ShardId>) =
+                shards_on(&map, uid, &node).into_iter().partition(|s| first.get(s) == Some(&node));
+            let mut reqs = vec![];
+            for (list, counts) in [(counted, 1), (others, 0)] {
+                if !list.is_empty() {
+                    shares.entry(node.clone()).or_default().push(Share { sent: 1, counted: counts });
+                    reqs.push(request(&list));
+                }
+            }
+            (node, reqs)
+        })
+        .collect();
+    let (probe, mut probe_reqs) = per_node.pop_first().ok_or_else(|| AppError::internal("index has no nodes"))?;
     let url = map.nodes.get(&probe).map(|n| n.url.clone()).unwrap_or_default();
-    let probed = match app.nodes.enqueue(&url, request()).await {
+    let first_req = probe_reqs.remove(0);
+    let probed = match app.nodes.enqueue(&url, first_req).await {
         Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
         r => r.map(|u| vec![u]),
     };
-    let per_node = nodes.into_iter().map(|n| (n, vec![request()])).collect();
-    let mut results = fanout::send(app, &map, per_node).await;
-    results.push((probe, probed));
+    if probed.is_ok() && !probe_reqs.is_empty() {
+        per_node.insert(probe.clone(), probe_reqs);
+    }
+    let mut results = vec![(probe, probed)];
+    results.extend(fanout::send(app, &map, per_node).await);
     let outcome = fanout::settle(app, uid, results, |n| in_sync_copies(&map, uid, n)).await?;
+    let outcome = outcome.with_shares(|n, i| shares[n][i]);
     accepted(app, task, outcome, vec![]).await
+}
+
+/// `[_miroir_shard IN [..], <the client's filter>]`: the client's filter within some shards.
+fn scoped_filter(shards: &[ShardId], filter: Option<&Value>) -> Value {
+    let mut parts = vec![Value::from(shard_filter(shards))];
+    match filter {
+        Some(Value::Array(more)) => parts.extend(more.iter().cloned()),
+        Some(Value::Null) | None => {}
+        Some(f) => parts.push(f.clone()),
+    }
+    Value::from(parts)
 }
 
 pub async fn delete_by_filter(
@@ -289,28 +381,28 @@ pub async fn delete_by_filter(
     Path(uid): Path<String>,
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
-    let filter = body.get("filter").cloned().unwrap_or(Value::Null);
-    let task = NewTask {
-        index_uid: Some(uid.clone()),
-        kind: "documentDeletion".into(),
-        details: json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": filter.to_string()}),
-        node_tasks: vec![],
-        finished: None,
+    let Some(filter) = body.get("filter").cloned() else {
+        return Err(AppError::new(Code::MISSING_DOCUMENT_FILTER, "Missing field `filter`"));
     };
+    let details = json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": filter.to_string()});
+    let task = new_task(&uid, "documentDeletion", details);
     let path = format!("/indexes/{uid}/documents/delete");
-    broadcast(&app, &uid, || NodeRequest::json(Method::Post, path.clone(), &body), task).await
+    let request = |shards: &[ShardId]| {
+        NodeRequest::json(Method::Post, path.clone(), &json!({"filter": scoped_filter(shards, Some(&filter))}))
+    };
+    broadcast(&app, &uid, request, task).await
 }
 
+/// Clearing an index deletes, on each copy, the documents of the shards it holds (every document
+/// a node holds carries its shard), so the count is exact like any scoped deletion.
 pub async fn clear(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
-    let task = NewTask {
-        index_uid: Some(uid.clone()),
-        kind: "documentDeletion".into(),
-        details: json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": null}),
-        node_tasks: vec![],
-        finished: None,
+    let task =
+        new_task(&uid, "documentDeletion", json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": null}));
+    let path = format!("/indexes/{uid}/documents/delete");
+    let request = |shards: &[ShardId]| {
+        NodeRequest::json(Method::Post, path.clone(), &json!({"filter": scoped_filter(shards, None)}))
     };
-    let path = format!("/indexes/{uid}/documents");
-    broadcast(&app, &uid, || NodeRequest::delete(path.clone()), task).await
+    broadcast(&app, &uid, request, task).await
 }
 
 #[derive(Deserialize, Default)]
@@ -323,14 +415,17 @@ pub struct BrowseQuery {
     ids: Option<Vec<Value>>,
 }
 
+/// `GET /documents` parameters, in Meilisearch's order (its "unknown parameter" error lists them).
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BrowseParams {
-    offset: Option<usize>,
-    limit: Option<usize>,
+    offset: Option<String>,
+    limit: Option<String>,
     fields: Option<String>,
-    filter: Option<String>,
+    retrieve_vectors: Option<String>,
     ids: Option<String>,
+    filter: Option<String>,
+    sort: Option<String>,
 }
 
 pub async fn browse(
@@ -338,9 +433,16 @@ pub async fn browse(
     Path(uid): Path<String>,
     Query(p): Query<BrowseParams>,
 ) -> AppResult<Response> {
+    bool_param(p.retrieve_vectors.as_deref(), "retrieveVectors", "invalid_document_retrieve_vectors")?;
+    if p.sort.is_some() {
+        return Err(AppError::new(
+            Code::MIROIR_NOT_SUPPORTED,
+            "Sorting a document browse is not supported by Miroir yet.",
+        ));
+    }
     let q = BrowseQuery {
-        offset: p.offset,
-        limit: p.limit,
+        offset: uint_param(p.offset.as_deref(), "offset", "invalid_document_offset")?,
+        limit: uint_param(p.limit.as_deref(), "limit", "invalid_document_limit")?,
         fields: p.fields.map(|f| Value::from(f.split(',').map(str::trim).collect::<Vec<_>>())),
         filter: p.filter.map(Value::from),
         ids: p.ids.map(|ids| ids.split(',').map(|s| Value::from(s.trim())).collect()),

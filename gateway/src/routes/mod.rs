@@ -10,7 +10,7 @@ use miroir::task::NewTask;
 use serde_json::Value;
 
 use crate::app::AppState;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::fanout::Outcome;
 
 mod documents;
@@ -30,6 +30,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/_miroir/ready", get(meta::ready))
         .route("/indexes", get(indexes::list).post(indexes::create))
         .route("/indexes/{uid}", get(indexes::get).patch(indexes::update).delete(indexes::delete))
+        .route("/indexes/{uid}/stats", get(meta::index_stats_route))
         .route(
             "/indexes/{uid}/documents",
             get(documents::browse)
@@ -68,6 +69,7 @@ pub fn router() -> Router<Arc<AppState>> {
 /// with `X-Miroir-Degraded` naming shards left below RF.
 async fn accepted(app: &AppState, mut task: NewTask, outcome: Outcome, degraded: Vec<u32>) -> AppResult<Response> {
     task.node_tasks = outcome.node_tasks;
+    task.shares = outcome.shares;
     let (uid, at) = app.tasks.register(task.clone()).await?;
     let view = serde_json::json!({
         "taskUid": uid,
@@ -85,6 +87,28 @@ async fn accepted(app: &AppState, mut task: NewTask, outcome: Outcome, degraded:
         headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
     }
     Ok((StatusCode::ACCEPTED, headers, axum::Json(view)).into_response())
+}
+
+/// A write Meilisearch accepts (202) and then fails when it processes it (an unknown index, an
+/// index that already exists, a conflicting primary key): the task is registered already failed
+/// with Meilisearch's error object, and nothing reaches a node.
+async fn failed(app: &AppState, mut task: NewTask, error: AppError) -> AppResult<Response> {
+    app.check_writable()?;
+    task.node_tasks = vec![];
+    task.finished = Some((miroir::task::TaskStatus::Failed, Some(error.body())));
+    accepted(app, task, Outcome::default(), vec![]).await
+}
+
+/// A task of `kind` on index `uid`, to be filled with its node tasks.
+fn new_task(uid: &str, kind: &str, details: Value) -> NewTask {
+    NewTask {
+        index_uid: Some(uid.into()),
+        kind: kind.into(),
+        details,
+        node_tasks: vec![],
+        finished: None,
+        shares: vec![],
+    }
 }
 
 fn json_ok(v: Value) -> Response {

@@ -42,10 +42,8 @@ pub async fn update_all(
 
 pub async fn reset_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
     app.check_writable()?;
-    let map = app.map();
-    if !map.indexes.contains_key(&uid) {
-        return Err(AppError::index_not_found(&uid));
-    }
+    // Like Meilisearch, a settings change creates a missing index.
+    super::documents::ensure_index(&app, &uid).await?;
     let (_, version) = app.cluster.propose(Command::ResetSettings { uid: uid.clone(), at: now_millis() }).await?;
     let map = app.wait_for_version(version).await?;
     let per_node: BTreeMap<_, _> = index_nodes(&map, &uid)
@@ -64,15 +62,14 @@ pub async fn reset_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>
     accepted(&app, task, outcome, vec![]).await
 }
 
-fn unknown_setting() -> AppError {
-    AppError::new(Code::BAD_REQUEST, "Unknown settings route.")
-}
-
 pub async fn get_one(
     State(app): State<Arc<AppState>>,
     Path((uid, segment)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    by_segment(&segment).ok_or_else(unknown_setting)?;
+    // An unknown sub-route is no route at all for Meilisearch: an empty 404.
+    if by_segment(&segment).is_none() {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    }
     let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings/{segment}")).await?;
     if segment == "filterable-attributes" {
         strip_shard_field(&mut v);
@@ -110,43 +107,69 @@ pub async fn reset_one(
     State(app): State<Arc<AppState>>,
     Path((uid, segment)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let (key, _) = by_segment(&segment).ok_or_else(unknown_setting)?;
+    let Some((key, _)) = by_segment(&segment) else { return Ok(StatusCode::NOT_FOUND.into_response()) };
     let mut patch = Map::new();
     patch.insert(key.to_string(), Value::Null);
     apply_patch(&app, &uid, patch).await
 }
 
 fn settings_task(uid: &str, details: Value) -> NewTask {
-    NewTask { index_uid: Some(uid.into()), kind: "settingsUpdate".into(), details, node_tasks: vec![], finished: None }
+    super::new_task(uid, "settingsUpdate", details)
 }
 
+/// The scratch index on which one node judges a settings patch without applying it to any copy.
+const PROBE_INDEX: &str = "_miroir_settings_probe";
+
 /// Meilisearch validates settings when they arrive, so one node judges the patch first: if it
-/// refuses, the client gets that node's own error and nothing is committed. Then the patch is
-/// committed (bumping the settings version) and sent to every other node of the index; a node
-/// that misses it is marked stale and the settings reconciler brings it up to date.
+/// refuses, the client gets that node's own error and nothing is committed. It judges it on a
+/// scratch index, not on its copy: a patch that then fails to commit must leave no copy with
+/// settings the cluster does not have. Then the patch is committed (bumping the settings
+/// version) and sent to every node of the index; a node that misses it is marked stale and the
+/// settings reconciler brings it up to date.
 async fn apply_patch(app: &AppState, uid: &str, patch: Map<String, Value>) -> AppResult<Response> {
     app.check_writable()?;
-    let map = app.map();
-    if !map.indexes.contains_key(uid) {
-        return Err(AppError::index_not_found(uid));
-    }
     let details = Value::Object(patch.clone());
     let body = if patch.contains_key("filterableAttributes") { node_settings(&details) } else { details.clone() };
-    let request = || NodeRequest::json(Method::Patch, format!("/indexes/{uid}/settings"), &body);
-    let mut nodes = index_nodes(&map, uid);
-    let probe = nodes.pop_first().ok_or_else(|| AppError::internal("index has no nodes"))?;
-    let url = map.nodes.get(&probe).map(|n| n.url.clone()).unwrap_or_default();
-    let probed = match app.nodes.enqueue(&url, request()).await {
-        Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
-        r => r.map(|uid| vec![uid]),
-    };
+    let map = super::documents::ensure_index(app, uid).await?;
+    judge_on_scratch_index(app, &map, uid, &body).await?;
     let cmd = Command::UpdateSettings { uid: uid.into(), patch: details.clone(), at: now_millis() };
     let (_, version) = app.cluster.propose(cmd).await?;
     let map = app.wait_for_version(version).await?;
-    let per_node: BTreeMap<_, _> =
-        index_nodes(&map, uid).into_iter().filter(|n| *n != probe).map(|n| (n, vec![request()])).collect();
-    let mut results = fanout::send(app, &map, per_node).await;
-    results.push((probe, probed));
+    let request = || NodeRequest::json(Method::Patch, format!("/indexes/{uid}/settings"), &body);
+    let per_node: BTreeMap<_, _> = index_nodes(&map, uid).into_iter().map(|n| (n, vec![request()])).collect();
+    let results = fanout::send(app, &map, per_node).await;
     let outcome = fanout::settle(app, uid, results, |n| in_sync_copies(&map, uid, n)).await?;
     accepted(app, settings_task(uid, details), outcome, vec![]).await
+}
+
+/// Sends the patch to the scratch index of the first node of `uid` that answers; a 4xx is the
+/// client's error. The scratch index is deleted again in the background.
+async fn judge_on_scratch_index(app: &AppState, map: &miroir::RoutingMap, uid: &str, body: &Value) -> AppResult<()> {
+    for node in index_nodes(map, uid) {
+        let Some(url) = map.nodes.get(&node).map(|n| n.url.clone()) else { continue };
+        let req = NodeRequest::json(Method::Patch, format!("/indexes/{PROBE_INDEX}/settings"), body);
+        match app.nodes.enqueue(&url, req).await {
+            Err(NodeError::Status { status, body }) if status < 500 => {
+                return Err(AppError::forwarded(status, strip_probe_name(body, uid)))
+            }
+            Err(e) => tracing::debug!(%node, error = %e, "settings probe failed, trying the next node"),
+            Ok(_) => {
+                let nodes = app.nodes.clone();
+                tokio::spawn(async move {
+                    let _ = nodes.enqueue(&url, NodeRequest::delete(format!("/indexes/{PROBE_INDEX}"))).await;
+                });
+                return Ok(());
+            }
+        }
+    }
+    // No node could judge it: the writes below fail the same way and say why.
+    Ok(())
+}
+
+/// A node's error about the scratch index, as if it were about the client's index.
+fn strip_probe_name(mut body: Value, uid: &str) -> Value {
+    if let Some(m) = body.get("message").and_then(Value::as_str).map(|m| m.replace(PROBE_INDEX, uid)) {
+        body["message"] = Value::from(m);
+    }
+    body
 }

@@ -16,28 +16,90 @@ use super::json_ok;
 use crate::app::AppState;
 use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Query;
+use crate::extract::{bool_param, uint_param, Query};
 use crate::tasks::{now_millis, summarized, view};
 
+/// `/tasks` query parameters, in Meilisearch's order (its "unknown parameter" error lists them).
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TaskParams {
-    uids: Option<String>,
+    limit: Option<String>,
+    from: Option<String>,
+    reverse: Option<String>,
     /// A Miroir task is its own batch (batch uid = task uid, once it started).
     batch_uids: Option<String>,
-    statuses: Option<String>,
-    types: Option<String>,
-    index_uids: Option<String>,
+    uids: Option<String>,
     canceled_by: Option<String>,
-    before_enqueued_at: Option<String>,
+    types: Option<String>,
+    statuses: Option<String>,
+    index_uids: Option<String>,
     after_enqueued_at: Option<String>,
-    before_started_at: Option<String>,
+    before_enqueued_at: Option<String>,
     after_started_at: Option<String>,
-    before_finished_at: Option<String>,
+    before_started_at: Option<String>,
     after_finished_at: Option<String>,
-    limit: Option<usize>,
-    from: Option<u64>,
-    reverse: Option<bool>,
+    before_finished_at: Option<String>,
+}
+
+/// Task types Meilisearch knows (`types` filter).
+const TASK_TYPES: &[&str] = &[
+    "documentAdditionOrUpdate",
+    "documentEdition",
+    "documentDeletion",
+    "settingsUpdate",
+    "indexCreation",
+    "indexDeletion",
+    "indexUpdate",
+    "indexSwap",
+    "taskCancelation",
+    "taskDeletion",
+    "dumpCreation",
+    "snapshotCreation",
+    "export",
+    "upgradeDatabase",
+    "indexCompaction",
+];
+
+fn task_types(raw: &Option<String>) -> AppResult<Option<Vec<String>>> {
+    split_list(raw)
+        .map(|l| {
+            l.into_iter()
+                .map(|t| {
+                    if TASK_TYPES.contains(&t) {
+                        Ok(t.to_string())
+                    } else {
+                        let all = TASK_TYPES.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ");
+                        Err(invalid(
+                            "invalid_task_types",
+                            format!("Invalid value in parameter `types`: `{t}` is not a valid task type. Available types are {all}."),
+                        ))
+                    }
+                })
+                .collect()
+        })
+        .transpose()
+}
+
+fn index_uids(raw: &Option<String>) -> AppResult<Option<Vec<String>>> {
+    split_list(raw)
+        .map(|l| {
+            let many = l.len() > 1;
+            l.iter()
+                .enumerate()
+                .map(|(i, u)| {
+                    if miroir::placement::is_valid_index_uid(u) {
+                        return Ok(u.to_string());
+                    }
+                    let at = if many { format!("indexUids[{i}]") } else { "indexUids".into() };
+                    let e = AppError::invalid_index_uid(u);
+                    Err(AppError::new(
+                        Code::INVALID_INDEX_UID,
+                        format!("Invalid value in parameter `{at}`: {}", e.message),
+                    ))
+                })
+                .collect()
+        })
+        .transpose()
 }
 
 fn invalid(code: &'static str, message: String) -> AppError {
@@ -54,13 +116,16 @@ fn split_list(raw: &Option<String>) -> Option<Vec<&str>> {
 fn uids(raw: &Option<String>, code: &'static str, name: &str) -> AppResult<Option<Vec<u64>>> {
     split_list(raw)
         .map(|items| {
+            let many = items.len() > 1;
             items
                 .iter()
-                .map(|s| {
+                .enumerate()
+                .map(|(i, s)| {
                     s.parse().map_err(|_| {
+                        let at = if many { format!("{name}[{i}]") } else { name.to_string() };
                         invalid(
                             code,
-                            format!("Invalid value in parameter `{name}`: could not parse `{s}` as a positive integer"),
+                            format!("Invalid value in parameter `{at}`: could not parse `{s}` as a positive integer"),
                         )
                     })
                 })
@@ -116,8 +181,8 @@ fn filter(p: &TaskParams, access: &Access) -> AppResult<TaskFilter> {
     Ok(TaskFilter {
         uids: task_uids,
         statuses,
-        types: split_list(&p.types).map(|l| l.into_iter().map(str::to_string).collect()),
-        index_uids: split_list(&p.index_uids).map(|l| l.into_iter().map(str::to_string).collect()),
+        types: task_types(&p.types)?,
+        index_uids: index_uids(&p.index_uids)?,
         canceled_by: uids(&p.canceled_by, "invalid_task_canceled_by", "canceledBy")?,
         before_enqueued_at: date(&p.before_enqueued_at, "invalid_task_before_enqueued_at", "beforeEnqueuedAt")?,
         after_enqueued_at: date(&p.after_enqueued_at, "invalid_task_after_enqueued_at", "afterEnqueuedAt")?,
@@ -151,8 +216,10 @@ pub async fn list_tasks(app: &AppState, p: TaskParams, access: &Access) -> AppRe
 
 /// Meilisearch's paged list shape over the task log, each task rendered by `render`.
 async fn page(app: &AppState, f: TaskFilter, p: &TaskParams, render: fn(&Task) -> Option<Value>) -> AppResult<Value> {
-    let limit = p.limit.unwrap_or(20);
-    let page = app.cluster.tasks(f, p.from, limit, p.reverse.unwrap_or(false)).await?;
+    let limit = uint_param(p.limit.as_deref(), "limit", "invalid_task_limit")?.unwrap_or(20);
+    let from = uint_param(p.from.as_deref(), "from", "invalid_task_from")?.map(|f| f as u64);
+    let reverse = bool_param(p.reverse.as_deref(), "reverse", "invalid_task_reverse")?.unwrap_or(false);
+    let page = app.cluster.tasks(f, from, limit, reverse).await?;
     Ok(json!({
         "results": page.tasks.iter().filter_map(render).collect::<Vec<_>>(),
         "total": page.total,
@@ -238,6 +305,15 @@ async fn filtered_task(
     missing_code: &'static str,
     run: impl FnOnce(Vec<u64>, u64) -> Command,
 ) -> AppResult<Response> {
+    if let Some(name) = [("limit", &p.limit), ("from", &p.from), ("reverse", &p.reverse)]
+        .into_iter()
+        .find_map(|(name, v)| v.is_some().then_some(name))
+    {
+        return Err(AppError::new(
+            Code::BAD_REQUEST,
+            format!("Unknown parameter `{name}`: expected one of `uids`, `batchUids`, `canceledBy`, `types`, `statuses`, `indexUids`, `afterEnqueuedAt`, `beforeEnqueuedAt`, `afterStartedAt`, `beforeStartedAt`, `afterFinishedAt`, `beforeFinishedAt`"),
+        ));
+    }
     if !has_filter(&p) {
         return Err(invalid(
             missing_code,
@@ -247,12 +323,15 @@ async fn filtered_task(
     let uids = matching(app, &p, access).await?;
     let done_key = if kind == "taskCancelation" { "canceledTasks" } else { "deletedTasks" };
     let original_filter = format!("?{query}");
+    // Finished below by the gateway itself (`FinishTask`) once the tasks are canceled or deleted;
+    // registered `processing` meanwhile, not finished as a task without node tasks would be.
     let new = NewTask {
         index_uid: None,
         kind: kind.into(),
         details: json!({"matchedTasks": uids.len(), done_key: null, "originalFilter": original_filter}),
         node_tasks: vec![],
-        finished: None,
+        finished: Some((TaskStatus::Processing, None)),
+        shares: vec![],
     };
     let (uid, _) = app.tasks.register(new).await?;
     let before = app

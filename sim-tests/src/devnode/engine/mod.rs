@@ -71,15 +71,21 @@ impl Index {
                 *dist.entry(k.clone()).or_default() += 1;
             }
         }
+        let raw = self.raw_size();
         json!({
             "numberOfDocuments": self.docs.len(),
-            "rawDocumentDbSize": 0,
-            "avgDocumentSize": 0,
+            "rawDocumentDbSize": raw,
+            "avgDocumentSize": raw.checked_div(self.docs.len() as u64).unwrap_or(0),
             "isIndexing": false,
             "numberOfEmbeddings": 0,
             "numberOfEmbeddedDocuments": 0,
             "fieldDistribution": dist,
         })
+    }
+
+    /// The documents' size as JSON: what this in-memory node stores.
+    pub fn raw_size(&self) -> u64 {
+        self.docs.values().map(|d| serde_json::to_vec(d).map_or(0, |b| b.len() as u64)).sum()
     }
 
     pub fn get(&self, id: &str) -> Option<&Doc> {

@@ -170,6 +170,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 Json(json!({"commitSha": "unknown", "commitDate": "unknown", "pkgVersion": env!("CARGO_PKG_VERSION")}))
             })),
         )
+        .route("/stats", g(get(global_stats)))
         .route("/indexes", g(get(list_indexes).post(create_index)))
         .route("/indexes/{uid}", g(get(get_index).patch(update_index).delete(delete_index)))
         .route("/indexes/{uid}/stats", g(get(index_stats)))
@@ -305,6 +306,14 @@ async fn create_index(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
 async fn get_index(State(s): St, Path(uid): Path<String>) -> Res {
     check_index_uid(&uid)?;
     ok(StatusCode::OK, s.engine().index(&uid)?.view())
+}
+
+/// `GET /stats`: the in-memory node's sizes are the JSON size of its documents.
+async fn global_stats(State(s): St) -> Res {
+    let engine = s.engine();
+    let indexes: Map<String, Value> = engine.indexes.iter().map(|(uid, i)| (uid.clone(), i.stats())).collect();
+    let size: u64 = engine.indexes.values().map(|i| i.raw_size()).sum();
+    ok(StatusCode::OK, json!({"databaseSize": size, "usedDatabaseSize": size, "lastUpdate": null, "indexes": indexes}))
 }
 
 async fn index_stats(State(s): St, Path(uid): Path<String>) -> Res {

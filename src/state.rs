@@ -31,6 +31,9 @@ pub struct ClusterState {
     /// Webhooks by uuid.
     #[serde(default)]
     pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
+    /// Recent proposal ids and what they answered, so a retried proposal is applied once.
+    #[serde(default)]
+    pub proposals: crate::proposal::ProposalTable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

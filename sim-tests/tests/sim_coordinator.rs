@@ -63,6 +63,8 @@ fn start_peer(handle: &Handle, id: u64, store: MemStore) -> NodeHandle {
                     election_min: Duration::from_millis(400),
                     election_max: Duration::from_millis(800),
                     proposal_timeout: Duration::from_secs(5),
+                    snapshot_every: PeerOptions::SNAPSHOT_EVERY,
+                    keep_logs: PeerOptions::KEEP_LOGS,
                 };
                 let _peer = peer::start(opts, log, sm, state, Vec::new()).await.expect("peer starts");
                 std::future::pending::<()>().await;

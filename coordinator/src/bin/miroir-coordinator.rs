@@ -39,6 +39,8 @@ async fn main() -> anyhow::Result<()> {
         election_min: cfg.election_min,
         election_max: cfg.election_max,
         proposal_timeout: cfg.proposal_timeout,
+        snapshot_every: cfg.snapshot_every,
+        keep_logs: cfg.keep_logs,
     };
     let controllers = miroir_coordinator::controllers::http_controllers(
         cfg.master_key.clone(),

@@ -58,6 +58,9 @@ pub struct Args {
     /// reconciler). Leave unset only for nodes running without a master key.
     #[arg(long, env = "MIROIR_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Fault injection for tests: shifts this peer's wall clock by this many ms.
+    #[arg(long, env = "MIROIR_CLOCK_OFFSET_MS", hide = true, allow_negative_numbers = true)]
+    pub clock_offset_ms: Option<i64>,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "MIROIR_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -77,6 +80,7 @@ pub struct Config {
     pub proposal_timeout: Duration,
     pub snapshot_every: u64,
     pub keep_logs: u64,
+    pub clock_offset_ms: i64,
     pub json_logs: bool,
     pub master_key: Option<String>,
 }
@@ -146,6 +150,7 @@ impl Args {
             proposal_timeout,
             snapshot_every,
             keep_logs,
+            clock_offset_ms: pick!(clock_offset_ms).unwrap_or(0),
             json_logs,
             master_key: pick!(master_key).filter(|k| !k.is_empty()),
         })

@@ -2,6 +2,7 @@
 //! API needs (propose with forwarding, linearizable read, membership), and the servers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,8 +26,17 @@ pub const FORWARDED: &str = "x-miroir-forwarded";
 /// the forwarding peer knows nothing was proposed and may retry safely.
 pub const NOT_LEADER: &str = "not the leader";
 
+/// A shift of this peer's wall clock, for fault-injection tests (`--clock-offset-ms`); 0 otherwise.
+static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+pub fn set_clock_offset_ms(ms: i64) {
+    CLOCK_OFFSET_MS.store(ms, Ordering::Relaxed);
+}
+
+/// This peer's wall clock, in ms since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    now.saturating_add_signed(CLOCK_OFFSET_MS.load(Ordering::Relaxed))
 }
 
 /// What a committed (or refused) proposal answers.

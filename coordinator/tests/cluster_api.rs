@@ -135,6 +135,26 @@ async fn gateway_leases_are_timed_by_the_leader_and_expire() {
     assert!(matches!(via_leader.register_gateway("gw-2", "a", 0).await, Err(Error::InvalidArgument(_))));
 }
 
+/// A follower whose wall clock is an hour behind forwards lease calls without stamping them: the
+/// lease is timed by the leader's clock (here the real one), never by the forwarding peer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_is_stamped_by_the_leader_not_by_a_skewed_forwarding_peer() {
+    let mut c = TestCluster::start(3);
+    let (_, follower) = leader_and_follower(&c).await;
+    c.kill(follower);
+    c.spawn_with(follower, &["--clock-offset-ms", "-3600000"]);
+    let leader = c.wait_leader(SECS(20)).await;
+    assert_ne!(leader, follower, "the skewed peer must forward for this test");
+    let via_skewed = c.client_of(&[follower]);
+    let before = now_ms();
+    let reg = via_skewed.register_gateway("gw-s", "a", 2_000).await.expect("register");
+    let hb = via_skewed.heartbeat_gateway("gw-s", 2_000, Some(1)).await.expect("ack");
+    let after = now_ms();
+    for l in [reg.lease_expires_at, hb.lease_expires_at] {
+        assert!((before + 2_000..=after + 2_000).contains(&l), "lease end {l} not by the leader's clock");
+    }
+}
+
 /// The snapshot path: with a snapshot every 20 entries and no log kept behind it, a peer that was
 /// down while the log was purged, and a peer added afterwards, can only catch up by InstallSnapshot.
 /// The state is over 4 MiB, so the snapshot streams in many chunks and reading the whole state

@@ -25,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     init_logs(cfg.json_logs);
+    miroir_coordinator::node::set_clock_offset_ms(cfg.clock_offset_ms);
     if let Some(addr) = cfg.metrics_listen {
         miroir_coordinator::metrics::install(addr)?;
     }

@@ -54,6 +54,11 @@ impl TestCluster {
 
     /// Starts (or restarts from its data dir) peer `id`.
     pub fn spawn(&mut self, id: u64) {
+        self.spawn_with(id, &[]);
+    }
+
+    /// [`Self::spawn`] with extra flags for this peer only.
+    pub fn spawn_with(&mut self, id: u64, only_this: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -68,6 +73,7 @@ impl TestCluster {
             .args(["--heartbeat-ms", "100", "--election-min-ms", "400", "--election-max-ms", "800"])
             .args(["--proposal-timeout-ms", "3000"])
             .args(&self.extra)
+            .args(only_this)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)

@@ -359,6 +359,7 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                     acked_version: acked,
                 },
             );
+            return Ok(Response::Lease(at + lease_ms));
         }
         GatewayHeartbeat { id, at, lease_ms, acked_version } => {
             let g = s.gateways.get_mut(id).ok_or_else(|| CommandError::GatewayNotFound(id.clone()))?;
@@ -366,6 +367,7 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             if let Some(v) = acked_version {
                 g.acked_version = g.acked_version.max(*v);
             }
+            return Ok(Response::Lease(g.lease_expires_at));
         }
         DeregisterGateway { id } => {
             s.gateways.remove(id).ok_or_else(|| CommandError::GatewayNotFound(id.clone()))?;

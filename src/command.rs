@@ -216,6 +216,8 @@ pub enum Response {
     /// Uids assigned by `RegisterTasks`, in order.
     Tasks(Vec<TaskUid>),
     Migration(MigrationId),
+    /// A gateway's lease end after `RegisterGateway` / `GatewayHeartbeat` (ms, the leader's clock).
+    Lease(Millis),
 }
 
 /// Commands appear in Raft's logs; their JSON, cut short, is what an operator needs there.

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod keys;
 pub mod map;
 pub mod placement;
+pub mod proposal;
 pub mod settings;
 pub mod state;
 pub mod task;
@@ -21,6 +22,7 @@ pub use apply::{apply, changes_routing};
 pub use command::{Command, Response};
 pub use error::CommandError;
 pub use map::RoutingMap;
+pub use proposal::{apply_proposal, Applied, Proposal, ProposalId};
 pub use state::ClusterState;
 
 /// What applying a command yields; this is also the Raft response type.
@@ -30,4 +32,9 @@ pub type CommandResult = Result<Response, CommandError>;
 pub mod proto {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("miroir.v1");
+
+    /// Largest gRPC message any Miroir client or server sends or accepts (tonic's default is
+    /// 4 MiB to decode). A whole `ClusterState` or a task page can outgrow 4 MiB; every client and
+    /// server uses this one limit so that what one side may send, the other accepts.
+    pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 }

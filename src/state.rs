@@ -42,6 +42,9 @@ pub struct ClusterState {
     /// index of the same uid is placed on such a node, so old documents cannot come back.
     #[serde(default)]
     pub deleting: BTreeMap<IndexUid, BTreeSet<NodeId>>,
+    /// Recent proposal ids and what they answered, so a retried proposal is applied once.
+    #[serde(default)]
+    pub proposals: crate::proposal::ProposalTable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -207,6 +207,56 @@ proptest! {
         };
         prop_assert_eq!(run(), run());
     }
+
+    /// A log in which proposals repeat (retries, forwards) leaves the state that applying each
+    /// proposal once leaves, and every repeat answers what its first occurrence answered. With a
+    /// small table, ids evicted before they repeat are applied again, like any new proposal.
+    #[test]
+    fn duplicate_proposals_apply_once(
+        entries in prop::collection::vec((command(), prop::option::of(0u8..12), any::<prop::sample::Index>()), 1..80),
+        capacity in 1usize..16,
+    ) {
+        use miroir::proposal::{apply_proposal_with_capacity, Proposal};
+        let mut s = populated();
+        let mut reference = s.clone();
+        let offset = s.map_version;
+        // The model: id -> (log index, answer) of its first occurrence, and which ids are evicted.
+        let mut first: std::collections::BTreeMap<String, (u64, miroir::CommandResult)> = Default::default();
+        let mut log: Vec<(u64, Proposal)> = Vec::new();
+        for (i, (cmd, id, pick)) in entries.iter().enumerate() {
+            let index = offset + i as u64 + 1;
+            // Half of the identified entries repeat an earlier proposal verbatim.
+            let p = match (id, log.is_empty()) {
+                (Some(n), false) if n % 2 == 0 => log[pick.index(log.len())].1.clone(),
+                (Some(n), _) => Proposal::new(Some(format!("p{i}-{n}")), cmd.clone()),
+                (None, _) => Proposal::new(None, cmd.clone()),
+            };
+            let got = apply_proposal_with_capacity(&mut s, &p, index, capacity);
+            let remembered = p.id.as_ref().and_then(|id| first.get(id)).filter(|(at, _)| {
+                // Still in the table: fewer than `capacity` identified entries applied since.
+                first.values().filter(|(j, _)| j > at).count() < capacity
+            });
+            match remembered {
+                Some((at, result)) => {
+                    prop_assert_eq!(&got.result, result);
+                    prop_assert_eq!(got.log_index, *at);
+                }
+                None => {
+                    let want = apply(&mut reference, &p.command, index);
+                    prop_assert_eq!(&got.result, &want);
+                    prop_assert_eq!(got.log_index, index);
+                    if let Some(id) = &p.id {
+                        first.insert(id.clone(), (index, want));
+                    }
+                }
+            }
+            let mut without_table = s.clone();
+            without_table.proposals = Default::default();
+            prop_assert_eq!(&without_table, &reference);
+            prop_assert!(s.proposals.len() <= capacity);
+            log.push((index, p));
+        }
+    }
 }
 
 /// Two groups of three nodes and two indexes with two shards, RF 2.

@@ -1,11 +1,12 @@
 //! Client of the cluster API for miroirctl, tests and benchmarks: tries each coordinator address
 //! in turn until one answers (any peer serves; followers forward to the leader).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use miroir::proto::cluster_service_client::ClusterServiceClient;
 use miroir::proto::{self as pb, propose_reply::Outcome};
 use miroir::{ClusterState, Command, CommandError, Response};
+use miroir_raft_store::runtime::proposal_id;
 use tonic::transport::Channel;
 
 use crate::error::{Error, Result};
@@ -28,7 +29,7 @@ impl Client {
             .iter()
             .map(|a| {
                 let ch = crate::network::channel(a.as_ref()).map_err(Error::invalid)?;
-                Ok((a.as_ref().to_string(), ClusterServiceClient::new(ch)))
+                Ok((a.as_ref().to_string(), crate::network::cluster_client(ch)))
             })
             .collect::<Result<_>>()?;
         Ok(Client { peers, timeout: Duration::from_secs(15) })
@@ -39,30 +40,46 @@ impl Client {
         self
     }
 
-    /// Calls `f` on each peer until one answers something other than "unavailable".
+    /// Calls `f` on each peer until one answers something other than "unavailable", for at most
+    /// `miroir::proposal::RETRY_WINDOW_SECS` in all: a retried proposal must reach the log while the
+    /// original is still remembered there.
     async fn any<T, F, Fut>(&self, f: F) -> Result<T>
     where
         F: Fn(ClusterServiceClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
+        let deadline = Instant::now() + Duration::from_secs(miroir::proposal::RETRY_WINDOW_SECS);
         let mut errors = Vec::new();
         for (addr, c) in &self.peers {
-            match tokio::time::timeout(self.timeout, f(c.clone())).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                errors.push(format!("{addr}: not tried, retry window over"));
+                continue;
+            }
+            let t = self.timeout.min(left);
+            match tokio::time::timeout(t, f(c.clone())).await {
                 Ok(Ok(r)) => return Ok(r.into_inner()),
                 Ok(Err(s)) if s.code() != tonic::Code::Unavailable => return Err(s.into()),
                 Ok(Err(s)) => errors.push(format!("{addr}: {}", s.message())),
-                Err(_) => errors.push(format!("{addr}: no answer within {:?}", self.timeout)),
+                Err(_) => errors.push(format!("{addr}: no answer within {t:?}")),
             }
         }
         Err(Error::unavailable(errors.join("; ")))
     }
 
+    /// Commits `cmd` under a fresh proposal id, kept across every retry of this call.
     pub async fn propose(&self, cmd: &Command) -> Result<(Applied, u64)> {
+        self.propose_with_id(&proposal_id(), cmd).await
+    }
+
+    /// Commits `cmd` as proposal `id`: proposing the same id again (to any peer) answers the first
+    /// answer and changes nothing.
+    pub async fn propose_with_id(&self, id: &str, cmd: &Command) -> Result<(Applied, u64)> {
         let command = serde_json::to_vec(cmd).map_err(Error::internal)?;
         let r = self
             .any(|mut c| {
-                let command = command.clone();
-                async move { c.propose(pb::ProposeRequest { command }).await }
+                let req = pb::ProposeRequest { command: command.clone(), proposal_id: id.to_string() };
+                async move { c.propose(req).await }
             })
             .await?;
         let applied = match r.outcome {
@@ -71,6 +88,38 @@ impl Client {
             None => return Err(Error::internal("reply without outcome")),
         };
         Ok((applied, r.log_index))
+    }
+
+    /// Registers gateway `id` with a lease of `lease_ms` (stamped by the leader's clock).
+    pub async fn register_gateway(&self, id: &str, address: &str, lease_ms: u64) -> Result<pb::LeaseReply> {
+        let pid = proposal_id();
+        self.any(|mut c| {
+            let req = pb::RegisterRequest {
+                gateway_id: id.to_string(),
+                address: address.to_string(),
+                lease_ms,
+                proposal_id: pid.clone(),
+            };
+            async move { c.register(req).await }
+        })
+        .await
+    }
+
+    /// Renews the lease of gateway `id`, acknowledging map version `acked` when given.
+    pub async fn heartbeat_gateway(&self, id: &str, lease_ms: u64, acked: Option<u64>) -> Result<pb::LeaseReply> {
+        let pid = proposal_id();
+        self.any(|mut c| {
+            let (gateway_id, proposal_id) = (id.to_string(), pid.clone());
+            async move {
+                match acked {
+                    Some(acked_version) => {
+                        c.ack(pb::AckRequest { gateway_id, lease_ms, acked_version, proposal_id }).await
+                    }
+                    None => c.heartbeat(pb::HeartbeatRequest { gateway_id, lease_ms, proposal_id }).await,
+                }
+            }
+        })
+        .await
     }
 
     pub async fn get_state(&self) -> Result<(ClusterState, u64)> {

@@ -2,11 +2,11 @@
 
 use miroir::proto::cluster_service_server::ClusterService;
 use miroir::proto::*;
-use miroir::Command;
+use miroir::{Command, Proposal};
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
-use crate::node::{Coordinator, FORWARDED};
+use crate::node::{Coordinator, LeaseOp, LeaseRequest, FORWARDED};
 use crate::watch::{MapHistory, WatchStream};
 
 pub struct ClusterServer {
@@ -24,35 +24,35 @@ fn forwarded<T>(req: &Request<T>) -> bool {
     req.metadata().contains_key(FORWARDED)
 }
 
-fn gateway_id(id: &str) -> Result<String, Status> {
-    if id.is_empty() {
-        return Err(Status::invalid_argument("gateway_id is empty"));
+/// The client's proposal id, if it sent one.
+fn proposal_id(id: String) -> Result<Option<String>, Status> {
+    if id.len() > miroir::proposal::MAX_PROPOSAL_ID {
+        return Err(Status::invalid_argument(format!(
+            "proposal_id is {} bytes, more than {}",
+            id.len(),
+            miroir::proposal::MAX_PROPOSAL_ID
+        )));
     }
-    Ok(id.to_string())
+    Ok((!id.is_empty()).then_some(id))
 }
 
 impl ClusterServer {
-    /// A lease renewal, acknowledging a map version when the gateway names one.
-    async fn renew(
-        &self,
-        gateway: &str,
-        lease_ms: u64,
-        acked_version: Option<u64>,
-        fwd: bool,
-    ) -> Result<Response<LeaseReply>, Status> {
-        let id = gateway_id(gateway)?;
-        let cmd = |at| (Command::GatewayHeartbeat { id, at, lease_ms, acked_version }, lease_ms);
-        Ok(Response::new(self.coord.lease(cmd, fwd).await?))
+    async fn lease(&self, id: String, gateway: String, lease_ms: u64, op: LeaseOp, fwd: bool) -> LeaseResult {
+        let req = LeaseRequest { id: proposal_id(id)?, gateway, lease_ms, op };
+        Ok(Response::new(self.coord.lease(req, fwd).await?))
     }
 }
+
+type LeaseResult = Result<Response<LeaseReply>, Status>;
 
 #[tonic::async_trait]
 impl ClusterService for ClusterServer {
     async fn propose(&self, req: Request<ProposeRequest>) -> Result<Response<ProposeReply>, Status> {
         let fwd = forwarded(&req);
-        let cmd: Command = serde_json::from_slice(&req.into_inner().command)
+        let r = req.into_inner();
+        let cmd: Command = serde_json::from_slice(&r.command)
             .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
-        let p = self.coord.propose(cmd, fwd).await?;
+        let p = self.coord.propose_once(Proposal::new(proposal_id(r.proposal_id)?, cmd), fwd).await?;
         Ok(Response::new(ProposeReply { log_index: p.log_index, outcome: Some(p.outcome) }))
     }
 
@@ -66,30 +66,23 @@ impl ClusterService for ClusterServer {
         Ok(Response::new(crate::watch::watch(self.coord.state(), &self.history, req.into_inner().from_version)))
     }
 
-    async fn register(&self, req: Request<RegisterRequest>) -> Result<Response<LeaseReply>, Status> {
+    async fn register(&self, req: Request<RegisterRequest>) -> LeaseResult {
         let fwd = forwarded(&req);
         let r = req.into_inner();
-        let id = gateway_id(&r.gateway_id)?;
-        let reply = self
-            .coord
-            .lease(
-                |at| (Command::RegisterGateway { id, address: r.address, at, lease_ms: r.lease_ms }, r.lease_ms),
-                fwd,
-            )
-            .await?;
-        Ok(Response::new(reply))
+        self.lease(r.proposal_id, r.gateway_id, r.lease_ms, LeaseOp::Register { address: r.address }, fwd).await
     }
 
-    async fn heartbeat(&self, req: Request<HeartbeatRequest>) -> Result<Response<LeaseReply>, Status> {
+    async fn heartbeat(&self, req: Request<HeartbeatRequest>) -> LeaseResult {
         let fwd = forwarded(&req);
         let r = req.into_inner();
-        self.renew(&r.gateway_id, r.lease_ms, None, fwd).await
+        self.lease(r.proposal_id, r.gateway_id, r.lease_ms, LeaseOp::Heartbeat { acked_version: None }, fwd).await
     }
 
-    async fn ack(&self, req: Request<AckRequest>) -> Result<Response<LeaseReply>, Status> {
+    async fn ack(&self, req: Request<AckRequest>) -> LeaseResult {
         let fwd = forwarded(&req);
         let r = req.into_inner();
-        self.renew(&r.gateway_id, r.lease_ms, Some(r.acked_version), fwd).await
+        let op = LeaseOp::Heartbeat { acked_version: Some(r.acked_version) };
+        self.lease(r.proposal_id, r.gateway_id, r.lease_ms, op, fwd).await
     }
 
     async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {

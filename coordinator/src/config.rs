@@ -47,10 +47,20 @@ pub struct Args {
     /// How long a proposal or linearizable read may wait for a leader and a quorum [default: 5000].
     #[arg(long, env = "MIROIR_PROPOSAL_TIMEOUT_MS")]
     pub proposal_timeout_ms: Option<u64>,
+    /// Build a Raft snapshot after this many log entries since the last one [default: 5000].
+    #[arg(long, env = "MIROIR_SNAPSHOT_EVERY")]
+    pub snapshot_every: Option<u64>,
+    /// Log entries already covered by a snapshot that are kept anyway (a peer less than this far
+    /// behind catches up from the log, not from a snapshot) [default: 1000].
+    #[arg(long, env = "MIROIR_KEEP_LOGS")]
+    pub keep_logs: Option<u64>,
     /// Master key of the Meilisearch nodes, for the leader's controllers (task tracker, settings
     /// reconciler). Leave unset only for nodes running without a master key.
     #[arg(long, env = "MIROIR_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Fault injection for tests: shifts this peer's wall clock by this many ms.
+    #[arg(long, env = "MIROIR_CLOCK_OFFSET_MS", hide = true, allow_negative_numbers = true)]
+    pub clock_offset_ms: Option<i64>,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "MIROIR_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -68,6 +78,9 @@ pub struct Config {
     pub election_min: Duration,
     pub election_max: Duration,
     pub proposal_timeout: Duration,
+    pub snapshot_every: u64,
+    pub keep_logs: u64,
+    pub clock_offset_ms: i64,
     pub json_logs: bool,
     pub master_key: Option<String>,
 }
@@ -114,6 +127,11 @@ impl Args {
             return Err("need 0 < heartbeat < election-min < election-max".into());
         }
         let proposal_timeout = Duration::from_millis(pick!(proposal_timeout_ms).unwrap_or(5000));
+        let snapshot_every = pick!(snapshot_every).unwrap_or(crate::peer::PeerOptions::SNAPSHOT_EVERY);
+        if snapshot_every == 0 {
+            return Err("--snapshot-every must be at least 1".into());
+        }
+        let keep_logs = pick!(keep_logs).unwrap_or(crate::peer::PeerOptions::KEEP_LOGS);
         let json_logs = match pick!(log_format).as_deref().unwrap_or("text") {
             "json" => true,
             "text" => false,
@@ -130,6 +148,9 @@ impl Args {
             election_min,
             election_max,
             proposal_timeout,
+            snapshot_every,
+            keep_logs,
+            clock_offset_ms: pick!(clock_offset_ms).unwrap_or(0),
             json_logs,
             master_key: pick!(master_key).filter(|k| !k.is_empty()),
         })
@@ -162,5 +183,31 @@ mod tests {
         assert_eq!(c.id, 1);
         assert_eq!(c.advertise, "x:1");
         assert_eq!(c.data_dir, PathBuf::from("/d"));
+        assert_eq!((c.snapshot_every, c.keep_logs), (5_000, 1_000));
+    }
+
+    #[test]
+    fn snapshot_policy_from_flag_env_or_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "id = 1\nlisten = \"127.0.0.1:1\"\npeers = \"1=x:1\"\ndata-dir = \"/d\"\nsnapshot-every = 7\nkeep-logs = 3\n",
+        )
+        .unwrap();
+        let c = Args::parse_from(["c", "--config", file.to_str().unwrap()]).resolve().unwrap();
+        assert_eq!((c.snapshot_every, c.keep_logs), (7, 3));
+        let c =
+            Args::parse_from(["c", "--config", file.to_str().unwrap(), "--snapshot-every", "50"]).resolve().unwrap();
+        assert_eq!((c.snapshot_every, c.keep_logs), (50, 3));
+        let zero = Args::parse_from(["c", "--config", file.to_str().unwrap(), "--snapshot-every", "0"]).resolve();
+        assert!(zero.is_err());
+        // The env names are part of the interface: clap reads them.
+        let cmd = <Args as clap::CommandFactory>::command();
+        let env = |name: &str| {
+            cmd.get_arguments().find(|a| a.get_id() == name).and_then(|a| a.get_env()).map(|e| e.to_owned())
+        };
+        assert_eq!(env("snapshot_every"), Some("MIROIR_SNAPSHOT_EVERY".into()));
+        assert_eq!(env("keep_logs"), Some("MIROIR_KEEP_LOGS".into()));
     }
 }

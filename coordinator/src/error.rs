@@ -10,6 +10,9 @@ pub enum Error {
     Unavailable(String),
     #[error("invalid request: {0}")]
     InvalidArgument(String),
+    /// The named thing does not exist (a lease renewal for an unregistered gateway).
+    #[error("not found: {0}")]
+    NotFound(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -33,6 +36,7 @@ impl From<Error> for tonic::Status {
         match e {
             Error::Unavailable(m) => tonic::Status::unavailable(m),
             Error::InvalidArgument(m) => tonic::Status::invalid_argument(m),
+            Error::NotFound(m) => tonic::Status::not_found(m),
             Error::Internal(m) => tonic::Status::internal(m),
         }
     }
@@ -42,6 +46,7 @@ impl From<tonic::Status> for Error {
     fn from(s: tonic::Status) -> Self {
         match s.code() {
             tonic::Code::InvalidArgument => Error::InvalidArgument(s.message().to_string()),
+            tonic::Code::NotFound => Error::NotFound(s.message().to_string()),
             tonic::Code::Internal => Error::Internal(s.message().to_string()),
             _ => Error::Unavailable(format!("{}: {}", s.code(), s.message())),
         }

@@ -2,16 +2,18 @@
 //! API needs (propose with forwarding, linearizable read, membership), and the servers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use miroir::proto::cluster_service_client::ClusterServiceClient;
 use miroir::proto::{self as pb};
-use miroir::Command;
+use miroir::{Command, Proposal};
 use miroir_raft_store::openraft::async_runtime::WatchReceiver;
 use miroir_raft_store::openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use miroir_raft_store::openraft::raft::ReadPolicy;
 use miroir_raft_store::openraft::BasicNode;
+use miroir_raft_store::runtime::proposal_id;
 use miroir_raft_store::{NodeId, Raft, StateHandle};
 use tonic::transport::Channel;
 
@@ -24,8 +26,17 @@ pub const FORWARDED: &str = "x-miroir-forwarded";
 /// the forwarding peer knows nothing was proposed and may retry safely.
 pub const NOT_LEADER: &str = "not the leader";
 
+/// A shift of this peer's wall clock, for fault-injection tests (`--clock-offset-ms`); 0 otherwise.
+static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+pub fn set_clock_offset_ms(ms: i64) {
+    CLOCK_OFFSET_MS.store(ms, Ordering::Relaxed);
+}
+
+/// This peer's wall clock, in ms since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    now.saturating_add_signed(CLOCK_OFFSET_MS.load(Ordering::Relaxed))
 }
 
 /// What a committed (or refused) proposal answers.
@@ -88,7 +99,7 @@ impl Coordinator {
         if let Some(c) = clients.get(addr) {
             return Ok(c.clone());
         }
-        let c = ClusterServiceClient::new(crate::network::channel(addr).map_err(Error::internal)?);
+        let c = crate::network::cluster_client(crate::network::channel(addr).map_err(Error::internal)?);
         clients.insert(addr.to_string(), c.clone());
         Ok(c)
     }
@@ -142,32 +153,30 @@ impl Coordinator {
         }
     }
 
-    /// Commits `cmd` through Raft. Concurrent callers are batched by openraft, not serialised here.
+    /// Commits `cmd` through Raft under a fresh proposal id (for the coordinator's own proposals).
     pub async fn propose(&self, cmd: Command, forwarded: bool) -> Result<Proposed> {
+        self.propose_once(Proposal::new(Some(proposal_id()), cmd), forwarded).await
+    }
+
+    /// Commits a proposal through Raft. Concurrent callers are batched by openraft, not serialised
+    /// here. Forwarding is retried after any failure, which is safe because the proposal keeps its
+    /// id: a copy that reaches the log twice is applied once (see `miroir::proposal`).
+    pub async fn propose_once(&self, mut p: Proposal, forwarded: bool) -> Result<Proposed> {
         let started = Instant::now();
-        let bytes = serde_json::to_vec(&cmd).map_err(Error::internal)?;
+        if p.id.is_none() {
+            p.id = Some(proposal_id());
+        }
+        let command = serde_json::to_vec(&p.command).map_err(Error::internal)?;
+        let proposal_id = p.id.clone().unwrap_or_default();
         let r = self
             .on_leader(
                 "proposal",
                 self.inner.timeout,
                 forwarded,
-                || {
-                    let cmd = cmd.clone();
-                    async move {
-                        match self.inner.raft.client_write(cmd).await {
-                            Ok(resp) => {
-                                Ok(Some(Proposed { log_index: resp.log_id.index, outcome: crate::outcome(&resp.data) }))
-                            }
-                            // Nothing was appended: safe to route again.
-                            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                                Err(Error::unavailable(NOT_LEADER))
-                            }
-                            Err(e) => Err(e.into()),
-                        }
-                    }
-                },
+                || self.write_local(p.clone()),
                 |mut c| {
-                    let mut req = tonic::Request::new(pb::ProposeRequest { command: bytes.clone() });
+                    let req = pb::ProposeRequest { command: command.clone(), proposal_id: proposal_id.clone() };
+                    let mut req = tonic::Request::new(req);
                     req.metadata_mut().insert(FORWARDED, "1".parse().expect("ascii"));
                     async move {
                         let r = c.propose(req).await?.into_inner();
@@ -179,6 +188,23 @@ impl Coordinator {
             .await;
         crate::metrics::proposal(started.elapsed(), r.is_ok());
         r
+    }
+
+    /// On the leader: appends `p` and waits until it is applied.
+    async fn write_local(&self, p: Proposal) -> Result<Option<Proposed>> {
+        Ok(self
+            .write_applied(p)
+            .await?
+            .map(|a| Proposed { log_index: a.log_index, outcome: crate::outcome(&a.result) }))
+    }
+
+    async fn write_applied(&self, p: Proposal) -> Result<Option<miroir::Applied>> {
+        match self.inner.raft.client_write(p).await {
+            Ok(resp) => Ok(Some(resp.data)),
+            // Nothing was appended: safe to route again.
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(Error::unavailable(NOT_LEADER)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// On the leader: a read index confirmed by a quorum, then waits until it is applied here.
@@ -270,6 +296,8 @@ impl Coordinator {
             map_version: self.inner.state.read(|s| s.map_version),
             members: self.members(),
             state: format!("{:?}", m.state),
+            snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),
+            purged_index: m.purged.map(|l| l.index).unwrap_or(0),
         }
     }
 
@@ -351,22 +379,115 @@ impl Coordinator {
         .await
     }
 
-    /// Gateway lease commands carry this peer's clock: `apply` itself never reads one.
-    pub async fn lease(&self, cmd_for: impl FnOnce(u64) -> (Command, u64), forwarded: bool) -> Result<pb::LeaseReply> {
-        let at = now_ms();
-        let (cmd, lease_ms) = cmd_for(at);
-        let p = self.propose(cmd, forwarded).await?;
-        match p.outcome {
-            pb::propose_reply::Outcome::Response(_) => {
-                Ok(pb::LeaseReply { lease_expires_at: at + lease_ms, log_index: p.log_index })
-            }
-            pb::propose_reply::Outcome::Rejected(e) => Err(Error::invalid(String::from_utf8_lossy(&e))),
+    /// Registers a gateway or renews its lease. The lease starts at a time read on the leader, in
+    /// the leader-local path (a forwarding peer forwards the request, not a timestamp): the leader's
+    /// controllers judge expiry by the same clock, so only the skew between coordinator peers
+    /// matters, never a gateway's clock.
+    pub async fn lease(&self, req: LeaseRequest, forwarded: bool) -> Result<pb::LeaseReply> {
+        if req.gateway.is_empty() {
+            return Err(Error::invalid("gateway_id is empty"));
+        }
+        if req.lease_ms == 0 {
+            return Err(Error::invalid("lease_ms must be > 0"));
+        }
+        // One id for every retry of this request, so a retried renewal is committed once.
+        let id = req.id.clone().unwrap_or_else(proposal_id);
+        self.on_leader(
+            "lease",
+            self.inner.timeout,
+            forwarded,
+            || {
+                let (req, id) = (req.clone(), id.clone());
+                async move {
+                    let cmd = req.command(now_ms());
+                    let Some(a) = self.write_applied(Proposal::new(Some(id), cmd)).await? else { return Ok(None) };
+                    match a.result {
+                        Ok(miroir::Response::Lease(expires)) => {
+                            Ok(Some(pb::LeaseReply { lease_expires_at: expires, log_index: a.log_index }))
+                        }
+                        Ok(other) => Err(Error::internal(format!("lease command answered {other:?}"))),
+                        Err(e @ miroir::CommandError::GatewayNotFound(_)) => Err(Error::NotFound(e.to_string())),
+                        Err(e) => Err(Error::invalid(e)),
+                    }
+                }
+            },
+            |mut c| {
+                let req = LeaseRequest { id: Some(id.clone()), ..req.clone() };
+                async move {
+                    let proposal_id = req.id.unwrap_or_default();
+                    let r = match req.op {
+                        LeaseOp::Register { address } => {
+                            let mut r = tonic::Request::new(pb::RegisterRequest {
+                                gateway_id: req.gateway,
+                                address,
+                                lease_ms: req.lease_ms,
+                                proposal_id,
+                            });
+                            r.metadata_mut().insert(FORWARDED, "1".parse().expect("ascii"));
+                            c.register(r).await?
+                        }
+                        LeaseOp::Heartbeat { acked_version: None } => {
+                            let mut r = tonic::Request::new(pb::HeartbeatRequest {
+                                gateway_id: req.gateway,
+                                lease_ms: req.lease_ms,
+                                proposal_id,
+                            });
+                            r.metadata_mut().insert(FORWARDED, "1".parse().expect("ascii"));
+                            c.heartbeat(r).await?
+                        }
+                        LeaseOp::Heartbeat { acked_version: Some(acked_version) } => {
+                            let mut r = tonic::Request::new(pb::AckRequest {
+                                gateway_id: req.gateway,
+                                lease_ms: req.lease_ms,
+                                acked_version,
+                                proposal_id,
+                            });
+                            r.metadata_mut().insert(FORWARDED, "1".parse().expect("ascii"));
+                            c.ack(r).await?
+                        }
+                    };
+                    Ok(r.into_inner())
+                }
+            },
+        )
+        .await
+    }
+}
+
+/// A gateway lease call, as the cluster API receives it.
+#[derive(Clone, Debug)]
+pub struct LeaseRequest {
+    /// The caller's proposal id, kept across its retries (one is drawn when it gives none).
+    pub id: Option<String>,
+    pub gateway: String,
+    pub lease_ms: u64,
+    pub op: LeaseOp,
+}
+
+#[derive(Clone, Debug)]
+pub enum LeaseOp {
+    Register {
+        address: String,
+    },
+    /// A renewal, acknowledging an installed map version when given.
+    Heartbeat {
+        acked_version: Option<u64>,
+    },
+}
+
+impl LeaseRequest {
+    pub fn command(self, at: u64) -> Command {
+        let (id, lease_ms) = (self.gateway, self.lease_ms);
+        match self.op {
+            LeaseOp::Register { address } => Command::RegisterGateway { id, address, at, lease_ms },
+            LeaseOp::Heartbeat { acked_version } => Command::GatewayHeartbeat { id, at, lease_ms, acked_version },
         }
     }
 }
 
 fn is_connect_error(s: &tonic::Status) -> bool {
-    // A refused connection never reached the leader, so nothing can have been proposed.
+    // A refused connection never reached the leader. (Other failures are retried too, by the caller:
+    // a proposal keeps its id across retries, so one that did reach the log is not applied twice.)
     let m = s.message().to_ascii_lowercase();
     m.contains("connect") || m.contains("refused") || m.contains("transport")
 }

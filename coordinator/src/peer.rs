@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use miroir::proto::cluster_service_server::ClusterServiceServer;
 use miroir::proto::raft_service_server::RaftServiceServer;
+use miroir::proto::MAX_MESSAGE_BYTES;
 use miroir_raft_store::openraft::error::{InitializeError, RaftError};
 use miroir_raft_store::openraft::SnapshotPolicy;
 use miroir_raft_store::{NodeId, Raft, StateHandle};
@@ -26,6 +27,17 @@ pub struct PeerOptions {
     pub election_min: Duration,
     pub election_max: Duration,
     pub proposal_timeout: Duration,
+    /// A snapshot is built after this many log entries since the last one.
+    pub snapshot_every: u64,
+    /// Entries already in a snapshot kept in the log anyway, so that a peer only a little behind
+    /// catches up by replication rather than by a whole snapshot.
+    pub keep_logs: u64,
+}
+
+impl PeerOptions {
+    /// The defaults of the CLI for what it does not set.
+    pub const SNAPSHOT_EVERY: u64 = 5_000;
+    pub const KEEP_LOGS: u64 = 1_000;
 }
 
 pub fn raft_config(o: &PeerOptions) -> anyhow::Result<miroir_raft_store::openraft::Config> {
@@ -35,8 +47,8 @@ pub fn raft_config(o: &PeerOptions) -> anyhow::Result<miroir_raft_store::openraf
         election_timeout_min: o.election_min.as_millis() as u64,
         election_timeout_max: o.election_max.as_millis() as u64,
         // The state is small: snapshot often enough that a rejoining peer does not replay hours of log.
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(5_000),
-        max_in_snapshot_log_to_keep: 1_000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(o.snapshot_every),
+        max_in_snapshot_log_to_keep: o.keep_logs,
         ..Default::default()
     };
     Ok(c.validate()?)
@@ -66,10 +78,10 @@ where
     let raft_svc = RaftServiceServer::new(RaftServer::new(raft.clone()));
     let cluster_svc =
         ClusterServiceServer::new(ClusterServer::new(coord.clone(), crate::watch::MapHistory::follow(&state)));
-    #[cfg(not(madsim))]
+    // One limit for every Miroir client and server (see `MAX_MESSAGE_BYTES`).
     let (raft_svc, cluster_svc) = (
-        raft_svc.max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20),
-        cluster_svc.max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20),
+        raft_svc.max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+        cluster_svc.max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
     );
     let server = tonic::transport::Server::builder().add_service(raft_svc).add_service(cluster_svc);
     #[cfg(not(madsim))]

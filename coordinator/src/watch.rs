@@ -118,3 +118,117 @@ pub fn watch(state: &StateHandle, history: &MapHistory, from_version: u64) -> Wa
     });
     Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use miroir::{Command, Proposal};
+    use miroir_raft_store::openraft::entry::RaftEntry;
+    use miroir_raft_store::openraft::storage::RaftStateMachine;
+    use miroir_raft_store::openraft::testing::log_id;
+    use miroir_raft_store::{open_memory, Entry, StateMachine, TypeConfig};
+
+    use super::*;
+
+    /// Applies `AddGroup g{index}` at each index of `indexes` (each changes the map).
+    async fn apply(sm: &mut StateMachine, indexes: std::ops::RangeInclusive<u64>) {
+        let entries: Vec<_> = indexes
+            .map(|i| {
+                let p = Proposal::new(None, Command::AddGroup { id: format!("g{i}") });
+                Ok((Entry::new_normal(log_id::<TypeConfig>(1, 1, i), p), None))
+            })
+            .collect();
+        sm.apply(futures::stream::iter(entries)).await.unwrap();
+    }
+
+    async fn next(s: &mut WatchStream) -> MapUpdate {
+        tokio::time::timeout(Duration::from_secs(5), s.next()).await.expect("an update").expect("open").unwrap()
+    }
+
+    /// Lets the history task record what was just applied.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test]
+    async fn a_resuming_subscriber_is_replayed_every_missed_version() {
+        let (_log, mut sm) = open_memory();
+        let state = sm.handle();
+        let history = MapHistory::follow(&state);
+        apply(&mut sm, 1..=5).await;
+        settle().await;
+
+        // It held version 2: it gets 3, 4, 5, each following the previous one, no full map.
+        let mut s = watch(&state, &history, 2);
+        for v in 3..=5 {
+            let u = next(&mut s).await;
+            assert_eq!((u.prev_version, u.version, u.full), (v - 1, v, false));
+            let map: RoutingMap = serde_json::from_slice(&u.map).unwrap();
+            assert_eq!(map.version, v);
+        }
+        // Then live changes, still continuous.
+        apply(&mut sm, 6..=6).await;
+        let u = next(&mut s).await;
+        assert_eq!((u.prev_version, u.version, u.full), (5, 6, false));
+
+        // Up to date: nothing is resent; a new change comes next.
+        let mut s = watch(&state, &history, 6);
+        apply(&mut sm, 7..=7).await;
+        let u = next(&mut s).await;
+        assert_eq!((u.prev_version, u.version, u.full), (6, 7, false));
+    }
+
+    #[tokio::test]
+    async fn a_new_subscriber_gets_the_full_map_first() {
+        let (_log, mut sm) = open_memory();
+        let state = sm.handle();
+        let history = MapHistory::follow(&state);
+        apply(&mut sm, 1..=3).await;
+        let mut s = watch(&state, &history, 0);
+        let u = next(&mut s).await;
+        assert_eq!((u.prev_version, u.version, u.full), (0, 3, true));
+        let map: RoutingMap = serde_json::from_slice(&u.map).unwrap();
+        assert_eq!(map.groups.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn beyond_the_history_a_resuming_subscriber_gets_one_full_map() {
+        let (_log, mut sm) = open_memory();
+        let state = sm.handle();
+        let history = MapHistory::follow(&state);
+        let last = HISTORY as u64 + 10;
+        apply(&mut sm, 1..=last).await;
+        settle().await;
+        // Version 1 fell out of the history: the whole map at the current version, flagged full.
+        let mut s = watch(&state, &history, 1);
+        let u = next(&mut s).await;
+        assert_eq!((u.prev_version, u.version, u.full), (1, last, true));
+        // Inside the history it is replayed change by change.
+        let from = last - 3;
+        let mut s = watch(&state, &history, from);
+        for v in from + 1..=last {
+            let u = next(&mut s).await;
+            assert_eq!((u.prev_version, u.version, u.full), (v - 1, v, false));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_history_with_a_hole_is_not_replayed_across_it() {
+        let (_log, mut sm) = open_memory();
+        let state = sm.handle();
+        let history = MapHistory::follow(&state);
+        apply(&mut sm, 1..=3).await;
+        settle().await;
+        // A change that does not follow the last recorded one (as after a lag) breaks the chain.
+        let hole = MapChange { prev_version: 10, version: 11, map: Arc::new(RoutingMap::default()) };
+        history.changes.lock().unwrap().push_back(hole);
+        assert!(history.since(1).is_some_and(|c| c.len() == 3), "the chain from 1 runs to the hole");
+        apply(&mut sm, 4..=4).await;
+        settle().await;
+        // Version 4 follows 3, not 11: the history restarts at 4 and cannot serve older resumes.
+        assert!(history.since(1).is_none());
+        assert_eq!(history.since(3).map(|c| c.len()), Some(1));
+    }
+}

@@ -62,6 +62,15 @@ impl From<ClusterError> for AppError {
     }
 }
 
+/// A gateway lease as the coordinator committed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// Lease end, ms since the Unix epoch by the coordinator leader's clock. Informational: the
+    /// gateway fences itself by its own monotonic clock, from when it sent the request.
+    pub expires_at: u64,
+    pub log_index: u64,
+}
+
 pub trait Cluster: Send + Sync + 'static {
     /// Commits `cmd` through Raft (forwarded to the leader) and returns what `apply` answered,
     /// with the log index it was committed at (the map version, if it changed the map).
@@ -69,6 +78,14 @@ pub trait Cluster: Send + Sync + 'static {
 
     /// The routing map now, then every committed change, from `from_version` on.
     fn watch(&self, from_version: u64) -> BoxStream<'static, Result<Arc<RoutingMap>, ClusterError>>;
+
+    /// Registers this gateway with a lease of `lease_ms`, timed by the coordinator leader's clock.
+    fn register(&self, gateway: &str, address: &str, lease_ms: u64) -> BoxFuture<'_, Result<Lease, ClusterError>>;
+
+    /// Renews the lease, acknowledging the installed map version `acked` when given. An unknown
+    /// gateway gets `Rejected(GatewayNotFound)` (it registers again).
+    fn heartbeat(&self, gateway: &str, lease_ms: u64, acked: Option<u64>)
+        -> BoxFuture<'_, Result<Lease, ClusterError>>;
 
     fn task(&self, uid: u64) -> BoxFuture<'_, Result<Option<Task>, ClusterError>>;
 

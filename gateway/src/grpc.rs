@@ -3,19 +3,23 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
+use miroir::proposal::RETRY_WINDOW_SECS;
 use miroir::proto::cluster_service_client::ClusterServiceClient;
-use miroir::proto::{propose_reply, ProposeRequest, TaskQueryRequest, WatchRequest};
+use miroir::proto::{
+    propose_reply, AckRequest, HeartbeatRequest, LeaseReply, ProposeRequest, RegisterRequest, TaskQueryRequest,
+    WatchRequest, MAX_MESSAGE_BYTES,
+};
 use miroir::task::{Task, TaskFilter, TaskPage, TaskQuery};
 use miroir::{Command, CommandError, Response, RoutingMap};
 use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError, Lease};
 
 /// How long one call may take before the next coordinator is tried.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,19 +43,27 @@ impl GrpcCluster {
 
     async fn client(&self, i: usize) -> Result<ClusterServiceClient<Channel>, ClusterError> {
         let mut channels = self.channels.lock().await;
-        if let Some(ch) = &channels[i] {
-            return Ok(ClusterServiceClient::new(ch.clone()));
-        }
-        let addr = &self.addrs[i];
-        let uri = if addr.starts_with("http") { addr.clone() } else { format!("http://{addr}") };
-        let endpoint = Endpoint::from_shared(uri).map_err(unavailable)?.connect_timeout(Duration::from_secs(2));
-        // Lazy: connecting happens on first use, and a dead peer fails that call only.
-        let ch = endpoint.connect_lazy();
-        channels[i] = Some(ch.clone());
-        Ok(ClusterServiceClient::new(ch).max_decoding_message_size(256 << 20))
+        let ch = match &channels[i] {
+            Some(ch) => ch.clone(),
+            None => {
+                let addr = &self.addrs[i];
+                let uri = if addr.starts_with("http") { addr.clone() } else { format!("http://{addr}") };
+                let endpoint = Endpoint::from_shared(uri).map_err(unavailable)?.connect_timeout(Duration::from_secs(2));
+                // Lazy: connecting happens on first use, and a dead peer fails that call only.
+                let ch = endpoint.connect_lazy();
+                channels[i] = Some(ch.clone());
+                ch
+            }
+        };
+        // Every client, new channel or cached: a state or task page may exceed tonic's 4 MiB default.
+        Ok(ClusterServiceClient::new(ch)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
-    /// Runs `call` against each coordinator in turn, starting with the one that answered last.
+    /// Runs `call` against each coordinator in turn, starting with the one that answered last, for
+    /// at most `RETRY_WINDOW_SECS` in all (a retried proposal must reach the log while its first
+    /// copy is still remembered there, see `miroir::proposal`).
     async fn with_failover<T, F, Fut>(&self, call: F) -> Result<T, ClusterError>
     where
         F: Fn(ClusterServiceClient<Channel>) -> Fut,
@@ -59,11 +71,16 @@ impl GrpcCluster {
     {
         let n = self.addrs.len();
         let start = self.preferred.load(Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(RETRY_WINDOW_SECS);
         let mut last = None;
         for k in 0..n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
             let i = (start + k) % n;
             let client = self.client(i).await?;
-            match tokio::time::timeout(CALL_TIMEOUT, call(client)).await {
+            match tokio::time::timeout(CALL_TIMEOUT.min(left), call(client)).await {
                 Ok(Ok(v)) => {
                     self.preferred.store(i, Ordering::Relaxed);
                     return Ok(v);
@@ -73,6 +90,38 @@ impl GrpcCluster {
             }
         }
         Err(ClusterError::Unavailable(last.unwrap_or_else(|| "no coordinator configured".into())))
+    }
+
+    /// A lease call: NOT_FOUND (unknown gateway) and INVALID_ARGUMENT are answers, not outages.
+    async fn lease<F, Fut>(&self, gateway: &str, call: F) -> Result<Lease, ClusterError>
+    where
+        F: Fn(ClusterServiceClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<LeaseReply>, tonic::Status>>,
+    {
+        let reply = self
+            .with_failover(|c| {
+                let call = call(c);
+                async move {
+                    match call.await {
+                        Ok(r) => Ok(Ok(r.into_inner())),
+                        Err(s) if matches!(s.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
+                            Ok(Err(s))
+                        }
+                        Err(s) => Err(s),
+                    }
+                }
+            })
+            .await?;
+        match reply {
+            Ok(r) => Ok(Lease { expires_at: r.lease_expires_at, log_index: r.log_index }),
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                Err(ClusterError::Rejected(CommandError::GatewayNotFound(gateway.to_string())))
+            }
+            Err(s) => Err(ClusterError::Rejected(CommandError::InvalidArgument {
+                what: "lease".into(),
+                reason: s.message().to_string(),
+            })),
+        }
     }
 }
 
@@ -94,10 +143,13 @@ impl Cluster for GrpcCluster {
     fn propose(&self, cmd: Command) -> BoxFuture<'_, Result<(Response, u64), ClusterError>> {
         async move {
             let command = serde_json::to_vec(&cmd).map_err(unavailable)?;
+            // One id for every attempt: a proposal that reached the log before its reply was lost is
+            // answered, not applied, when it arrives again.
+            let proposal_id = uuid::Uuid::new_v4().to_string();
             let reply = self
                 .with_failover(|mut c| {
-                    let command = command.clone();
-                    async move { c.propose(ProposeRequest { command }).await }
+                    let req = ProposeRequest { command: command.clone(), proposal_id: proposal_id.clone() };
+                    async move { c.propose(req).await }
                 })
                 .await?
                 .into_inner();
@@ -134,6 +186,49 @@ impl Cluster for GrpcCluster {
             }
         }
         .flatten_stream()
+        .boxed()
+    }
+
+    fn register(&self, gateway: &str, address: &str, lease_ms: u64) -> BoxFuture<'_, Result<Lease, ClusterError>> {
+        let (gateway, address) = (gateway.to_string(), address.to_string());
+        let proposal_id = uuid::Uuid::new_v4().to_string();
+        async move {
+            self.lease(&gateway, |mut c| {
+                let req = RegisterRequest {
+                    gateway_id: gateway.clone(),
+                    address: address.clone(),
+                    lease_ms,
+                    proposal_id: proposal_id.clone(),
+                };
+                async move { c.register(req).await }
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn heartbeat(
+        &self,
+        gateway: &str,
+        lease_ms: u64,
+        acked: Option<u64>,
+    ) -> BoxFuture<'_, Result<Lease, ClusterError>> {
+        let gateway = gateway.to_string();
+        let proposal_id = uuid::Uuid::new_v4().to_string();
+        async move {
+            self.lease(&gateway, |mut c| {
+                let (gateway_id, proposal_id) = (gateway.clone(), proposal_id.clone());
+                async move {
+                    match acked {
+                        Some(acked_version) => {
+                            c.ack(AckRequest { gateway_id, lease_ms, acked_version, proposal_id }).await
+                        }
+                        None => c.heartbeat(HeartbeatRequest { gateway_id, lease_ms, proposal_id }).await,
+                    }
+                }
+            })
+            .await
+        }
         .boxed()
     }
 

@@ -11,7 +11,8 @@ use miroir::task::{Task, TaskFilter, TaskPage};
 use miroir::{apply, changes_routing, ClusterState, Command, Response, RoutingMap};
 use tokio::sync::broadcast;
 
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError, Lease};
+use crate::tasks::now_millis;
 
 pub struct LocalCluster {
     state: Mutex<(ClusterState, u64)>,
@@ -40,6 +41,15 @@ impl LocalCluster {
     }
 }
 
+impl LocalCluster {
+    fn lease(&self, cmd: Command) -> Result<Lease, ClusterError> {
+        match self.apply(cmd)? {
+            (Response::Lease(expires_at), log_index) => Ok(Lease { expires_at, log_index }),
+            (other, _) => Err(ClusterError::Unavailable(format!("lease command answered {other:?}"))),
+        }
+    }
+}
+
 impl Cluster for LocalCluster {
     fn propose(&self, cmd: Command) -> BoxFuture<'_, Result<(Response, u64), ClusterError>> {
         let result = self.apply(cmd);
@@ -62,6 +72,24 @@ impl Cluster for LocalCluster {
         first.chain(rest).boxed()
     }
 
+    /// Stamped by this process's clock: here the gateway and the "leader" are one process.
+    fn register(&self, gateway: &str, address: &str, lease_ms: u64) -> BoxFuture<'_, Result<Lease, ClusterError>> {
+        let cmd = Command::RegisterGateway { id: gateway.into(), address: address.into(), at: now_millis(), lease_ms };
+        let result = self.lease(cmd);
+        async move { result }.boxed()
+    }
+
+    fn heartbeat(
+        &self,
+        gateway: &str,
+        lease_ms: u64,
+        acked: Option<u64>,
+    ) -> BoxFuture<'_, Result<Lease, ClusterError>> {
+        let cmd = Command::GatewayHeartbeat { id: gateway.into(), at: now_millis(), lease_ms, acked_version: acked };
+        let result = self.lease(cmd);
+        async move { result }.boxed()
+    }
+
     fn task(&self, uid: u64) -> BoxFuture<'_, Result<Option<Task>, ClusterError>> {
         let task = self.read(|s| s.tasks.get(uid).cloned());
         async move { Ok(task) }.boxed()
@@ -76,5 +104,26 @@ impl Cluster for LocalCluster {
     ) -> BoxFuture<'_, Result<TaskPage, ClusterError>> {
         let page = self.read(|s| s.tasks.query(&filter, from, limit, reverse));
         async move { Ok(page) }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn leases_register_renew_and_refuse_unknown_gateways() {
+        let c = LocalCluster::new();
+        let unknown = c.heartbeat("gw", 1_000, None).await;
+        assert_eq!(unknown, Err(ClusterError::Rejected(miroir::CommandError::GatewayNotFound("gw".into()))));
+        let before = now_millis();
+        let reg = c.register("gw", "127.0.0.1:1", 1_000).await.unwrap();
+        assert!(reg.expires_at >= before + 1_000 && reg.expires_at <= now_millis() + 1_000);
+        let ack = c.heartbeat("gw", 5_000, Some(reg.log_index)).await.unwrap();
+        assert!(ack.expires_at >= reg.expires_at + 4_000);
+        c.read(|s| {
+            let g = &s.gateways["gw"];
+            assert_eq!((g.lease_expires_at, g.acked_version), (ack.expires_at, reg.log_index));
+        });
     }
 }

@@ -2,17 +2,18 @@
 //!
 //! The coordinator's migration barrier waits until every gateway with a live lease has acked a map
 //! version. A gateway that cannot renew its lease stops accepting writes *before* the coordinator
-//! stops waiting for it (the local deadline is computed from when the heartbeat was sent, minus
-//! a margin), so a gateway routing by an old map never writes to an owner that was replaced.
+//! stops waiting for it, so a gateway routing by an old map never writes to an owner that was
+//! replaced. The coordinator times leases by its leader's clock (the lease starts when the leader
+//! proposes it); the gateway never sends a time, and counts its own deadline by its monotonic
+//! clock from when it sent the request, minus a margin: its deadline comes first whatever the
+//! offset between its wall clock and the coordinators'.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use miroir::command::Command;
 
 use crate::app::AppState;
-use crate::tasks::now_millis;
 
 #[derive(Debug, Clone)]
 pub struct LeaseConfig {
@@ -52,23 +53,14 @@ pub async fn keep_lease(app: Arc<AppState>, cfg: LeaseConfig) {
     let margin = cfg.lease / 4;
     let mut registered = false;
     loop {
+        // Taken before sending: the leader starts the lease later than this, by any clock.
         let sent = Instant::now();
-        let cmd = if registered {
-            Command::GatewayHeartbeat {
-                id: cfg.gateway_id.clone(),
-                at: now_millis(),
-                lease_ms,
-                acked_version: Some(app.map().version),
-            }
+        let renewed = if registered {
+            app.cluster.heartbeat(&cfg.gateway_id, lease_ms, Some(app.map().version)).await
         } else {
-            Command::RegisterGateway {
-                id: cfg.gateway_id.clone(),
-                address: cfg.address.clone(),
-                at: now_millis(),
-                lease_ms,
-            }
+            app.cluster.register(&cfg.gateway_id, &cfg.address, lease_ms).await
         };
-        match app.cluster.propose(cmd).await {
+        match renewed {
             Ok(_) => {
                 registered = true;
                 app.extend_lease(sent + cfg.lease - margin);

@@ -30,11 +30,14 @@ pub type NodeId = u64;
 /// What applying one command answered; it travels back to the proposer.
 pub type CommandResult = miroir::CommandResult;
 
+/// What applying one log entry answered (a duplicate proposal answers its original result).
+pub type Applied = miroir::Applied;
+
 openraft::declare_raft_types!(
     /// Miroir's one openraft type configuration.
     pub TypeConfig:
-        D = miroir::Command,
-        R = miroir::CommandResult,
+        D = miroir::Proposal,
+        R = miroir::Applied,
         NodeId = NodeId,
         Node = openraft::BasicNode,
         AsyncRuntime = runtime::MiroirRuntime,

@@ -5,6 +5,9 @@
 //! the clock go through it, so one runtime serves the real coordinator and the simulation. The
 //! channels and the mutex are tokio's `sync` primitives in both builds (madsim re-exports them; they
 //! touch neither the clock nor the executor), so they are reused from openraft-rt-tokio.
+//!
+//! openraft's randomness (election timeouts) comes from [`Rng`]: the thread RNG in a normal build,
+//! madsim's seeded RNG in simulation, so that one seed replays one run exactly.
 
 use std::future::Future;
 use std::ops::{Add, AddAssign, Sub, SubAssign};
@@ -73,6 +76,48 @@ impl openraft::rt::instant::Instant for Instant {
     }
 }
 
+/// The runtime's random number generator.
+#[cfg(not(madsim))]
+pub type Rng = rand::rngs::ThreadRng;
+
+/// The runtime's random number generator: madsim's, drawn from the simulation seed.
+#[cfg(madsim)]
+#[derive(Debug, Default)]
+pub struct Rng;
+
+#[cfg(madsim)]
+impl rand::TryRng for Rng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(madsim::rand::RngCore::next_u32(&mut madsim::rand::thread_rng()))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(madsim::rand::RngCore::next_u64(&mut madsim::rand::thread_rng()))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        madsim::rand::RngCore::fill_bytes(&mut madsim::rand::thread_rng(), dst);
+        Ok(())
+    }
+}
+
+/// The runtime's RNG (seeded by madsim in simulation).
+pub fn rng() -> Rng {
+    #[cfg(not(madsim))]
+    return rand::rng();
+    #[cfg(madsim)]
+    return Rng;
+}
+
+/// A fresh proposal id: 128 random bits in hex (as unique as a UUID v4), from [`rng`] so that a
+/// simulation seed replays the same ids.
+pub fn proposal_id() -> String {
+    use rand::RngExt;
+    format!("{:032x}", rng().random::<u128>())
+}
+
 /// The deadline passed before the future finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("deadline has elapsed")]
@@ -106,7 +151,7 @@ impl AsyncRuntime for MiroirRuntime {
     type Instant = Instant;
     type TimeoutError = Elapsed;
     type Timeout<R, T: Future<Output = R> + OptionalSend> = Timeout<T>;
-    type ThreadLocalRng = rand::rngs::ThreadRng;
+    type ThreadLocalRng = Rng;
 
     fn spawn<T>(future: T) -> Self::JoinHandle<T::Output>
     where
@@ -137,7 +182,7 @@ impl AsyncRuntime for MiroirRuntime {
     }
 
     fn thread_rng() -> Self::ThreadLocalRng {
-        rand::rng()
+        rng()
     }
 
     type Mpsc = TokioMpsc;

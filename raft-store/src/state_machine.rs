@@ -105,21 +105,22 @@ impl StateMachine {
 
     fn apply_one(
         &self,
-        payload: EntryPayload<miroir::Command, crate::NodeId, openraft::BasicNode>,
+        payload: EntryPayload<miroir::Proposal, crate::NodeId, openraft::BasicNode>,
         log_id: LogId,
-    ) -> miroir::CommandResult {
+    ) -> miroir::Applied {
         let mut a = self.shared.applied.write().unwrap_or_else(|p| p.into_inner());
         let index = log_id.index;
         a.last_applied = Some(log_id);
+        let done = miroir::Applied { result: Ok(Response::Done), log_index: index };
         let (result, change) = match payload {
-            EntryPayload::Blank => (Ok(Response::Done), None),
+            EntryPayload::Blank => (done, None),
             EntryPayload::Membership(m) => {
                 a.membership = StoredMembership::new(Some(log_id), m);
-                (Ok(Response::Done), None)
+                (done, None)
             }
-            EntryPayload::Normal(cmd) => {
+            EntryPayload::Normal(proposal) => {
                 let prev_version = a.state.map_version;
-                let result = miroir::apply(&mut a.state, &cmd, index);
+                let result = miroir::apply_proposal(&mut a.state, &proposal, index);
                 let change = (a.state.map_version != prev_version).then(|| MapChange {
                     prev_version,
                     version: a.state.map_version,
@@ -167,6 +168,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
         let state: ClusterState = from_json(&snapshot)?;
+        tracing::info!(last_log_id = ?meta.last_log_id, bytes = snapshot.len(), "installing a snapshot from the leader");
         self.shared.store.save(&encode_snapshot(meta, &snapshot)?)?;
         let mut a = self.shared.applied.write().unwrap_or_else(|p| p.into_inner());
         let prev_version = a.state.map_version;

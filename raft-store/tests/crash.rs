@@ -9,7 +9,7 @@ use std::process::{Command as Process, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use miroir::Command;
+use miroir::{Command, Proposal};
 use miroir_raft_store::openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use miroir_raft_store::openraft::network::{RPCOption, RaftNetworkFactory};
 use miroir_raft_store::openraft::raft::{
@@ -98,9 +98,9 @@ async fn crash_child() {
             let (raft, out) = (raft.clone(), out.clone());
             tokio::spawn(async move {
                 for i in 0.. {
-                    let cmd = Command::AddGroup { id: format!("c{c}-g{i}") };
+                    let cmd = Proposal::new(Some(format!("p{c}-{i}")), Command::AddGroup { id: format!("c{c}-g{i}") });
                     let resp = raft.client_write(cmd.clone()).await.expect("write");
-                    assert!(resp.data.is_ok(), "{:?}", resp.data);
+                    assert!(resp.data.result.is_ok(), "{:?}", resp.data);
                     let line = format!("{} {}\n", resp.log_id.index, serde_json::to_string(&cmd).unwrap());
                     let mut o = out.lock().unwrap();
                     o.write_all(line.as_bytes()).unwrap();
@@ -124,7 +124,7 @@ async fn acknowledged_entries_survive_sigkill() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut acked: BTreeMap<u64, Command> = BTreeMap::new();
+    let mut acked: BTreeMap<u64, Proposal> = BTreeMap::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         let Some((index, json)) = line.split_once(' ') else { continue };
@@ -159,14 +159,14 @@ async fn acknowledged_entries_survive_sigkill() {
 
     let mut expected = miroir::ClusterState::default();
     for e in entries.iter().filter(|e| e.log_id.index <= applied) {
-        if let EntryPayload::Normal(cmd) = &e.payload {
-            miroir::apply(&mut expected, cmd, e.log_id.index).expect("logged commands apply");
+        if let EntryPayload::Normal(p) = &e.payload {
+            miroir::apply_proposal(&mut expected, p, e.log_id.index).result.expect("logged commands apply");
         }
     }
     let recovered = state.read(|s| serde_json::to_vec(s).unwrap());
     assert_eq!(recovered, serde_json::to_vec(&expected).unwrap(), "recovered state differs from the durable log");
-    for cmd in acked.values() {
-        let Command::AddGroup { id } = cmd else { unreachable!() };
+    for p in acked.values() {
+        let Command::AddGroup { id } = &p.command else { unreachable!() };
         assert!(state.read(|s| s.groups.contains_key(id)), "acknowledged group {id:?} lost");
     }
 }

@@ -25,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     init_logs(cfg.json_logs);
+    miroir_coordinator::node::set_clock_offset_ms(cfg.clock_offset_ms);
     if let Some(addr) = cfg.metrics_listen {
         miroir_coordinator::metrics::install(addr)?;
     }
@@ -39,6 +40,8 @@ async fn main() -> anyhow::Result<()> {
         election_min: cfg.election_min,
         election_max: cfg.election_max,
         proposal_timeout: cfg.proposal_timeout,
+        snapshot_every: cfg.snapshot_every,
+        keep_logs: cfg.keep_logs,
     };
     let controllers = miroir_coordinator::controllers::http_controllers(
         cfg.master_key.clone(),

@@ -83,8 +83,21 @@ fn applied(a: Applied, index: u64) -> anyhow::Result<serde_json::Value> {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    let json_out = cli.json;
     if let Err(e) = run(cli).await {
-        eprintln!("miroirctl: {e}");
+        if json_out {
+            // Machines read one JSON object whatever happened.
+            let kind = match e.downcast_ref::<miroir_coordinator::Error>() {
+                Some(miroir_coordinator::Error::Unavailable(_)) => "unavailable",
+                Some(miroir_coordinator::Error::InvalidArgument(_)) => "invalid_argument",
+                Some(miroir_coordinator::Error::NotFound(_)) => "not_found",
+                Some(miroir_coordinator::Error::Internal(_)) => "internal",
+                None => "refused",
+            };
+            println!("{}", json!({"error": {"kind": kind, "message": e.to_string()}}));
+        } else {
+            eprintln!("miroirctl: {e}");
+        }
         std::process::exit(1);
     }
 }

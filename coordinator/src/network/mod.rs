@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use miroir::proto::cluster_service_client::ClusterServiceClient;
 use miroir::proto::raft_service_client::RaftServiceClient;
+use miroir::proto::MAX_MESSAGE_BYTES;
 use miroir::proto::{RaftPayload, SnapshotChunk};
 use miroir_raft_store::openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use miroir_raft_store::openraft::network::{RPCOption, RaftNetworkFactory};
@@ -34,11 +36,22 @@ pub fn channel(addr: &str) -> Result<Channel, String> {
     Ok(ep.connect_lazy())
 }
 
+/// A cluster API client with Miroir's message size limit (a whole state can exceed tonic's 4 MiB).
+pub fn cluster_client(ch: Channel) -> ClusterServiceClient<Channel> {
+    ClusterServiceClient::new(ch)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+fn raft_client(ch: Channel) -> RaftServiceClient<Channel> {
+    RaftServiceClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient { target, client: channel(&node.addr).map(RaftServiceClient::new) }
+        PeerClient { target, client: channel(&node.addr).map(raft_client) }
     }
 }
 

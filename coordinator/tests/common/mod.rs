@@ -20,6 +20,8 @@ pub struct TestCluster {
     pub dir: tempfile::TempDir,
     pub peers: BTreeMap<u64, Peer>,
     initial: String,
+    /// Extra flags given to every peer.
+    extra: Vec<String>,
 }
 
 pub fn free_addr() -> String {
@@ -30,6 +32,11 @@ pub fn free_addr() -> String {
 impl TestCluster {
     /// Starts `n` peers with ids 1..=n that bootstrap themselves from the same peer list.
     pub fn start(n: u64) -> Self {
+        Self::start_with(n, &[])
+    }
+
+    /// [`Self::start`], every peer also getting `extra` flags.
+    pub fn start_with(n: u64, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut peers = BTreeMap::new();
         for id in 1..=n {
@@ -37,7 +44,8 @@ impl TestCluster {
             peers.insert(id, Peer { addr: free_addr(), data, child: None });
         }
         let initial = peers.iter().map(|(id, p)| format!("{id}={}", p.addr)).collect::<Vec<_>>().join(",");
-        let mut c = TestCluster { dir, peers, initial };
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut c = TestCluster { dir, peers, initial, extra };
         for id in 1..=n {
             c.spawn(id);
         }
@@ -46,6 +54,11 @@ impl TestCluster {
 
     /// Starts (or restarts from its data dir) peer `id`.
     pub fn spawn(&mut self, id: u64) {
+        self.spawn_with(id, &[]);
+    }
+
+    /// [`Self::spawn`] with extra flags for this peer only.
+    pub fn spawn_with(&mut self, id: u64, only_this: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -59,6 +72,8 @@ impl TestCluster {
             .arg(&p.data)
             .args(["--heartbeat-ms", "100", "--election-min-ms", "400", "--election-max-ms", "800"])
             .args(["--proposal-timeout-ms", "3000"])
+            .args(&self.extra)
+            .args(only_this)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)

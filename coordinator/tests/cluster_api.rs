@@ -37,6 +37,7 @@ fn tasks(n: usize, bytes: usize) -> Command {
             details: json!({ "i": i, "blob": blob }),
             node_tasks: Default::default(),
             finished: None,
+            shares: Vec::new(),
         })
         .collect();
     Command::RegisterTasks { tasks, at: 1 }

@@ -48,6 +48,7 @@ async fn large_replies_and_leases_through_the_gateway_client() {
                 details: json!({ "batch": batch, "i": i, "blob": blob }),
                 node_tasks: Vec::new(),
                 finished: None,
+                shares: Vec::new(),
             })
             .collect();
         client.propose(&Command::RegisterTasks { tasks, at: 1 }).await.unwrap().0.unwrap();

@@ -17,7 +17,7 @@ use miroir::task::{Task, TaskFilter, TaskPage, TaskStatus};
 use miroir::RoutingMap;
 use miroir_coordinator::controllers::{leftovers, pending, IndexCleaner, TaskTracker};
 use miroir_gateway::app::{router, AppState};
-use miroir_gateway::cluster::{Cluster, ClusterError};
+use miroir_gateway::cluster::{Cluster, ClusterError, Lease};
 use miroir_gateway::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
 use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
@@ -93,6 +93,12 @@ impl Cluster for Spy {
     }
     fn watch(&self, from: u64) -> BoxStream<'static, Result<Arc<RoutingMap>, ClusterError>> {
         self.inner.watch(from)
+    }
+    fn register(&self, gateway: &str, address: &str, lease_ms: u64) -> BoxFuture<'_, Result<Lease, ClusterError>> {
+        self.inner.register(gateway, address, lease_ms)
+    }
+    fn heartbeat(&self, gateway: &str, lease_ms: u64, acked: Option<u64>) -> BoxFuture<'_, Result<Lease, ClusterError>> {
+        self.inner.heartbeat(gateway, lease_ms, acked)
     }
     fn task(&self, uid: u64) -> BoxFuture<'_, Result<Option<Task>, ClusterError>> {
         self.inner.task(uid)

@@ -97,7 +97,12 @@ impl Cluster for Spy {
     fn register(&self, gateway: &str, address: &str, lease_ms: u64) -> BoxFuture<'_, Result<Lease, ClusterError>> {
         self.inner.register(gateway, address, lease_ms)
     }
-    fn heartbeat(&self, gateway: &str, lease_ms: u64, acked: Option<u64>) -> BoxFuture<'_, Result<Lease, ClusterError>> {
+    fn heartbeat(
+        &self,
+        gateway: &str,
+        lease_ms: u64,
+        acked: Option<u64>,
+    ) -> BoxFuture<'_, Result<Lease, ClusterError>> {
         self.inner.heartbeat(gateway, lease_ms, acked)
     }
     fn task(&self, uid: u64) -> BoxFuture<'_, Result<Option<Task>, ClusterError>> {

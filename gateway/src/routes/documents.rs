@@ -22,7 +22,7 @@ use crate::documents::payload::{self, Format};
 use crate::documents::route::{check_documents, plan_by_node, resolve_primary_key, shard_documents, SHARD_FIELD};
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::{Json, Query, RawBody};
-use crate::fanout::{self, degraded_shards, in_sync_copies, index_nodes};
+use crate::fanout::{self, degraded_shards, index_nodes};
 use crate::read::{covering_set, get_with_failover, read_candidates, shard_filter};
 use crate::tasks::now_millis;
 
@@ -132,10 +132,10 @@ async fn add_documents(
     accepted(app, task, outcome, degraded).await
 }
 
-/// The in-sync copies `node` was sent in a write touching `shards`.
+/// The copies (in-sync or incoming) `node` was sent in a write touching `shards`.
 fn written_copies(map: &RoutingMap, index: &str, node: &str, shards: &[ShardId]) -> Vec<(ShardId, GroupId)> {
     let touched: std::collections::BTreeSet<ShardId> = shards.iter().copied().collect();
-    in_sync_copies(map, index, node).into_iter().filter(|(s, _)| touched.contains(s)).collect()
+    fanout::write_target_copies(map, index, node).into_iter().filter(|(s, _)| touched.contains(s)).collect()
 }
 
 fn strip(mut doc: Value) -> Value {
@@ -258,7 +258,7 @@ async fn broadcast(app: &AppState, uid: &str, request: impl Fn() -> NodeRequest,
     let per_node = nodes.into_iter().map(|n| (n, vec![request()])).collect();
     let mut results = fanout::send(app, &map, per_node).await;
     results.push((probe, probed));
-    let outcome = fanout::settle(app, uid, results, |n| in_sync_copies(&map, uid, n)).await?;
+    let outcome = fanout::settle(app, uid, results, |n| fanout::write_target_copies(&map, uid, n)).await?;
     accepted(app, task, outcome, vec![]).await
 }
 

@@ -123,7 +123,9 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
         }
         RemoveNode { id } => {
             live_node(s, id)?;
-            let placements = s.placements_of(id);
+            // A migration away from the node still has to delete its copy (Cleanup).
+            let placements =
+                s.placements_of(id) + s.migrations.values().filter(|m| m.from.as_ref() == Some(id)).count();
             if placements > 0 {
                 return Err(CommandError::NodeHasData { node: id.clone(), placements });
             }

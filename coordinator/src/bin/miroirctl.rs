@@ -120,7 +120,8 @@ async fn drain_and_wait(client: &Client, id: &str, timeout: Duration, quiet: boo
     let mut last = usize::MAX;
     loop {
         let (state, _) = client.get_state().await?;
-        let left = state.placements_of(id);
+        let left =
+            state.placements_of(id) + state.migrations.values().filter(|m| m.from.as_deref() == Some(id)).count();
         if left == 0 {
             return Ok(());
         }

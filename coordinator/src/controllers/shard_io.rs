@@ -124,6 +124,26 @@ pub async fn fingerprint(
     }
 }
 
+/// Id → content hash of the given documents of the shard on the node (absent ones are absent).
+pub async fn fingerprint_ids(
+    nodes: &NodeClient,
+    url: &str,
+    index: &str,
+    shard: ShardId,
+    pk: &str,
+    ids: &[String],
+) -> Result<Fingerprint, NodeError> {
+    let mut out = Fingerprint::new();
+    for chunk in ids.chunks(1000) {
+        let (page, _) = fetch_page(nodes, url, index, shard, 0, chunk.len(), Some(chunk)).await?;
+        for d in &page {
+            let id = doc_id(d, pk).ok_or_else(|| NodeError::Decode(format!("document without a valid `{pk}`")))?;
+            out.insert(id, content_hash(d));
+        }
+    }
+    Ok(out)
+}
+
 /// Adds or replaces documents (whole documents: the source's version wins).
 pub async fn write_docs(
     nodes: &NodeClient,

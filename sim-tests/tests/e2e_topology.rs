@@ -253,6 +253,17 @@ async fn nodes_idle(http: &Http, cluster: &TestCluster, skip: &[String]) {
     }
 }
 
+/// `miroirctl verify INDEX`: exit status and JSON report.
+fn ctl_verify(cluster: &TestCluster) -> (bool, Value) {
+    let out = std::process::Command::new(miroir_sim::harness::workspace_bin("miroirctl"))
+        .args(["--coordinators", &cluster.coordinator_addrs(), "--master-key", &cluster.master_key, "--json"])
+        .args(["verify", INDEX])
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.success(), report)
+}
+
 /// The acceptance check: every acknowledged document at its last acknowledged version on every
 /// in-sync owner, and nothing anywhere else.
 async fn check_data(http: &Http, cluster: &TestCluster, s: &ClusterState, acked: &BTreeMap<u64, u64>, skip: &[String]) {
@@ -347,9 +358,30 @@ async fn draining_and_removing_a_node_under_writes_loses_nothing() {
     let s = state(&cluster).await;
     assert_eq!(s.nodes["node-1"].status, NodeStatus::Removed);
     assert_eq!(s.placements_of("node-1"), 0);
-    assert!(settled(&s));
+    assert!(s.migrations.values().all(|m| m.from.as_deref() != Some("node-1")), "cleanup done before removal");
+    wait_state(&cluster, "every shard on its target", Duration::from_secs(30), settled).await;
+    let s = state(&cluster).await;
     check_data(&http, &cluster, &s, &acked, &[]).await;
     assert!(http.node_docs(&cluster.nodes[0].url).await.is_empty(), "the removed node was emptied");
+
+    let (ok, report) = ctl_verify(&cluster);
+    assert!(ok, "{report}");
+    assert_eq!(report["differences"], json!([]));
+    assert!(report["documents"].as_u64().unwrap() >= 2000, "{report}");
+    // A copy changed behind Miroir's back is reported, naming the node and the document.
+    let id = 7u64;
+    let shard = shard_of(&id.to_string(), 8);
+    let holder = s.placements[INDEX][shard as usize]["main"].owners[0].node.clone();
+    let url = cluster.nodes.iter().find(|n| n.id == holder).unwrap().url.clone();
+    let doc = json!([{"id": id, "v": 999, "title": "tampered", "_miroir_shard": shard}]);
+    let (status, t) = http.call(reqwest::Method::POST, &format!("{url}/indexes/{INDEX}/documents"), Some(&doc)).await;
+    assert_eq!(status, 202, "{t}");
+    nodes_idle(&http, &cluster, &[]).await;
+    let (ok, report) = ctl_verify(&cluster);
+    assert!(!ok, "verify must fail: {report}");
+    let diffs = report["differences"].as_array().unwrap();
+    assert!(!diffs.is_empty() && diffs.iter().all(|d| d["shard"] == shard), "{report}");
+    assert!(diffs.iter().any(|d| d["differentContent"] == json!(["7"])), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,6 +452,11 @@ async fn killing_the_leader_during_copy_and_during_cutover_does_not_stop_the_mig
     let copying = |s: &ClusterState| s.migrations.values().any(|m| m.phase == MigrationPhase::Copy && m.copied > 0);
     wait_state(&cluster, "a migration copying", Duration::from_secs(30), copying).await;
     let id = *state(&cluster).await.migrations.keys().next().unwrap();
+    let progress = cluster.ctl(&["migrations"]).expect("miroirctl migrations");
+    let row = &progress["migrations"][0];
+    assert_eq!(row["phase"], "copy", "{progress}");
+    assert!(row["copied"].as_u64().unwrap() > 0 && row["total"].as_u64().unwrap() > 0, "{progress}");
+    assert!(row["docsPerSecond"].as_f64().is_some() && row["to"] == "node-3", "{progress}");
     let killed = cluster.kill_leader().expect("a leader to kill");
     wait_state(&cluster, "the migration past Copy under a new leader", Duration::from_secs(30), |s| {
         s.migrations.get(&id).is_none_or(|m| m.phase > MigrationPhase::Copy)

@@ -1,8 +1,6 @@
 //! Operator views of topology work, for `miroirctl` and the gateway's admin API: migration
 //! progress, and the comparison of every in-sync copy of an index.
 
-use std::collections::BTreeMap;
-
 use miroir::ids::Millis;
 use miroir::state::MigrationPhase;
 use miroir::ClusterState;
@@ -63,6 +61,8 @@ pub async fn verify_index(
     s: &ClusterState,
     index: &str,
 ) -> Result<Value, crate::Error> {
+    use std::collections::BTreeMap;
+
     use crate::controllers::shard_io::fingerprint;
     let idx = s.indexes.get(index).ok_or_else(|| crate::Error::invalid(format!("index `{index}` not found")))?;
     let Some(pk) = idx.primary_key.clone() else {

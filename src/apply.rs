@@ -118,9 +118,15 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             let _ = node;
             s.nodes.get_mut(id).expect("checked").status = *status;
         }
+        NodeFailed { id } => {
+            live_node(s, id)?;
+            crate::topology::node_failed(s, id);
+        }
         RemoveNode { id } => {
             live_node(s, id)?;
-            let placements = s.placements_of(id);
+            // A migration away from the node still has to delete its copy (Cleanup).
+            let placements =
+                s.placements_of(id) + s.migrations.values().filter(|m| m.from.as_ref() == Some(id)).count();
             if placements > 0 {
                 return Err(CommandError::NodeHasData { node: id.clone(), placements });
             }
@@ -217,8 +223,16 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
         MarkStale { index: i, shard, group, node } => {
             let min = s.defaults.min_in_sync;
             let p = placement(s, i, *shard, group)?;
-            let owner = p.owner(node).ok_or_else(|| not_owner(i, *shard, group, node))?;
-            if owner.in_sync {
+            let incoming = p.incoming.contains(node);
+            let Some(in_sync) = p.owner(node).map(|o| o.in_sync) else {
+                if incoming {
+                    crate::topology::reset_migration(s, i, *shard, group);
+                }
+                // A gateway routing by an older map may report a node that no longer holds a
+                // copy (its migration ended): there is nothing to mark.
+                return Ok(Response::Done);
+            };
+            if in_sync {
                 let left = p.in_sync_owners().count() - 1;
                 if left < min as usize {
                     return Err(CommandError::WouldLoseQuorum {
@@ -230,6 +244,9 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                         min,
                     });
                 }
+            }
+            if in_sync || incoming {
+                crate::topology::reset_migration(s, i, *shard, group);
             }
             set_in_sync(s, i, *shard, group, node, false);
         }
@@ -285,6 +302,7 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                     phase_started_at: *at,
                     copied: 0,
                     total: None,
+                    resets: 0,
                 },
             );
             return Ok(Response::Migration(id));
@@ -299,6 +317,9 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                 });
             }
             let m = m.clone();
+            if *phase == MigrationPhase::Cutover && s.nodes.get(&m.to).map(|n| n.status) != Some(NodeStatus::Active) {
+                return Err(invalid("migration", format!("`{}` is not active: it cannot take over", m.to)));
+            }
             if *phase == MigrationPhase::Cutover {
                 let p = placement_mut(s, &m.index, m.shard, &m.group);
                 p.incoming.retain(|n| *n != m.to);
@@ -583,7 +604,7 @@ fn placement<'a>(s: &'a ClusterState, i: &str, shard: ShardId, group: &str) -> R
 }
 
 /// Only for placements already checked to exist.
-fn placement_mut<'a>(s: &'a mut ClusterState, i: &str, shard: ShardId, group: &str) -> &'a mut Placement {
+pub(crate) fn placement_mut<'a>(s: &'a mut ClusterState, i: &str, shard: ShardId, group: &str) -> &'a mut Placement {
     s.placements
         .get_mut(i)
         .and_then(|shards| shards.get_mut(shard as usize))

@@ -40,6 +40,12 @@ pub enum Command {
         id: NodeId,
         status: NodeStatus,
     },
+    /// The health prober lost the node: it is Failed, and each of its in-sync copies is marked
+    /// stale where another in-sync copy remains (a node that comes back may have lost its data,
+    /// so it serves reads again only once repaired).
+    NodeFailed {
+        id: NodeId,
+    },
     /// Tombstones a node that owns nothing any more.
     RemoveNode {
         id: NodeId,
@@ -80,7 +86,10 @@ pub enum Command {
         at: Millis,
     },
 
-    /// An owner missed a write: it stops serving reads until repaired.
+    /// A write target missed a write. An in-sync owner stops serving reads until repaired. If the
+    /// shard is being migrated (Copy or Verify), the migration goes back to Copy, so its Cutover
+    /// waits for a Verify that started after the miss: a dual-write lost on the incoming node
+    /// (or on the copy source) is never cut over. A node holding no copy here is left alone.
     MarkStale {
         index: IndexUid,
         shard: ShardId,

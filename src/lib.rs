@@ -12,10 +12,12 @@ pub mod keys;
 pub mod map;
 pub mod placement;
 pub mod proposal;
+pub mod rebalance;
 pub mod settings;
 pub mod state;
 pub mod task;
 pub mod task_view;
+pub mod topology;
 pub mod webhook;
 
 pub use apply::{apply, changes_routing};

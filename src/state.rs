@@ -189,6 +189,9 @@ pub struct Migration {
     pub phase_started_at: Millis,
     pub copied: u64,
     pub total: Option<u64>,
+    /// Times a missed write sent the migration back to Copy (see `MarkStale`).
+    #[serde(default)]
+    pub resets: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,6 +48,7 @@ fn command() -> impl Strategy<Value = Command> {
         4 => (name(NODES), name(GROUPS)).prop_map(|(id, group)| Command::AddNode { url: format!("http://{id}:7700"), id, group }),
         1 => (name(NODES), node_status()).prop_map(|(id, status)| Command::SetNodeStatus { id, status }),
         1 => name(NODES).prop_map(|id| Command::RemoveNode { id }),
+        1 => name(NODES).prop_map(|id| Command::NodeFailed { id }),
         3 => (name(INDEXES), prop::option::of(1u32..6), prop::option::of(1u32..3), at.clone())
             .prop_map(|(uid, shards, rf, at)| Command::CreateIndex { uid, primary_key: Some("id".into()), shards, rf, at }),
         1 => name(INDEXES).prop_map(|uid| Command::DeleteIndex { uid }),

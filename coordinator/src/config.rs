@@ -61,6 +61,28 @@ pub struct Args {
     /// Fault injection for tests: shifts this peer's wall clock by this many ms.
     #[arg(long, env = "MIROIR_CLOCK_OFFSET_MS", hide = true, allow_negative_numbers = true)]
     pub clock_offset_ms: Option<i64>,
+    /// Consecutive failed health probes before a node is marked Failed [default: 3].
+    #[arg(long, env = "MIROIR_PROBE_FAILURES")]
+    pub probe_failures: Option<u32>,
+    /// Consecutive good probes before a Failed node is Active again [default: 2].
+    #[arg(long, env = "MIROIR_PROBE_RECOVERIES")]
+    pub probe_recoveries: Option<u32>,
+    /// Timeout of one health probe in milliseconds [default: 2000].
+    #[arg(long, env = "MIROIR_PROBE_TIMEOUT_MS")]
+    pub probe_timeout_ms: Option<u64>,
+    /// How long a node stays Failed before its copies are rebuilt on other nodes, in
+    /// milliseconds [default: 300000].
+    #[arg(long, env = "MIROIR_FAILED_GRACE_MS")]
+    pub failed_grace_ms: Option<u64>,
+    /// Shard migrations in flight at once [default: 4].
+    #[arg(long, env = "MIROIR_MAX_MIGRATIONS")]
+    pub max_migrations: Option<usize>,
+    /// Documents per page when copying a shard [default: 1000].
+    #[arg(long, env = "MIROIR_COPY_BATCH")]
+    pub copy_batch: Option<usize>,
+    /// Documents per second one migration copies at most; 0 = unthrottled [default: 20000].
+    #[arg(long, env = "MIROIR_COPY_RATE")]
+    pub copy_rate: Option<u64>,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "MIROIR_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -83,6 +105,7 @@ pub struct Config {
     pub clock_offset_ms: i64,
     pub json_logs: bool,
     pub master_key: Option<String>,
+    pub topology: crate::controllers::TopologyConfig,
 }
 
 pub fn parse_peers(s: &str) -> Result<BTreeMap<u64, String>, String> {
@@ -137,7 +160,24 @@ impl Args {
             "text" => false,
             other => return Err(format!("--log-format must be json or text, not `{other}`")),
         };
+        let d = crate::controllers::TopologyConfig::default();
+        let topology = crate::controllers::TopologyConfig {
+            probe_failures: pick!(probe_failures).unwrap_or(d.probe_failures),
+            probe_recoveries: pick!(probe_recoveries).unwrap_or(d.probe_recoveries),
+            probe_timeout: pick!(probe_timeout_ms).map_or(d.probe_timeout, Duration::from_millis),
+            failed_grace: pick!(failed_grace_ms).map_or(d.failed_grace, Duration::from_millis),
+            max_migrations: pick!(max_migrations).unwrap_or(d.max_migrations),
+            copy_batch: pick!(copy_batch).unwrap_or(d.copy_batch),
+            copy_rate: pick!(copy_rate).unwrap_or(d.copy_rate),
+        };
+        if topology.probe_failures == 0 || topology.probe_recoveries == 0 || topology.probe_timeout.is_zero() {
+            return Err("--probe-failures, --probe-recoveries and --probe-timeout-ms must be at least 1".into());
+        }
+        if topology.max_migrations == 0 || topology.copy_batch == 0 {
+            return Err("--max-migrations and --copy-batch must be at least 1".into());
+        }
         Ok(Config {
+            topology,
             id,
             listen,
             advertise,
@@ -209,5 +249,20 @@ mod tests {
         };
         assert_eq!(env("snapshot_every"), Some("MIROIR_SNAPSHOT_EVERY".into()));
         assert_eq!(env("keep_logs"), Some("MIROIR_KEEP_LOGS".into()));
+    }
+
+    #[test]
+    fn topology_settings_come_from_flags_or_toml_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "probe-failures = 5\nfailed-grace-ms = 1500\n").unwrap();
+        let base = ["c", "--id", "1", "--listen", "127.0.0.1:1", "--peers", "1=x:1", "--data-dir", "/d"];
+        let args =
+            Args::parse_from(base.iter().copied().chain(["--config", file.to_str().unwrap(), "--max-migrations", "2"]));
+        let t = args.resolve().unwrap().topology;
+        assert_eq!((t.probe_failures, t.failed_grace, t.max_migrations), (5, Duration::from_millis(1500), 2));
+        assert_eq!(t.probe_recoveries, 2, "default");
+        let bad = Args::parse_from(base.iter().copied().chain(["--probe-failures", "0"]));
+        assert!(bad.resolve().is_err());
     }
 }

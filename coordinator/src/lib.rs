@@ -22,6 +22,7 @@ pub mod error;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod ops;
 pub mod peer;
 pub mod raft_service;
 pub mod watch;

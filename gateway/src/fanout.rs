@@ -114,6 +114,23 @@ pub fn in_sync_copies(map: &RoutingMap, index: &str, node: &str) -> Vec<(ShardId
         .collect()
 }
 
+/// Every (shard, group) of `index` that `node` is sent writes for: in-sync owner or incoming.
+/// A miss on an incoming node must be reported too: it sends the migration back to Copy, so the
+/// write is not lost at Cutover (see `Command::MarkStale`).
+pub fn write_target_copies(map: &RoutingMap, index: &str, node: &str) -> Vec<(ShardId, GroupId)> {
+    let Some(shards) = map.placements.get(index) else { return vec![] };
+    shards
+        .iter()
+        .enumerate()
+        .flat_map(|(shard, groups)| {
+            groups
+                .iter()
+                .filter(|(_, p)| p.owner(node).is_some_and(|o| o.in_sync) || p.incoming.iter().any(|n| n == node))
+                .map(move |(g, _)| (shard as ShardId, g.clone()))
+        })
+        .collect()
+}
+
 /// Turns per-node results into an acknowledgement: failed owners are marked stale (only for the
 /// `copies` they were sent) before the write is reported successful.
 pub async fn settle(

@@ -43,10 +43,12 @@ async fn main() -> anyhow::Result<()> {
         snapshot_every: cfg.snapshot_every,
         keep_logs: cfg.keep_logs,
     };
-    let controllers = miroir_coordinator::controllers::http_controllers(
+    let mut controllers = miroir_coordinator::controllers::http_controllers(
         cfg.master_key.clone(),
         miroir_coordinator::controllers::NODE_TIMEOUT,
     );
+    controllers
+        .extend(miroir_coordinator::controllers::topology_controllers(cfg.master_key.clone(), cfg.topology.clone()));
     let peer = peer::start(opts, log_store, state_machine, state, controllers).await?;
     tracing::info!(id = cfg.id, listen = %cfg.listen, "coordinator peer serving");
 

@@ -2,7 +2,12 @@
 
 use clap::{Parser, Subcommand};
 use miroir::Command;
+use std::time::Duration;
+
+use miroir::state::NodeStatus;
 use miroir_coordinator::client::{Applied, Client};
+use miroir_coordinator::node::now_ms;
+use miroir_coordinator::ops;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -14,6 +19,9 @@ struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+    /// Master key of the Meilisearch nodes (for `verify`, which reads them directly).
+    #[arg(long, env = "MIROIR_MASTER_KEY", hide_env_values = true, global = true)]
+    master_key: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -31,6 +39,26 @@ enum Cmd {
     /// Cluster-wide settings.
     #[command(subcommand)]
     Cluster(ClusterCmd),
+    /// Replica groups.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Shard migrations in flight: phase, documents copied, rate and ETA.
+    Migrations {
+        /// Redraw every second until no migration is left.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Compares every in-sync copy of every shard of INDEX and reports the differences
+    /// (exit status 1 if any).
+    Verify { index: String },
+}
+
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Adds a replica group (Initializing while it is filled, when indexes exist).
+    Add { id: String },
+    /// Removes a replica group that has no nodes left.
+    Remove { id: String },
 }
 
 #[derive(Subcommand)]
@@ -52,6 +80,20 @@ enum NodeCmd {
         group: String,
     },
     List,
+    /// Stops placing shards on the node and moves its copies to other nodes of its group.
+    Drain {
+        id: String,
+    },
+    /// Drains the node, waits until it holds no copy, then removes it.
+    Remove {
+        id: String,
+        /// Remove now; refused if the node still holds copies.
+        #[arg(long)]
+        no_wait: bool,
+        /// Longest wait for the drain, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -63,6 +105,35 @@ enum ClusterCmd {
         #[arg(long)]
         rf: Option<u32>,
     },
+}
+
+/// Sets the node Draining (unless it is already Draining or Failed) and waits until it holds no
+/// copy, printing how many are left.
+async fn drain_and_wait(client: &Client, id: &str, timeout: Duration, quiet: bool) -> anyhow::Result<()> {
+    let (state, _) = client.get_state().await?;
+    let status = state.nodes.get(id).map(|n| n.status).ok_or_else(|| anyhow::anyhow!("node {id} not found"))?;
+    if !matches!(status, NodeStatus::Draining | NodeStatus::Failed | NodeStatus::Removed) {
+        let (a, i) = client.propose(&Command::SetNodeStatus { id: id.into(), status: NodeStatus::Draining }).await?;
+        applied(a, i)?;
+    }
+    let end = std::time::Instant::now() + timeout;
+    let mut last = usize::MAX;
+    loop {
+        let (state, _) = client.get_state().await?;
+        let left =
+            state.placements_of(id) + state.migrations.values().filter(|m| m.from.as_deref() == Some(id)).count();
+        if left == 0 {
+            return Ok(());
+        }
+        if left != last && !quiet {
+            eprintln!("node {id}: {left} copies left to move");
+            last = left;
+        }
+        if std::time::Instant::now() >= end {
+            anyhow::bail!("node {id} still holds {left} copies after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
@@ -168,6 +239,68 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 out
             });
+        }
+        Cmd::Node(NodeCmd::Drain { id }) => {
+            let cmd = Command::SetNodeStatus { id: id.clone(), status: NodeStatus::Draining };
+            let (a, i) = client.propose(&cmd).await?;
+            let v = applied(a, i)?;
+            print(j, v, || format!("node {id} draining; `miroirctl migrations --watch` follows the moves"));
+        }
+        Cmd::Node(NodeCmd::Remove { id, no_wait, timeout }) => {
+            if !no_wait {
+                drain_and_wait(&client, &id, Duration::from_secs(timeout), j).await?;
+            }
+            let (a, i) = client.propose(&Command::RemoveNode { id: id.clone() }).await?;
+            let v = applied(a, i)?;
+            print(j, v, || format!("node {id} removed"));
+        }
+        Cmd::Group(GroupCmd::Add { id }) => {
+            let (a, i) = client.propose(&Command::AddGroup { id: id.clone() }).await?;
+            let v = applied(a, i)?;
+            print(j, v, || format!("group {id} added"));
+        }
+        Cmd::Group(GroupCmd::Remove { id }) => {
+            let (a, i) = client.propose(&Command::RemoveGroup { id: id.clone() }).await?;
+            let v = applied(a, i)?;
+            print(j, v, || format!("group {id} removed"));
+        }
+        Cmd::Migrations { watch } => loop {
+            let (state, _) = client.get_state().await?;
+            let rows = ops::migration_rows(&state, now_ms());
+            let (below_rf, stale) = miroir::rebalance::health_counts(&state);
+            let v = json!({"migrations": rows, "shardsBelowRf": below_rf, "staleCopies": stale});
+            print(j, v, || {
+                let mut out = format!("{} migrations, {below_rf} copies below RF, {stale} stale", rows.len());
+                for r in &rows {
+                    out.push('\n');
+                    out.push_str(&ops::progress_line(r));
+                }
+                out
+            });
+            if !watch || rows.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        },
+        Cmd::Verify { index } => {
+            let (state, _) = client.get_state().await?;
+            let transport = miroir_node_client::HttpTransport::new(cli.master_key.clone(), Duration::from_secs(30));
+            let nodes = miroir_node_client::NodeClient::new(std::sync::Arc::new(transport));
+            let report = ops::verify_index(&nodes, &state, &index).await?;
+            let differences = report["differences"].as_array().map_or(0, Vec::len);
+            print(j, report.clone(), || {
+                let mut out = format!(
+                    "{index}: {} copies of {} shards compared, {} documents, {differences} differences",
+                    report["copiesCompared"], report["shards"], report["documents"]
+                );
+                for d in report["differences"].as_array().into_iter().flatten() {
+                    out.push_str(&format!("\n  {d}"));
+                }
+                out
+            });
+            if differences > 0 {
+                std::process::exit(1);
+            }
         }
         Cmd::Cluster(ClusterCmd::SetDefaults { shards, rf }) => {
             let cmd = Command::SetDefaults { shards, rf, min_in_sync: None, task_retention: None };

@@ -3,7 +3,14 @@
 
 mod features;
 mod index_cleaner;
+mod health;
+#[cfg(not(madsim))]
+mod migrate;
+#[cfg(not(madsim))]
+mod rebalancer;
 mod settings;
+#[cfg(not(madsim))]
+pub mod shard_io;
 mod task_tracker;
 #[cfg(not(madsim))]
 mod webhooks;
@@ -15,6 +22,11 @@ use miroir_node_client::{NodeClient, NodeTransport};
 
 pub use features::FeaturesReconciler;
 pub use index_cleaner::{leftovers, IndexCleaner};
+pub use health::HealthProber;
+#[cfg(not(madsim))]
+pub use migrate::{diff, phase_name, repair};
+#[cfg(not(madsim))]
+pub use rebalancer::Rebalancer;
 pub use settings::{full_node_settings, SettingsReconciler};
 pub use task_tracker::{pending, TaskTracker};
 
@@ -42,3 +54,47 @@ pub fn http_controllers(master_key: Option<String>, timeout: Duration) -> Vec<Ta
 
 /// How long one controller round may wait on a node before moving on.
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Health probing and migration settings (coordinator flags `--probe-*`, `--failed-grace-ms`,
+/// `--max-migrations`, `--copy-*`; see docs/migrations.md).
+#[derive(Debug, Clone)]
+pub struct TopologyConfig {
+    /// Consecutive failed probes before a node is Failed.
+    pub probe_failures: u32,
+    /// Consecutive good probes before a Failed node is Active again.
+    pub probe_recoveries: u32,
+    pub probe_timeout: Duration,
+    /// How long a node stays Failed before its copies are rebuilt elsewhere.
+    pub failed_grace: Duration,
+    /// Migrations in flight at once, cluster-wide.
+    pub max_migrations: usize,
+    /// Documents per page copied.
+    pub copy_batch: usize,
+    /// Documents per second copied by one migration; 0 = unthrottled.
+    pub copy_rate: u64,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        TopologyConfig {
+            probe_failures: 3,
+            probe_recoveries: 2,
+            probe_timeout: Duration::from_secs(2),
+            failed_grace: Duration::from_secs(300),
+            max_migrations: 4,
+            copy_batch: 1000,
+            copy_rate: 20_000,
+        }
+    }
+}
+
+/// The health prober and the rebalancer, over HTTP.
+#[cfg(not(madsim))]
+pub fn topology_controllers(master_key: Option<String>, cfg: TopologyConfig) -> Vec<TaskFactory> {
+    let nodes = NodeClient::new(Arc::new(miroir_node_client::HttpTransport::new(master_key, NODE_TIMEOUT)));
+    let (a, b, c1, c2) = (nodes.clone(), nodes, cfg.clone(), cfg);
+    vec![
+        Box::new(move || Box::new(HealthProber::new(a.clone(), c1.clone()))),
+        Box::new(move || Box::new(Rebalancer::new(b.clone(), c2.clone()))),
+    ]
+}

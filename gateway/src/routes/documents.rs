@@ -22,7 +22,7 @@ use crate::documents::payload::{self, Format};
 use crate::documents::route::{check_documents, plan_by_node, resolve_primary_key, shard_documents, SHARD_FIELD};
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::{bool_param, uint_param, Json, Query, RawBody};
-use crate::fanout::{self, degraded_shards, in_sync_copies, index_nodes};
+use crate::fanout::{self, degraded_shards, index_nodes};
 use crate::read::{covering_set, get_with_failover, read_candidates, shard_filter};
 use crate::tasks::now_millis;
 
@@ -176,10 +176,10 @@ async fn refused_creation(app: &AppState, uid: &str, kind: &str, details: Value)
     failed(app, new_task(uid, kind, details), AppError::index_not_found(uid)).await
 }
 
-/// The in-sync copies `node` was sent in a write touching `shards`.
+/// The copies (in-sync or incoming) `node` was sent in a write touching `shards`.
 fn written_copies(map: &RoutingMap, index: &str, node: &str, shards: &[ShardId]) -> Vec<(ShardId, GroupId)> {
     let touched: std::collections::BTreeSet<ShardId> = shards.iter().copied().collect();
-    in_sync_copies(map, index, node).into_iter().filter(|(s, _)| touched.contains(s)).collect()
+    fanout::write_target_copies(map, index, node).into_iter().filter(|(s, _)| touched.contains(s)).collect()
 }
 
 fn strip(mut doc: Value) -> Value {
@@ -360,7 +360,7 @@ async fn broadcast(
     }
     let mut results = vec![(probe, probed)];
     results.extend(fanout::send(app, &map, per_node).await);
-    let outcome = fanout::settle(app, uid, results, |n| in_sync_copies(&map, uid, n)).await?;
+    let outcome = fanout::settle(app, uid, results, |n| fanout::write_target_copies(&map, uid, n)).await?;
     let outcome = outcome.with_shares(|n, i| shares[n][i]);
     accepted(app, task, outcome, vec![]).await
 }

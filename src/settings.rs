@@ -9,7 +9,12 @@ pub const SHARD_FIELD: &str = "_miroir_shard";
 
 /// Settings whose object value is merged key by key on PATCH, as Meilisearch does; every other
 /// setting is replaced whole.
-const MERGED_OBJECTS: &[&str] = &["typoTolerance", "faceting", "pagination", "embedders"];
+const MERGED_OBJECTS: &[&str] = &["typoTolerance", "faceting", "pagination", "embedders", "chat"];
+
+/// Objects inside merged settings that Meilisearch nevertheless replaces whole: the facet order map
+/// (`update_sort_facet_values_by` stores the map it is given) and the chat search parameters'
+/// `hybrid` (`update_chat_config` sets it as one value).
+const REPLACED_WHOLE: &[&[&str]] = &[&["faceting", "sortFacetValuesBy"], &["chat", "searchParameters", "hybrid"]];
 
 /// Applies a PATCH body to stored settings. `null` resets a setting (or a merged sub-key) to
 /// its default, which here means removing it.
@@ -21,7 +26,7 @@ pub fn merge_settings(current: &Value, patch: &Map<String, Value>) -> Value {
                 out.remove(key);
             }
             Value::Object(sub) if MERGED_OBJECTS.contains(&key.as_str()) => {
-                let merged = merge_object(out.get(key), sub);
+                let merged = merge_object(out.get(key), sub, &[key.as_str()]);
                 out.insert(key.clone(), Value::Object(merged));
             }
             v => {
@@ -32,15 +37,18 @@ pub fn merge_settings(current: &Value, patch: &Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
-fn merge_object(current: Option<&Value>, patch: &Map<String, Value>) -> Map<String, Value> {
+fn merge_object(current: Option<&Value>, patch: &Map<String, Value>, path: &[&str]) -> Map<String, Value> {
     let mut out = current.and_then(Value::as_object).cloned().unwrap_or_default();
     for (k, v) in patch {
+        let sub_path = [path, &[k.as_str()]].concat();
         match v {
             Value::Null => {
                 out.remove(k);
             }
-            Value::Object(sub) if out.get(k).is_some_and(Value::is_object) => {
-                let merged = merge_object(out.get(k), sub);
+            Value::Object(sub)
+                if out.get(k).is_some_and(Value::is_object) && !REPLACED_WHOLE.contains(&sub_path.as_slice()) =>
+            {
+                let merged = merge_object(out.get(k), sub, &sub_path);
                 out.insert(k.clone(), Value::Object(merged));
             }
             v => {
@@ -74,7 +82,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("facet-search", "facetSearch", "PUT"),
     ("prefix-search", "prefixSearch", "PUT"),
     ("chat", "chat", "PATCH"),
-    ("vector-store", "vectorStore", "PATCH"),
+    ("foreign-keys", "foreignKeys", "PUT"),
 ];
 
 /// Every settings key, in Meilisearch's order.
@@ -124,6 +132,39 @@ mod tests {
         let out =
             merge_settings(&out, &patch(json!({"searchableAttributes": null, "typoTolerance": {"enabled": null}})));
         assert_eq!(out, json!({"typoTolerance": {"minWordSizeForTypos": {"oneTypo": 4, "twoTypos": 10}}}));
+    }
+
+    #[test]
+    fn facet_orders_are_replaced_whole_and_chat_is_patched_field_by_field() {
+        let cur = json!({"faceting": {"maxValuesPerFacet": 10, "sortFacetValuesBy": {"genre": "count"}}});
+        let out = merge_settings(&cur, &patch(json!({"faceting": {"sortFacetValuesBy": {"year": "count"}}})));
+        assert_eq!(out, json!({"faceting": {"maxValuesPerFacet": 10, "sortFacetValuesBy": {"year": "count"}}}));
+
+        let cur = json!({"chat": {"description": "books", "searchParameters": {"limit": 5, "hybrid": {"embedder": "a", "semanticRatio": 0.2}}}});
+        let out = merge_settings(
+            &cur,
+            &patch(
+                json!({"chat": {"documentTemplateMaxBytes": 100, "searchParameters": {"sort": ["price:asc"], "hybrid": {"embedder": "b"}}}}),
+            ),
+        );
+        assert_eq!(
+            out,
+            json!({"chat": {"description": "books", "documentTemplateMaxBytes": 100, "searchParameters": {"limit": 5, "sort": ["price:asc"], "hybrid": {"embedder": "b"}}}})
+        );
+        let out =
+            merge_settings(&out, &patch(json!({"chat": {"description": null, "searchParameters": {"limit": null}}})));
+        assert_eq!(
+            out,
+            json!({"chat": {"documentTemplateMaxBytes": 100, "searchParameters": {"sort": ["price:asc"], "hybrid": {"embedder": "b"}}}})
+        );
+    }
+
+    #[test]
+    fn the_settings_list_is_meilisearch_1_50s() {
+        let keys: Vec<&str> = settings_keys().collect();
+        assert!(keys.contains(&"foreignKeys"));
+        assert!(!keys.contains(&"vectorStore"), "Meilisearch 1.50 refuses vectorStore, even null");
+        assert_eq!(keys.len(), 22);
     }
 
     #[test]

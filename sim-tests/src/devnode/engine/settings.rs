@@ -205,12 +205,6 @@ fn invalid(key: &str, expected: &str, v: &Value) -> DevError {
 pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
     let known = KEYS;
     for (key, v) in patch {
-        // Meilisearch 1.50 has no `vectorStore` (removed in February 2026) and refuses it, but
-        // `miroir::settings::SETTINGS` still lists it and the coordinator's reconciler sends it as
-        // `null` in every whole-settings PATCH: tolerated as a no-op until that list is fixed.
-        if key == "vectorStore" && v.is_null() {
-            continue;
-        }
         if !known.contains(&key.as_str()) {
             return Err(DevError::bad_request(format!(
                 "Unknown field `{key}`: expected one of {}",

@@ -50,11 +50,20 @@ fn merged_window_totals_and_facets() {
         "facetDistribution": {"genre": {"comedy": 4, "horror": 2}},
         "facetStats": {"price": {"min": 0.5, "max": 4.0}},
     });
-    let out = merge(vec![a, b], &spec(1, 2), None);
+    let out = merge(vec![a.clone(), b.clone()], &spec(1, 2), None);
     let ids: Vec<u64> = out["hits"].as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, [1, 4], "global order 2,1,4,3 (2 has the lower price); window from 1, 2 hits");
     assert_eq!(out["estimatedTotalHits"], 7);
     assert_eq!((out["offset"].clone(), out["limit"].clone()), (json!(1), json!(2)));
+    // maxTotalHits clamps the window but the requested limit is echoed, as Meilisearch does.
+    let mut clamped = spec(1, 20);
+    clamped.max_total_hits = 3;
+    let out = merge(vec![a.clone(), b.clone()], &clamped, None);
+    assert_eq!(out["hits"].as_array().unwrap().len(), 2, "hits 2 and 3 of the 3 allowed");
+    assert_eq!(
+        (out["offset"].clone(), out["limit"].clone(), out["estimatedTotalHits"].clone()),
+        (json!(1), json!(20), json!(3))
+    );
     // Alphabetical, case-insensitive grouping, truncated to maxValuesPerFacet (2).
     assert_eq!(out["facetDistribution"], json!({"genre": {"comedy": 4, "drama": 2}}));
     assert_eq!(out["facetStats"], json!({"price": {"min": 0.5, "max": 9.0}}));

@@ -184,7 +184,8 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
     if let Some(obj) = template.as_object_mut() {
         obj.insert("hits".into(), Value::Array(window));
         if spec.offset_mode {
-            obj.insert("limit".into(), Value::from(count));
+            // Meilisearch echoes the requested limit, clamped or not (`perform_search`).
+            obj.insert("limit".into(), Value::from(spec.count));
             obj.insert("offset".into(), Value::from(start));
             obj.insert("estimatedTotalHits".into(), Value::from(capped));
         } else {

@@ -518,11 +518,11 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
         }
     };
     // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
-    // requested limit. Echoing the clamped limit here is a known difference (docs/devnode.md).
+    // requested limit (`perform_search` answers with `SearchQuery.limit`).
     let capped = total.min(view.max_total_hits);
     let start = start.min(view.max_total_hits);
     let count = count.min(view.max_total_hits.saturating_sub(start));
-    let (offset, limit) = (start, count);
+    let offset = start;
     let end = (start + count).min(capped);
     let hits: Vec<Value> = ranked
         .get(start.min(end)..end)

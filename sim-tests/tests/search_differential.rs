@@ -243,10 +243,16 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     let (s1, one) = post(&http, &format!("{base}/multi-search"), &body).await;
     let (s2, many) = post(&http, &format!("{gw}/multi-search"), &body).await;
     assert_eq!((s1, s2), (200, 200), "{one} / {many}");
+    let request_uid = many["results"][0]["requestUid"].as_str().expect("requestUid in every result").to_string();
+    let dashes: Vec<usize> = request_uid.char_indices().filter(|(_, c)| *c == '-').map(|(i, _)| i).collect();
+    assert_eq!((request_uid.len(), dashes), (36, vec![8, 13, 18, 23]), "a UUID: {request_uid}");
     for i in 0..5 {
         let (a, b) = (&one["results"][i], &many["results"][i]);
         assert_eq!(ids(b), ids(a), "multi-search query {i}");
         assert_eq!(b["indexUid"], "books");
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(keys(b), keys(a), "multi-search query {i}: the same fields as one node's result");
+        assert_eq!(b["requestUid"], request_uid.as_str(), "one requestUid for the whole multi-search");
         for k in ["estimatedTotalHits", "totalHits", "facetDistribution"] {
             assert_eq!(b.get(k), a.get(k), "multi-search query {i}: `{k}`");
         }

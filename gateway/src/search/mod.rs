@@ -126,8 +126,14 @@ pub async fn get(
     search(&app, &uid, body, policy).await
 }
 
+/// A request's uid as Meilisearch shows it in `requestUid`: one per HTTP request, shared by every
+/// result of a multi-search.
+fn new_request_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: MissingPolicy) -> AppResult<Response> {
-    let (answer, missing) = search_value(app, uid, body, policy).await?;
+    let (answer, missing) = search_value(app, uid, body, policy, &new_request_uid()).await?;
     let mut headers = HeaderMap::new();
     if !missing.is_empty() {
         let list = missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
@@ -142,6 +148,7 @@ async fn search_value(
     uid: &str,
     body: Map<String, Value>,
     policy: MissingPolicy,
+    request_uid: &str,
 ) -> AppResult<(Value, Vec<u32>)> {
     let started = Instant::now();
     let map = app.map();
@@ -241,6 +248,8 @@ async fn search_value(
     }
     if let Some(obj) = merged.as_object_mut() {
         obj.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
+        // The nodes' own uids name their sub-requests, not the client's request.
+        obj.insert("requestUid".into(), Value::from(request_uid));
     }
     Ok((merged, gathered.missing))
 }
@@ -283,14 +292,17 @@ pub async fn multi(
     }
     let mut results = Vec::with_capacity(parsed.len());
     let mut missing_all = Vec::new();
+    // Meilisearch shows the same requestUid in every result of a multi-search.
+    let request_uid = new_request_uid();
     for (i, (uid, q)) in parsed.into_iter().enumerate() {
-        let (answer, missing) =
-            search_value(&app, &uid, q, policy).await.map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
+        let (answer, missing) = search_value(&app, &uid, q, policy, &request_uid)
+            .await
+            .map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
         missing_all.extend(missing);
         let mut out = Map::new();
         out.insert("indexUid".into(), Value::from(uid));
         if let Value::Object(a) = answer {
-            out.extend(a.into_iter().filter(|(k, _)| k != "requestUid"));
+            out.extend(a);
         }
         results.push(Value::Object(out));
     }

@@ -14,6 +14,7 @@ fn spec(start: usize, count: usize) -> MergeSpec {
         offset_mode: true,
         page: 1,
         hits_per_page: 20,
+        facet_orders: Default::default(),
     }
 }
 
@@ -79,4 +80,21 @@ fn distinct_keeps_the_best_ranked_across_shards() {
     let out = merge(answers, &spec(0, 10), Some("family"));
     assert_eq!(out["hits"].as_array().unwrap().len(), 1);
     assert_eq!(out["hits"][0]["id"], 1);
+}
+
+#[test]
+fn facets_by_count_sum_every_shard_then_order_and_cut() {
+    // Shard a's top value alone (drama) is not the global top: comedy wins on the sum.
+    let a = json!({"hits": [], "estimatedTotalHits": 0, "facetDistribution": {"genre": {"drama": 5, "comedy": 3, "horror": 1}, "year": {"1990": 2, "2000": 2}}});
+    let b = json!({"hits": [], "estimatedTotalHits": 0, "facetDistribution": {"genre": {"Comedy": 4, "horror": 4, "drama": 1}, "year": {"1990": 1, "1980": 3}}});
+    let mut s = spec(0, 10);
+    s.facet_orders = json!({"genre": "count", "*": "alpha"}).as_object().unwrap().clone();
+    let out = merge(vec![a.clone(), b.clone()], &s, None);
+    // comedy 7, drama 6, horror 5, cut to 2; the first spelling seen is shown.
+    assert_eq!(serde_json::to_string(&out["facetDistribution"]["genre"]).unwrap(), r#"{"comedy":7,"drama":6}"#);
+    assert_eq!(serde_json::to_string(&out["facetDistribution"]["year"]).unwrap(), r#"{"1980":3,"1990":3}"#);
+    // `*: count`: ties broken by the greater value first, as milli's heap pops them.
+    s.facet_orders = json!({"*": "count"}).as_object().unwrap().clone();
+    let out = merge(vec![a, b], &s, None);
+    assert_eq!(serde_json::to_string(&out["facetDistribution"]["year"]).unwrap(), r#"{"1990":3,"1980":3}"#);
 }

@@ -108,7 +108,7 @@ fn query(rng: &mut Rng) -> Value {
         }
     }
     if rng.below(2) == 0 {
-        q.insert("facets".into(), json!(["genre", "year"]));
+        q.insert("facets".into(), json!(["genre", "year", "price"]));
     }
     if rng.below(3) == 0 {
         q.insert("page".into(), json!(1 + rng.below(12)));
@@ -144,6 +144,9 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
         "searchableAttributes": ["title", "genre"],
         "filterableAttributes": ["genre", "price", "year"],
         "sortableAttributes": ["price", "year"],
+        // Few values per facet, some facets by count: the global top values must come out,
+        // not each shard's.
+        "faceting": {"maxValuesPerFacet": 4, "sortFacetValuesBy": {"genre": "count", "price": "count"}},
     });
     let docs = corpus();
 
@@ -187,6 +190,13 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     for n in &nodes {
         n.wait_idle().await;
     }
+
+    // Clients see their own maxValuesPerFacet, not the one Miroir gives the nodes.
+    let faceting = http.get(format!("{gw}/indexes/books/settings/faceting")).bearer_auth(KEY).send().await.unwrap();
+    let faceting: Value = faceting.json().await.unwrap();
+    assert_eq!(faceting, json!({"maxValuesPerFacet": 4, "sortFacetValuesBy": {"*": "alpha", "genre": "count", "price": "count"}}));
+    let all = http.get(format!("{gw}/indexes/books/settings")).bearer_auth(KEY).send().await.unwrap();
+    assert_eq!(all.json::<Value>().await.unwrap()["faceting"], faceting);
 
     let mut rng = Rng(0xfeed_beef);
     let mut nonempty = 0;

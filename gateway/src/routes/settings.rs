@@ -19,12 +19,13 @@ use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::fanout::{self, in_sync_copies, index_nodes};
 use crate::read::read_from_owner;
-use crate::settings::{by_segment, node_settings, strip_shard_field};
+use crate::settings::{by_segment, node_patch, node_settings, show_client_faceting, strip_shard_field};
 use crate::tasks::now_millis;
 
 pub async fn get_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
     let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings")).await?;
     strip_shard_field(&mut v);
+    show_client_faceting(&mut v, &stored_settings(&app, &uid));
     Ok(json_ok(v))
 }
 
@@ -64,6 +65,11 @@ pub async fn reset_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>
     accepted(&app, task, outcome, vec![]).await
 }
 
+/// The settings the client set, as the coordinator stores them.
+fn stored_settings(app: &AppState, uid: &str) -> Value {
+    app.map().indexes.get(uid).map(|i| i.settings.clone()).unwrap_or(Value::Null)
+}
+
 fn unknown_setting() -> AppError {
     AppError::new(Code::BAD_REQUEST, "Unknown settings route.")
 }
@@ -76,6 +82,9 @@ pub async fn get_one(
     let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings/{segment}")).await?;
     if segment == "filterable-attributes" {
         strip_shard_field(&mut v);
+    }
+    if segment == "faceting" {
+        show_client_faceting(&mut v, &stored_settings(&app, &uid));
     }
     Ok(json_ok(v))
 }
@@ -131,7 +140,7 @@ async fn apply_patch(app: &AppState, uid: &str, patch: Map<String, Value>) -> Ap
         return Err(AppError::index_not_found(uid));
     }
     let details = Value::Object(patch.clone());
-    let body = if patch.contains_key("filterableAttributes") { node_settings(&details) } else { details.clone() };
+    let body = node_patch(&details);
     let request = || NodeRequest::json(Method::Patch, format!("/indexes/{uid}/settings"), &body);
     let mut nodes = index_nodes(&map, uid);
     let probe = nodes.pop_first().ok_or_else(|| AppError::internal("index has no nodes"))?;

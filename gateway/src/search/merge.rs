@@ -25,6 +25,8 @@ pub struct MergeSpec {
     pub offset_mode: bool,
     pub page: usize,
     pub hits_per_page: usize,
+    /// The client's `faceting.sortFacetValuesBy` (facet name or `*` → `alpha` | `count`).
+    pub facet_orders: Map<String, Value>,
 }
 
 fn cmp_values(a: &Value, b: &Value) -> Ordering {
@@ -107,11 +109,30 @@ pub fn compare(a: &Value, b: &Value, spec: &MergeSpec) -> Ordering {
     pk_key(a, &spec.primary_key).cmp(&pk_key(b, &spec.primary_key))
 }
 
-/// Sums facet counts (values grouped case-insensitively, first spelling kept), keeps them in
-/// alphabetical order (Meilisearch's default `sortFacetValuesBy`) and truncates to
-/// `maxValuesPerFacet`. Exact for alphabetical order: a value among the first N overall is among
-/// the first N of every shard that has it.
-pub fn merge_facets(answers: &[Value], max_values: usize) -> (Value, Value) {
+/// Whether a facet's values are ordered by count: its own entry, else `*`'s (milli's
+/// `OrderByMap::get`); alphabetical by default.
+pub fn by_count(orders: &Map<String, Value>, facet: &str) -> bool {
+    orders.get(facet).or_else(|| orders.get("*")).and_then(Value::as_str) == Some("count")
+}
+
+/// Orders summed values by count as milli's `count_iterate_over_facet_distribution` does: numbers
+/// before strings, each by count (higher first), ties by value, the greater first (its heap pops
+/// the greatest bound first).
+fn order_by_count(values: &mut [(String, (String, u64))]) {
+    values.sort_by(|(ka, (_, ca)), (kb, (_, cb))| {
+        let (na, nb) = (ka.parse::<f64>().ok(), kb.parse::<f64>().ok());
+        nb.is_some().cmp(&na.is_some()).then(cb.cmp(ca)).then_with(|| match (na, nb) {
+            (Some(x), Some(y)) => y.partial_cmp(&x).unwrap_or(Ordering::Equal),
+            _ => kb.cmp(ka),
+        })
+    });
+}
+
+/// Sums facet counts (values grouped case-insensitively, first spelling kept), orders them as
+/// `sortFacetValuesBy` says (alphabetically by default, or by count) and truncates to
+/// `maxValuesPerFacet`. Exact in both orders because nodes return every value they have (their
+/// own `maxValuesPerFacet` is Miroir's, see `miroir::settings::NODE_MAX_VALUES_PER_FACET`).
+pub fn merge_facets(answers: &[Value], max_values: usize, orders: &Map<String, Value>) -> (Value, Value) {
     let mut dist: BTreeMap<String, BTreeMap<String, (String, u64)>> = BTreeMap::new();
     let mut stats: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -139,9 +160,12 @@ pub fn merge_facets(answers: &[Value], max_values: usize) -> (Value, Value) {
     }
     let mut out = Map::new();
     for facet in order {
-        let values = dist.remove(&facet).unwrap_or_default();
+        let mut values: Vec<(String, (String, u64))> = dist.remove(&facet).unwrap_or_default().into_iter().collect();
+        if by_count(orders, &facet) {
+            order_by_count(&mut values);
+        }
         let m: Map<String, Value> =
-            values.into_values().take(max_values).map(|(shown, c)| (shown, Value::from(c))).collect();
+            values.into_iter().take(max_values).map(|(_, (shown, c))| (shown, Value::from(c))).collect();
         out.insert(facet, Value::Object(m));
     }
     let stats: Map<String, Value> =
@@ -180,7 +204,7 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
     let count = spec.count.min(spec.max_total_hits.saturating_sub(start));
     let end = (start + count).min(capped).min(hits.len().max(start));
     let window: Vec<Value> = hits.into_iter().skip(start).take(end.saturating_sub(start)).collect();
-    let (facets, stats) = merge_facets(&answers, spec.max_values_per_facet);
+    let (facets, stats) = merge_facets(&answers, spec.max_values_per_facet, &spec.facet_orders);
     if let Some(obj) = template.as_object_mut() {
         obj.insert("hits".into(), Value::Array(window));
         if spec.offset_mode {

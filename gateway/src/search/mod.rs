@@ -179,6 +179,10 @@ async fn search_value(
         offset_mode,
         page,
         hits_per_page,
+        facet_orders: setting(settings, &["faceting", "sortFacetValuesBy"])
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
     };
     let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
     let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);

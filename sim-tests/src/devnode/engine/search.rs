@@ -558,7 +558,8 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     }
     if let Some(fs) = facets {
         let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs };
-        let (dist, stats) = facet_distribution(ranked.iter().map(|(_, d)| *d), &names, view.max_values_per_facet);
+        let (dist, stats) =
+            facet_distribution(ranked.iter().map(|(_, d)| *d), &names, view.max_values_per_facet, &view.facet_orders);
         out.insert("facetDistribution".into(), dist);
         out.insert("facetStats".into(), stats);
     }

@@ -15,6 +15,7 @@ fn spec(start: usize, count: usize) -> MergeSpec {
         page: 1,
         hits_per_page: 20,
         facet_orders: Default::default(),
+        total_override: None,
     }
 }
 
@@ -97,4 +98,81 @@ fn facets_by_count_sum_every_shard_then_order_and_cut() {
     s.facet_orders = json!({"*": "count"}).as_object().unwrap().clone();
     let out = merge(vec![a, b], &s, None);
     assert_eq!(serde_json::to_string(&out["facetDistribution"]["year"]).unwrap(), r#"{"1990":3,"1980":3}"#);
+}
+
+#[test]
+fn distinct_values_nested_case_insensitive_and_exact_totals() {
+    use miroir_gateway::search::merge::{dedupe, distinct_key, distinct_total};
+    assert_eq!(distinct_key(&json!({"meta": {"family": "Oak"}}), "meta.family").as_deref(), Some("oak"));
+    assert_eq!(distinct_key(&json!({"meta.family": 7}), "meta.family").as_deref(), Some("7"));
+    assert_eq!(distinct_key(&json!({"meta": {"family": ["X", "y"]}}), "meta.family").as_deref(), Some("x"));
+    assert_eq!(distinct_key(&json!({"id": 1}), "meta.family"), None);
+    let mut hits = vec![
+        json!({"id": 1, "meta": {"family": "Oak"}}),
+        json!({"id": 2}),
+        json!({"id": 3, "meta": {"family": "oak"}}),
+        json!({"id": 4}),
+    ];
+    dedupe(&mut hits, "meta.family");
+    let ids: Vec<_> = hits.iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [1, 2, 4], "documents without a value are all kept");
+    // Shard 1: 2 values + 1 document without; shard 2: 2 values (one shared, spelled otherwise).
+    assert_eq!(distinct_total([(3, vec!["oak", "elm"]), (2, vec!["OAK", "ash"])]), 4);
+}
+
+#[test]
+fn distinct_strips_only_what_the_merge_added() {
+    use miroir_gateway::search::distinct::remove_path;
+    let mut h = json!({"id": 1, "meta": {"family": "x", "kept": 1}}).as_object().unwrap().clone();
+    remove_path(&mut h, "meta.family");
+    assert_eq!(Value::Object(h.clone()), json!({"id": 1, "meta": {"kept": 1}}));
+    let mut h = json!({"id": 1, "meta": {"family": "x"}}).as_object().unwrap().clone();
+    remove_path(&mut h, "meta.family");
+    assert_eq!(Value::Object(h), json!({"id": 1}), "a parent left empty was only there for it");
+}
+
+proptest::proptest! {
+    /// Each shard answering its own best `offset + limit` distinct hits is enough for the merged
+    /// window to be the one a single node would give, however the values spread over shards.
+    #[test]
+    fn one_round_of_distinct_hits_gives_the_global_window(
+        docs in proptest::collection::vec((0u8..4, 0u8..6, 0u8..3), 1..60),
+        start in 0usize..10,
+        count in 1usize..10,
+    ) {
+        // (score bucket, family, shard); the family 5 stands for "no value".
+        let hit_of = |id: usize, score: u8, family: u8| {
+            let mut h = hit(id as u64, f64::from(score) / 4.0, Some(0));
+            if family != 5 {
+                h["family"] = json!(format!("f{family}"));
+            }
+            h
+        };
+        let s = spec(start, count);
+        let ranked = |mut hits: Vec<Value>| {
+            hits.sort_by(|a, b| compare(a, b, &s));
+            miroir_gateway::search::merge::dedupe(&mut hits, "family");
+            hits
+        };
+        let all: Vec<Value> = docs.iter().enumerate().map(|(i, (sc, f, _))| hit_of(i, *sc, *f)).collect();
+        let global = ranked(all);
+        let expected: Vec<Value> = global.iter().skip(start).take(count).map(|h| h["id"].clone()).collect();
+        let answers: Vec<Value> = (0..3u8)
+            .map(|shard| {
+                let mine: Vec<Value> = docs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| d.2 == shard)
+                    .map(|(i, (sc, f, _))| hit_of(i, *sc, *f))
+                    .collect();
+                let mine = ranked(mine);
+                let total = mine.len();
+                let top: Vec<Value> = mine.into_iter().take(start + count).collect();
+                json!({"hits": top, "estimatedTotalHits": total})
+            })
+            .collect();
+        let out = merge(answers, &s, Some("family"));
+        let got: Vec<Value> = out["hits"].as_array().unwrap().iter().map(|h| h["id"].clone()).collect();
+        proptest::prop_assert_eq!(got, expected);
+    }
 }

@@ -1,6 +1,7 @@
 //! Differential test of search: the same documents and settings in one dev node and in a cluster of
 //! three dev nodes behind the gateway (S = 8, RF = 2); hundreds of generated queries (words,
-//! filters, one- and two-field sorts, facets, both pagination modes, deep offsets) must give the
+//! filters, one- and two-field sorts, facets, distinct on a nested key, both pagination modes, deep
+//! offsets) must give the
 //! same hits in the same order, the same totals and the same facets.
 
 use std::sync::Arc;
@@ -46,13 +47,21 @@ fn corpus() -> Vec<Value> {
         .map(|id| {
             let n = 2 + rng.below(4) as usize;
             let title: Vec<&str> = (0..n).map(|_| rng.pick(&WORDS)).collect();
-            json!({
+            let mut doc = json!({
                 "id": id,
                 "title": title.join(" "),
                 "genre": rng.pick(&GENRES),
                 "price": rng.below(500),
                 "year": 1960 + rng.below(60),
-            })
+            });
+            // A nested distinct key: 128 families, each with documents in every shard, spelled in two
+            // cases, and one document in ten without one (each of those counts on its own).
+            if rng.below(10) != 0 {
+                let family = format!("{}-{}", rng.pick(&WORDS), rng.below(8));
+                let family = if rng.below(4) == 0 { family.to_uppercase() } else { family };
+                doc["meta"] = json!({"family": family});
+            }
+            doc
         })
         .collect()
 }
@@ -107,7 +116,14 @@ fn query(rng: &mut Rng) -> Value {
             q.insert("sort".into(), json!(["year:desc", "price:asc"]));
         }
     }
-    if rng.below(2) == 0 {
+    if rng.below(4) == 0 {
+        // Facet counts under distinct depend on which shard's document wins each value, which
+        // no shard knows (docs/search.md): distinct queries ask for none.
+        q.insert("distinct".into(), json!("meta.family"));
+        if rng.below(2) == 0 {
+            q.insert("attributesToRetrieve".into(), json!(["id", "title"]));
+        }
+    } else if rng.below(2) == 0 {
         q.insert("facets".into(), json!(["genre", "year", "price"]));
     }
     if rng.below(3) == 0 {
@@ -142,7 +158,7 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     // shard field, which shifts attributeRank scores (a known gap, docs/architecture.md).
     let settings = json!({
         "searchableAttributes": ["title", "genre"],
-        "filterableAttributes": ["genre", "price", "year"],
+        "filterableAttributes": ["genre", "price", "year", "meta.family"],
         "sortableAttributes": ["price", "year"],
         // Few values per facet, some facets by count: the global top values must come out,
         // not each shard's.
@@ -194,12 +210,16 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     // Clients see their own maxValuesPerFacet, not the one Miroir gives the nodes.
     let faceting = http.get(format!("{gw}/indexes/books/settings/faceting")).bearer_auth(KEY).send().await.unwrap();
     let faceting: Value = faceting.json().await.unwrap();
-    assert_eq!(faceting, json!({"maxValuesPerFacet": 4, "sortFacetValuesBy": {"*": "alpha", "genre": "count", "price": "count"}}));
+    assert_eq!(
+        faceting,
+        json!({"maxValuesPerFacet": 4, "sortFacetValuesBy": {"*": "alpha", "genre": "count", "price": "count"}})
+    );
     let all = http.get(format!("{gw}/indexes/books/settings")).bearer_auth(KEY).send().await.unwrap();
     assert_eq!(all.json::<Value>().await.unwrap()["faceting"], faceting);
 
     let mut rng = Rng(0xfeed_beef);
     let mut nonempty = 0;
+    let mut distinct_queries = 0;
     for i in 0..QUERIES {
         let q = query(&mut rng);
         let (s1, one) = post(&http, &format!("{base}/indexes/books/search"), &q).await;
@@ -231,6 +251,15 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
         }
         if !ids(&one).is_empty() {
             nonempty += 1;
+            if q.get("distinct").is_some() {
+                distinct_queries += 1;
+            }
+        }
+        if q.get("attributesToRetrieve").is_some() {
+            assert!(
+                many["hits"].as_array().unwrap().iter().all(|h| h.get("meta").is_none()),
+                "query {i}: the distinct attribute fetched for the merge is not shown"
+            );
         }
         // Shard bookkeeping never leaks to clients.
         assert!(many["hits"]
@@ -240,6 +269,7 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
             .all(|h| h.get("_miroir_shard").is_none() && h.get("_rankingScoreDetails").is_none()));
     }
     assert!(nonempty > QUERIES / 2, "the generated queries mostly match something ({nonempty} of {QUERIES})");
+    assert!(distinct_queries > QUERIES / 8, "distinct is exercised ({distinct_queries} queries with hits)");
 
     // Multi-search (per query): each result as the single node's, in order.
     let queries: Vec<Value> = (0..5)

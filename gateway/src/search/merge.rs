@@ -27,6 +27,9 @@ pub struct MergeSpec {
     pub hits_per_page: usize,
     /// The client's `faceting.sortFacetValuesBy` (facet name or `*` → `alpha` | `count`).
     pub facet_orders: Map<String, Value>,
+    /// The exact number of matching documents when the shards' own totals cannot simply be
+    /// summed (under `distinct`, a value can have documents in several shards).
+    pub total_override: Option<usize>,
 }
 
 fn cmp_values(a: &Value, b: &Value) -> Ordering {
@@ -173,6 +176,48 @@ pub fn merge_facets(answers: &[Value], max_values: usize, orders: &Map<String, V
     (Value::Object(out), Value::Object(stats))
 }
 
+/// The value `distinct` compares for a hit: the first value at `attr` (a dotted path into nested
+/// objects, or a key holding dots), strings compared case-insensitively like facet values. `None`:
+/// the hit has no value and is never deduplicated.
+pub fn distinct_key(hit: &Value, attr: &str) -> Option<String> {
+    fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+        let obj = v.as_object()?;
+        if let Some(found) = obj.get(path) {
+            return Some(found);
+        }
+        let mut cut = path.char_indices().filter(|(_, c)| *c == '.').map(|(i, _)| i);
+        cut.find_map(|i| lookup(obj.get(&path[..i])?, &path[i + 1..]))
+    }
+    fn first_leaf(v: &Value) -> Option<&Value> {
+        match v {
+            Value::Array(a) => a.iter().find_map(first_leaf),
+            Value::Null | Value::Object(_) => None,
+            v => Some(v),
+        }
+    }
+    let v = first_leaf(lookup(hit, attr)?)?;
+    Some(v.as_str().map_or_else(|| v.to_string(), str::to_lowercase))
+}
+
+/// Keeps the first (best ranked) hit of every distinct value, in order.
+pub fn dedupe(hits: &mut Vec<Value>, attr: &str) {
+    let mut seen = std::collections::HashSet::new();
+    hits.retain(|h| distinct_key(h, attr).is_none_or(|k| seen.insert(k)));
+}
+
+/// The exact number of distinct matches: every shard's documents without a value (its distinct
+/// total minus the values it has) plus the values of all shards, each counted once. `answers`:
+/// each shard answer's total and the keys of its facet distribution of the distinct attribute.
+pub fn distinct_total<'a>(answers: impl IntoIterator<Item = (usize, Vec<&'a str>)>) -> usize {
+    let mut values = std::collections::HashSet::new();
+    let mut without = 0;
+    for (total, keys) in answers {
+        without += total.saturating_sub(keys.len());
+        values.extend(keys.into_iter().map(str::to_lowercase));
+    }
+    without + values.len()
+}
+
 /// Merges node answers (each holding its own best `start + count` hits) into the client's answer.
 /// `distinct`: the attribute whose values must be unique across shards, if any.
 pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> Value {
@@ -185,6 +230,7 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
                 .unwrap_or(0) as usize
         })
         .sum();
+    let total = spec.total_override.unwrap_or(total);
     let mut hits: Vec<Value> = Vec::new();
     for a in &answers {
         if let Some(h) = a.get("hits").and_then(Value::as_array) {
@@ -193,11 +239,7 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
     }
     hits.sort_by(|a, b| compare(a, b, spec));
     if let Some(attr) = distinct {
-        let mut seen = std::collections::HashSet::new();
-        hits.retain(|h| match h.get(attr) {
-            None | Some(Value::Null) => true,
-            Some(v) => seen.insert(v.as_str().map_or_else(|| v.to_string(), str::to_lowercase)),
-        });
+        dedupe(&mut hits, attr);
     }
     let capped = total.min(spec.max_total_hits);
     let start = spec.start.min(spec.max_total_hits);

@@ -2,6 +2,7 @@
 //! that node answers for), each asking for the best `offset + limit` hits with their ranking-score
 //! details, merged in `merge` into the answer one node holding everything would give.
 
+pub mod distinct;
 pub mod merge;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::extract::Json;
 use crate::read::shard_filter;
 use crate::scatter::{scatter, MissingPolicy};
 use crate::settings::SHARD_FIELD;
+use distinct::Distinct;
 use merge::MergeSpec;
 
 /// How long a search may wait on its slowest shard before answering without it.
@@ -146,7 +148,7 @@ async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: Mis
 async fn search_value(
     app: &AppState,
     uid: &str,
-    body: Map<String, Value>,
+    mut body: Map<String, Value>,
     policy: MissingPolicy,
     request_uid: &str,
 ) -> AppResult<(Value, Vec<u32>)> {
@@ -167,7 +169,7 @@ async fn search_value(
         ((page - 1) * hits_per_page, hits_per_page)
     };
     let primary_key = index.primary_key.clone().unwrap_or_else(|| "id".into());
-    let spec = MergeSpec {
+    let mut spec = MergeSpec {
         primary_key: primary_key.clone(),
         start,
         count,
@@ -183,6 +185,7 @@ async fn search_value(
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default(),
+        total_override: None,
     };
     let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
     let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);
@@ -196,6 +199,7 @@ async fn search_value(
         .and_then(Value::as_str)
         .or_else(|| setting(settings, &["distinctAttribute"]).and_then(Value::as_str))
         .map(str::to_string);
+    let distinct = distinct.map(|attr| Distinct::prepare(attr, &mut body, settings));
 
     let build = |shards: &[u32]| {
         let mut b = body.clone();
@@ -232,7 +236,13 @@ async fn search_value(
             AppError::new(Code::MIROIR_UNAVAILABLE, format!("Node `{}` answered an unreadable search: {e}", a.node))
         })?);
     }
-    let mut merged = merge::merge(answers, &spec, distinct.as_deref());
+    if let Some(d) = &distinct {
+        spec.total_override = d.total(&answers, offset_mode);
+    }
+    let mut merged = merge::merge(answers, &spec, distinct.as_ref().map(|d| d.attr.as_str()));
+    if let Some(d) = &distinct {
+        d.clean(&mut merged);
+    }
     if let Some(hits) = merged.get_mut("hits").and_then(Value::as_array_mut) {
         for h in hits.iter_mut().filter_map(Value::as_object_mut) {
             h.remove(SHARD_FIELD);

@@ -388,13 +388,37 @@ pub fn document_fields(doc: &Doc, fields: Option<&[String]>) -> Doc {
         .collect()
 }
 
-/// Projects a search hit on `displayedAttributes` ∩ `attributesToRetrieve`.
+/// Projects a search hit on `displayedAttributes` ∩ `attributesToRetrieve`. A nested attribute
+/// (`meta.family`) retrieves that part of its parent object, as Meilisearch's
+/// `permissive_json_pointer::select_values` does.
 pub fn project(doc: &Doc, view: &View, fields: Option<&[String]>) -> Doc {
-    doc.iter()
+    let shown: Doc = doc
+        .iter()
         .filter(|(k, _)| view.displayed.as_ref().is_none_or(|d| View::matches_any(d, k)))
-        .filter(|(k, _)| fields.is_none_or(|f| View::matches_any(f, k)))
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+        .collect();
+    match fields {
+        None => shown,
+        Some(f) => select(&shown, "", f),
+    }
+}
+
+fn select(obj: &Doc, prefix: &str, fields: &[String]) -> Doc {
+    let mut out = Doc::new();
+    for (k, v) in obj {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        if View::matches_any(fields, &path) {
+            out.insert(k.clone(), v.clone());
+        } else if let Value::Object(child) = v {
+            if fields.iter().any(|f| f.starts_with(&format!("{path}."))) {
+                let inner = select(child, &path, fields);
+                if !inner.is_empty() {
+                    out.insert(k.clone(), Value::Object(inner));
+                }
+            }
+        }
+    }
+    out
 }
 
 pub(super) fn facet_key(v: &Value) -> String {

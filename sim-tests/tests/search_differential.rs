@@ -271,6 +271,33 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     assert!(nonempty > QUERIES / 2, "the generated queries mostly match something ({nonempty} of {QUERIES})");
     assert!(distinct_queries > QUERIES / 8, "distinct is exercised ({distinct_queries} queries with hits)");
 
+    // GET: the query string parsed as Meilisearch does (lists, JSON filters, sort, booleans).
+    for qs in [
+        "q=riv&sort=price:asc,year:desc&facets=genre,year&offset=3&limit=7&showRankingScore=false",
+        "filter=%5B%5B%22genre%20%3D%20drama%22%2C%22genre%20%3D%20comedy%22%5D%2C%22price%20%3C%20200%22%5D&page=2&hitsPerPage=9",
+        "q=stone%20night&distinct=meta.family&attributesToRetrieve=id,title&limit=30",
+        "showRankingScore=yes",
+        "limit=ten",
+    ] {
+        let get = |base: String| {
+            let http = http.clone();
+            async move {
+                let r = http.get(format!("{base}/indexes/books/search?{qs}")).bearer_auth(KEY).send().await.unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            }
+        };
+        let ((s1, one), (s2, many)) = (get(base.clone()).await, get(gw.clone()).await);
+        assert_eq!(s2, s1, "GET {qs}: {one} / {many}");
+        if s1 == 200 {
+            assert_eq!(ids(&many), ids(&one), "GET {qs}");
+            for k in ["estimatedTotalHits", "totalHits", "facetDistribution", "limit", "offset"] {
+                assert_eq!(many.get(k), one.get(k), "GET {qs}: `{k}`");
+            }
+        } else {
+            assert_eq!(many, one, "GET {qs}: the same error");
+        }
+    }
+
     // Multi-search (per query): each result as the single node's, in order.
     let queries: Vec<Value> = (0..5)
         .map(|_| {

@@ -3,6 +3,7 @@
 //! details, merged in `merge` into the answer one node holding everything would give.
 
 pub mod distinct;
+pub mod get;
 pub mod merge;
 
 use std::sync::Arc;
@@ -95,7 +96,7 @@ pub fn add_search_rules(body: &mut Map<String, Value>, rule: Option<Value>) {
     body.insert("filter".into(), fused);
 }
 
-/// GET takes the same parameters in the query string; lists are comma-separated.
+/// GET takes the same parameters in the query string (see `get`).
 pub async fn get(
     State(app): State<Arc<AppState>>,
     access: Access,
@@ -104,26 +105,7 @@ pub async fn get(
     RawQuery(raw): RawQuery,
 ) -> AppResult<Response> {
     let policy = policy(&headers)?;
-    let mut body = Map::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        let v = v.into_owned();
-        let value = match k.as_ref() {
-            "offset" | "limit" | "page" | "hitsPerPage" => {
-                v.parse::<u64>().map(Value::from).unwrap_or(Value::String(v))
-            }
-            "showRankingScore" | "showRankingScoreDetails" | "showMatchesPosition" => Value::Bool(v == "true"),
-            "sort"
-            | "facets"
-            | "attributesToRetrieve"
-            | "attributesToHighlight"
-            | "attributesToCrop"
-            | "attributesToSearchOn" => Value::from(v.split(',').map(str::to_string).collect::<Vec<_>>()),
-            "rankingScoreThreshold" | "semanticRatio" => v.parse::<f64>().map(Value::from).unwrap_or(Value::String(v)),
-            "cropLength" => v.parse::<u64>().map(Value::from).unwrap_or(Value::String(v)),
-            _ => Value::String(v),
-        };
-        body.insert(k.into_owned(), value);
-    }
+    let mut body = get::query_to_body(&raw.unwrap_or_default())?;
     add_search_rules(&mut body, access.search_filter(&uid));
     search(&app, &uid, body, policy).await
 }

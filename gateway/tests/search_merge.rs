@@ -16,6 +16,7 @@ fn spec(start: usize, count: usize) -> MergeSpec {
         hits_per_page: 20,
         facet_orders: Default::default(),
         total_override: None,
+        by_score: false,
     }
 }
 
@@ -175,4 +176,32 @@ proptest::proptest! {
         let got: Vec<Value> = out["hits"].as_array().unwrap().iter().map(|h| h["id"].clone()).collect();
         proptest::prop_assert_eq!(got, expected);
     }
+}
+
+#[test]
+fn without_details_or_in_hybrid_search_hits_merge_by_ranking_score() {
+    let scored = |id: u64, score: f64| json!({"id": id, "_rankingScore": score});
+    let s = spec(0, 10);
+    assert!(compare(&scored(1, 0.5), &scored(2, 0.9), &s).is_gt(), "the higher score first");
+    assert!(compare(&scored(3, 0.5), &scored(2, 0.5), &s).is_gt(), "then the primary key");
+    // One side without details: scores decide, not the other's details.
+    let mut detailed = hit(1, 1.0, Some(1));
+    detailed["_rankingScore"] = json!(0.3);
+    assert!(compare(&detailed, &scored(2, 0.9), &s).is_gt());
+    let mut hybrid = spec(0, 3);
+    hybrid.by_score = true;
+    let mut a = hit(1, 1.0, Some(1));
+    a["_rankingScore"] = json!(0.4);
+    let mut b = hit(2, 0.1, Some(1));
+    b["_rankingScore"] = json!(0.8);
+    assert!(compare(&a, &b, &hybrid).is_gt(), "hybrid: the score, not the keyword rules");
+    let answers = vec![
+        json!({"hits": [a.clone()], "estimatedTotalHits": 1, "semanticHitCount": 1}),
+        json!({"hits": [b.clone()], "estimatedTotalHits": 1, "semanticHitCount": 0}),
+        json!({"hits": [scored(3, 0.6)], "estimatedTotalHits": 1, "semanticHitCount": 1}),
+    ];
+    let out = merge(answers, &hybrid, None);
+    let ids: Vec<u64> = out["hits"].as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [2, 3, 1]);
+    assert_eq!(out["semanticHitCount"], 2);
 }

@@ -27,6 +27,9 @@ pub struct MergeSpec {
     pub hits_per_page: usize,
     /// The client's `faceting.sortFacetValuesBy` (facet name or `*` → `alpha` | `count`).
     pub facet_orders: Map<String, Value>,
+    /// Order by `_rankingScore` alone: hybrid search, whose keyword and semantic hits Meilisearch
+    /// itself interleaves by score.
+    pub by_score: bool,
     /// The exact number of matching documents when the shards' own totals cannot simply be
     /// summed (under `distinct`, a value can have documents in several shards).
     pub total_override: Option<usize>,
@@ -85,8 +88,22 @@ fn ordered(d: &Map<String, Value>) -> Vec<(&String, &Value)> {
     entries
 }
 
+/// Higher `_rankingScore` first; equal when either has none.
+fn cmp_score(a: &Value, b: &Value) -> Ordering {
+    match (a.get("_rankingScore").and_then(Value::as_f64), b.get("_rankingScore").and_then(Value::as_f64)) {
+        (Some(x), Some(y)) => y.partial_cmp(&x).unwrap_or(Ordering::Equal),
+        _ => Ordering::Equal,
+    }
+}
+
 pub fn compare(a: &Value, b: &Value, spec: &MergeSpec) -> Ordering {
-    if let (Some(da), Some(db)) = (details(a), details(b)) {
+    let with_details = (details(a), details(b));
+    if spec.by_score || with_details.0.is_none() || with_details.1.is_none() {
+        // Hybrid, or a hit without details (a node that did not give them): the global score
+        // is all there is to compare.
+        return cmp_score(a, b).then_with(|| pk_key(a, &spec.primary_key).cmp(&pk_key(b, &spec.primary_key)));
+    }
+    if let (Some(da), Some(db)) = with_details {
         for (key, ea) in ordered(da) {
             let eb = db.get(key);
             let o = match key.rsplit_once(':') {
@@ -247,6 +264,9 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
     let end = (start + count).min(capped).min(hits.len().max(start));
     let window: Vec<Value> = hits.into_iter().skip(start).take(end.saturating_sub(start)).collect();
     let (facets, stats) = merge_facets(&answers, spec.max_values_per_facet, &spec.facet_orders);
+    // Hybrid search: how many hits came from the semantic side, over every shard.
+    let semantic: Option<u64> =
+        answers.iter().filter_map(|a| a.get("semanticHitCount").and_then(Value::as_u64)).reduce(|x, y| x + y);
     if let Some(obj) = template.as_object_mut() {
         obj.insert("hits".into(), Value::Array(window));
         if spec.offset_mode {
@@ -260,6 +280,9 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
             obj.insert("page".into(), Value::from(spec.page));
             obj.insert("totalPages".into(), Value::from(if h == 0 { 0 } else { capped.div_ceil(h) }));
             obj.insert("totalHits".into(), Value::from(capped));
+        }
+        if let Some(n) = semantic {
+            obj.insert("semanticHitCount".into(), Value::from(n));
         }
         if obj.contains_key("facetDistribution") {
             obj.insert("facetDistribution".into(), facets);

@@ -168,6 +168,7 @@ async fn search_value(
             .cloned()
             .unwrap_or_default(),
         total_override: None,
+        by_score: body.get("hybrid").is_some_and(|h| !h.is_null()),
     };
     let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
     let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);
@@ -203,6 +204,7 @@ async fn search_value(
             b.insert("hitsPerPage".into(), Value::from(start + count));
         }
         b.insert("showRankingScoreDetails".into(), Value::Bool(true));
+        b.insert("showRankingScore".into(), Value::Bool(true));
         if strip_pk {
             if let Some(Value::Array(attrs)) = b.get_mut("attributesToRetrieve") {
                 attrs.push(Value::from(primary_key.clone()));

@@ -9,6 +9,11 @@ pub fn by_segment(segment: &str) -> Option<(&'static str, &'static str)> {
     SETTINGS.iter().find(|(s, _, _)| *s == segment).map(|(_, key, verb)| (*key, *verb))
 }
 
+/// The settings the client set, as the coordinator stores them.
+pub fn stored_settings(map: &miroir::RoutingMap, uid: &str) -> Value {
+    map.indexes.get(uid).map(|i| i.settings.clone()).unwrap_or(Value::Null)
+}
+
 /// Shows the client's `maxValuesPerFacet` in settings read back from a node (whole settings, or
 /// the `faceting` sub-route's object), where nodes hold Miroir's own.
 pub fn show_client_faceting(read_back: &mut Value, stored: &Value) {

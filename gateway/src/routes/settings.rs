@@ -19,13 +19,15 @@ use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::fanout::{self, in_sync_copies, index_nodes};
 use crate::read::read_from_owner;
-use crate::settings::{by_segment, node_patch, node_settings, show_client_faceting, strip_shard_field};
+use crate::settings::{
+    by_segment, node_patch, node_settings, show_client_faceting, stored_settings, strip_shard_field,
+};
 use crate::tasks::now_millis;
 
 pub async fn get_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
     let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings")).await?;
     strip_shard_field(&mut v);
-    show_client_faceting(&mut v, &stored_settings(&app, &uid));
+    show_client_faceting(&mut v, &stored_settings(&app.map(), &uid));
     Ok(json_ok(v))
 }
 
@@ -65,11 +67,6 @@ pub async fn reset_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>
     accepted(&app, task, outcome, vec![]).await
 }
 
-/// The settings the client set, as the coordinator stores them.
-fn stored_settings(app: &AppState, uid: &str) -> Value {
-    app.map().indexes.get(uid).map(|i| i.settings.clone()).unwrap_or(Value::Null)
-}
-
 fn unknown_setting() -> AppError {
     AppError::new(Code::BAD_REQUEST, "Unknown settings route.")
 }
@@ -84,7 +81,7 @@ pub async fn get_one(
         strip_shard_field(&mut v);
     }
     if segment == "faceting" {
-        show_client_faceting(&mut v, &stored_settings(&app, &uid));
+        show_client_faceting(&mut v, &stored_settings(&app.map(), &uid));
     }
     Ok(json_ok(v))
 }

@@ -16,6 +16,7 @@ pub mod routes;
 pub mod scatter;
 pub mod search;
 pub mod settings;
+pub mod stats;
 pub mod sync;
 pub mod tasks;
 pub mod unsupported;

@@ -207,6 +207,19 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
         n.wait_idle().await;
     }
 
+    // Index stats: every shard counted once (nodes hold two copies each and more documents than
+    // maxTotalHits), fields summed, not the largest node's.
+    // (This branch's gateway serves them in `GET /stats`, its dev node in `/indexes/{uid}/stats`.)
+    let get_json = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).bearer_auth(KEY).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let one = get_json(format!("{base}/indexes/books/stats")).await;
+    let many = get_json(format!("{gw}/stats")).await["indexes"]["books"].clone();
+    assert_eq!(one["numberOfDocuments"], DOCS);
+    assert_eq!(many["numberOfDocuments"], one["numberOfDocuments"], "{many}");
+    assert_eq!(many["fieldDistribution"], one["fieldDistribution"], "{many}");
+
     // Clients see their own maxValuesPerFacet, not the one Miroir gives the nodes.
     let faceting = http.get(format!("{gw}/indexes/books/settings/faceting")).bearer_auth(KEY).send().await.unwrap();
     let faceting: Value = faceting.json().await.unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use miroir_node_client::{Method, NodeRequest};
+use miroir_node_client::NodeRequest;
 use serde_json::{json, Map, Value};
 
 use super::json_ok;
@@ -36,7 +36,7 @@ pub async fn ready(State(app): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// One replica group holds every document once, so its nodes' counts add up to the index's.
+/// One replica group holds every document once: its shards' counts add up to the index's.
 pub async fn index_stats(app: &AppState, uid: &str) -> AppResult<Value> {
     let map = app.map();
     if !map.indexes.contains_key(uid) {
@@ -48,29 +48,13 @@ pub async fn index_stats(app: &AppState, uid: &str) -> AppResult<Value> {
             format!("No in-sync copy of shards {missing:?} of `{uid}` is available."),
         )
     })?;
-    let mut docs = 0u64;
+    // Counts from the shard facet (exact, uncapped) and every holder of the group; see stats.rs.
+    let (docs, fields) = crate::stats::index_counts(app, &map, uid, &cover).await?;
     let mut indexing = false;
-    let mut fields: Map<String, Value> = Map::new();
-    for (node, shards) in cover {
-        let url = map.nodes.get(&node).map(|n| n.url.clone()).unwrap_or_default();
-        // Count only the shards this node answers for: with RF > 1 it holds others too.
-        let filter = crate::read::shard_filter(&shards);
-        let body = json!({"q": "", "limit": 0, "filter": filter});
-        let path = format!("/indexes/{uid}/search");
-        let search = app.nodes.json(&url, NodeRequest::json(Method::Post, path, &body)).await;
-        let search = search.map_err(|e| AppError::new(Code::MIROIR_UNAVAILABLE, e.to_string()))?;
-        docs += search["estimatedTotalHits"].as_u64().or(search["totalHits"].as_u64()).unwrap_or(0);
-        let stats = app.nodes.json(&url, NodeRequest::get(format!("/indexes/{uid}/stats"))).await;
-        if let Ok(stats) = stats {
+    for node in cover.keys() {
+        let url = map.nodes.get(node).map(|n| n.url.clone()).unwrap_or_default();
+        if let Ok(stats) = app.nodes.json(&url, NodeRequest::get(format!("/indexes/{uid}/stats"))).await {
             indexing |= stats["isIndexing"].as_bool().unwrap_or(false);
-            if let Some(fd) = stats["fieldDistribution"].as_object() {
-                for (k, v) in fd {
-                    if k != crate::documents::route::SHARD_FIELD {
-                        let prev = fields.get(k).and_then(Value::as_u64).unwrap_or(0);
-                        fields.insert(k.clone(), Value::from(prev.max(v.as_u64().unwrap_or(0))));
-                    }
-                }
-            }
         }
     }
     Ok(json!({"numberOfDocuments": docs, "isIndexing": indexing, "fieldDistribution": fields}))

@@ -134,7 +134,9 @@ async fn send_round(
     for (node, shards, result) in join_all(calls).await {
         match result {
             Ok(body) => gathered.answers.push(ShardAnswer { node, shards, body }),
-            Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
+            Err(NodeError::Status { status, body }) if status < 500 => {
+                return Err(AppError::forwarded(status, hide_shard_field(body)))
+            }
             Err(e) => {
                 metrics::counter!(crate::metrics::NODE_ERRORS, "kind" => "read").increment(1);
                 tracing::warn!(%node, error = %e, "scatter request failed; retrying its shards elsewhere");
@@ -143,4 +145,28 @@ async fn send_round(
         }
     }
     Ok(failed)
+}
+
+/// A node's error lists the attributes it may filter on, Miroir's shard field among them: the
+/// client sees the list its own Meilisearch would give.
+pub fn hide_shard_field(mut body: Value) -> Value {
+    let field = crate::settings::SHARD_FIELD;
+    if let Some(m) = body.get("message").and_then(Value::as_str) {
+        let m = m.replace(&format!(", {field}"), "").replace(&format!("{field}, "), "");
+        body["message"] = Value::from(m);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_errors_do_not_name_the_shard_field() {
+        let body = serde_json::json!({"message": "Available facets are: `genre, year, _miroir_shard`.", "code": "x"});
+        assert_eq!(hide_shard_field(body)["message"], "Available facets are: `genre, year`.");
+        let body = serde_json::json!({"message": "patterns are: `_miroir_shard, genre`."});
+        assert_eq!(hide_shard_field(body)["message"], "patterns are: `genre`.");
+    }
 }

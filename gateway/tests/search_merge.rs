@@ -205,3 +205,17 @@ fn without_details_or_in_hybrid_search_hits_merge_by_ranking_score() {
     assert_eq!(ids, [2, 3, 1]);
     assert_eq!(out["semanticHitCount"], 2);
 }
+
+#[test]
+fn facet_search_hits_sum_order_and_cut() {
+    use miroir_gateway::search::merge::merge_facet_hits;
+    let a = json!({"facetHits": [{"value": "Drama", "count": 2}, {"value": "horror", "count": 5}], "facetQuery": null});
+    let b = json!({"facetHits": [{"value": "comedy", "count": 3}, {"value": "drama", "count": 4}], "facetQuery": null});
+    let alpha = merge_facet_hits(&[a.clone(), b.clone()], 2, false);
+    assert_eq!(json!(alpha), json!([{"value": "comedy", "count": 3}, {"value": "Drama", "count": 6}]));
+    let by_count = merge_facet_hits(&[a, b], 3, true);
+    assert_eq!(
+        json!(by_count),
+        json!([{"value": "Drama", "count": 6}, {"value": "horror", "count": 5}, {"value": "comedy", "count": 3}])
+    );
+}

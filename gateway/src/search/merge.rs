@@ -291,3 +291,27 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
     }
     template
 }
+
+/// Merges `facet-search` answers: counts summed per value (grouped case-insensitively, first
+/// spelling kept), in alphabetical order or, by count, as milli's `ValuesCollection` sorts them
+/// (count, then value, greatest first), cut to `max_values`.
+pub fn merge_facet_hits(answers: &[Value], max_values: usize, by_count: bool) -> Vec<Value> {
+    let mut values: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    for a in answers {
+        for h in a.get("facetHits").and_then(Value::as_array).into_iter().flatten() {
+            let (Some(v), Some(c)) = (h.get("value").and_then(Value::as_str), h.get("count").and_then(Value::as_u64))
+            else {
+                continue;
+            };
+            values.entry(v.to_lowercase()).or_insert((v.to_string(), 0)).1 += c;
+        }
+    }
+    let mut hits: Vec<(String, u64)> = values.into_values().collect();
+    if by_count {
+        hits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    }
+    hits.into_iter()
+        .take(max_values)
+        .map(|(value, count)| serde_json::json!({"value": value, "count": count}))
+        .collect()
+}

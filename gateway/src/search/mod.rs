@@ -3,6 +3,7 @@
 //! details, merged in `merge` into the answer one node holding everything would give.
 
 pub mod distinct;
+pub mod facet_search;
 pub mod get;
 pub mod merge;
 
@@ -25,7 +26,7 @@ use distinct::Distinct;
 use merge::MergeSpec;
 
 /// How long a search may wait on its slowest shard before answering without it.
-const DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 
 fn invalid(code: &'static str, param: &str, v: &Value) -> AppError {
     AppError::forwarded(
@@ -54,7 +55,7 @@ fn setting<'a>(settings: &'a Value, path: &[&str]) -> Option<&'a Value> {
 /// into a 503; the default, `partial`, answers with what there is and names the missing shards.
 pub const POLICY_HEADER: &str = "x-miroir-missing-shards";
 
-fn policy(headers: &HeaderMap) -> AppResult<MissingPolicy> {
+pub(crate) fn policy(headers: &HeaderMap) -> AppResult<MissingPolicy> {
     match headers.get(POLICY_HEADER).map(|v| v.to_str().unwrap_or("")) {
         None | Some("partial") => Ok(MissingPolicy::Partial),
         Some("error") => Ok(MissingPolicy::Error),
@@ -118,12 +119,17 @@ fn new_request_uid() -> String {
 
 async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: MissingPolicy) -> AppResult<Response> {
     let (answer, missing) = search_value(app, uid, body, policy, &new_request_uid()).await?;
+    Ok((degraded_headers(&missing), axum::Json(answer)).into_response())
+}
+
+/// `X-Miroir-Degraded: shards=…` naming the shards no copy answered for, if any.
+pub(crate) fn degraded_headers(missing: &[u32]) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if !missing.is_empty() {
         let list = missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
     }
-    Ok((headers, axum::Json(answer)).into_response())
+    headers
 }
 
 /// One search's merged answer, and the shards no copy answered for.

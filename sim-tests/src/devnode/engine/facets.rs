@@ -106,16 +106,21 @@ pub fn facet_search(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> 
             .collect()
     };
     let (dist, _) = facet_distribution(matching.iter(), &[name.to_string()], usize::MAX, &Map::new());
-    let hits: Vec<Value> = dist[name]
+    let mut matching: Vec<(&String, u64)> = dist[name]
         .as_object()
         .map(|m| {
             m.iter()
                 .filter(|(k, _)| tokens(k).iter().any(|t| t.starts_with(&fq)) || fq.is_empty())
-                .take(view.max_values_per_facet)
-                .map(|(k, c)| json!({"value": k, "count": c}))
+                .map(|(k, c)| (k, c.as_u64().unwrap_or(0)))
                 .collect()
         })
         .unwrap_or_default();
+    // By count: milli's `ValuesCollection::into_sorted_vec`, count then value, greatest first.
+    if View::by_count(&view.facet_orders, name) {
+        matching.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(a.0)));
+    }
+    let hits: Vec<Value> =
+        matching.into_iter().take(view.max_values_per_facet).map(|(k, c)| json!({"value": k, "count": c})).collect();
     Ok(
         json!({"facetHits": hits, "facetQuery": body.get("facetQuery").cloned().unwrap_or(Value::Null), "processingTimeMs": 0}),
     )

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::join_all;
@@ -44,8 +44,8 @@ pub struct Gathered {
 static ROUND_ROBIN: AtomicUsize = AtomicUsize::new(0);
 
 /// Sends `build(shards)` as a POST to `path` on a covering set of `index`. A node that fails
-/// (unreachable, 5xx, timeout) has its shards retried once on other in-sync copies; a node's 4xx
-/// is the client's error and is returned as it is.
+/// (unreachable, 5xx, timeout) has its shards retried once on other in-sync copies, within the
+/// same `deadline` for the whole read; a node's 4xx is the client's error, returned as it is.
 pub async fn scatter(
     app: &AppState,
     map: &RoutingMap,
@@ -55,13 +55,15 @@ pub async fn scatter(
     deadline: Duration,
     policy: MissingPolicy,
 ) -> AppResult<Gathered> {
+    // One deadline for the whole read: a retry round gets what the first left.
+    let until = Instant::now() + deadline;
     let start = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed);
     let (cover, mut missing) = match covering_set(map, index, start) {
         Ok(c) => (c, vec![]),
         Err(_) => mixed_cover(map, index, start),
     };
     let mut gathered = Gathered::default();
-    let failed = send_round(app, map, path, &build, cover, deadline, &mut gathered).await?;
+    let failed = send_round(app, map, path, &build, cover, until, &mut gathered).await?;
     if !failed.is_empty() {
         // Retry each failed shard on another in-sync copy, avoiding the nodes that just failed.
         let failed_nodes: Vec<&NodeId> = failed.iter().map(|(n, _)| n).collect();
@@ -72,7 +74,7 @@ pub async fn scatter(
                 None => missing.push(shard),
             }
         }
-        for (_, shards) in send_round(app, map, path, &build, retry, deadline, &mut gathered).await? {
+        for (_, shards) in send_round(app, map, path, &build, retry, until, &mut gathered).await? {
             missing.extend(shards);
         }
     }
@@ -110,7 +112,7 @@ async fn send_round(
     path: &str,
     build: &impl Fn(&[ShardId]) -> Value,
     cover: BTreeMap<NodeId, Vec<ShardId>>,
-    deadline: Duration,
+    until: Instant,
     gathered: &mut Gathered,
 ) -> AppResult<Vec<(NodeId, Vec<ShardId>)>> {
     metrics::histogram!(crate::metrics::FANOUT, "kind" => "read").record(cover.len() as f64);
@@ -118,6 +120,7 @@ async fn send_round(
         let url = map.nodes.get(&node).map(|n| n.url.clone()).unwrap_or_default();
         let req = NodeRequest::json(Method::Post, path, &build(&shards));
         async move {
+            let deadline = until.saturating_duration_since(Instant::now());
             let result = match tokio::time::timeout(deadline, app.nodes.send(&url, req)).await {
                 Ok(Ok(resp)) if (200..300).contains(&resp.status) => Ok(resp.body),
                 Ok(Ok(resp)) => Err(NodeError::Status {

@@ -191,6 +191,7 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
         NodeClient::new(Arc::new(HttpTransport::new(Some(KEY.into()), Duration::from_secs(10)))),
     );
     app.disable_fencing();
+    let gateway_state = app.clone();
     tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gw = format!("http://{}", listener.local_addr().unwrap());
@@ -363,6 +364,26 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
             assert_eq!(b.get(k), a.get(k), "multi-search query {i}: `{k}`");
         }
     }
+    // One deadline for the whole read: when a node hangs past it, the retry round has no time
+    // left and its shards are reported missing, instead of the read taking a second deadline.
+    gateway_state.set_read_deadline(Duration::from_millis(300));
+    nodes[0].set_delay(Duration::from_millis(1500));
+    let mut degraded = 0;
+    for _ in 0..6 {
+        let r = http
+            .post(format!("{gw}/indexes/books/search"))
+            .bearer_auth(KEY)
+            .json(&json!({"q": "river"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        degraded += usize::from(r.headers().contains_key("x-miroir-degraded"));
+    }
+    nodes[0].set_delay(Duration::ZERO);
+    gateway_state.set_read_deadline(Duration::from_secs(10));
+    assert!(degraded > 0, "a read never outlives its deadline by retrying");
+
     let bad = json!({"queries": [{"q": "x"}]});
     let (status, e) = post(&http, &format!("{gw}/multi-search"), &bad).await;
     assert_eq!((status, e["code"].as_str()), (400, Some("missing_index_uid")), "{e}");

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use super::merge::{by_count, merge_facet_hits};
-use super::{add_search_rules, degraded_headers, policy, DEADLINE};
+use super::{add_search_rules, degraded_headers, policy};
 use crate::app::AppState;
 use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
@@ -53,7 +53,7 @@ pub async fn post(
         Value::Object(b)
     };
     let path = format!("/indexes/{uid}/facet-search");
-    let gathered = scatter(&app, &map, &uid, &path, build, DEADLINE, policy).await?;
+    let gathered = scatter(&app, &map, &uid, &path, build, app.read_deadline(), policy).await?;
     let mut answers = Vec::with_capacity(gathered.answers.len());
     for a in &gathered.answers {
         answers.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {

@@ -8,7 +8,7 @@ pub mod get;
 pub mod merge;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -24,9 +24,6 @@ use crate::scatter::{scatter, MissingPolicy};
 use crate::settings::SHARD_FIELD;
 use distinct::Distinct;
 use merge::MergeSpec;
-
-/// How long a search may wait on its slowest shard before answering without it.
-pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 
 fn invalid(code: &'static str, param: &str, v: &Value) -> AppError {
     AppError::forwarded(
@@ -219,7 +216,7 @@ async fn search_value(
         Value::Object(b)
     };
     let path = format!("/indexes/{uid}/search");
-    let gathered = scatter(app, &map, uid, &path, build, DEADLINE, policy).await?;
+    let gathered = scatter(app, &map, uid, &path, build, app.read_deadline(), policy).await?;
     let mut answers = Vec::with_capacity(gathered.answers.len());
     for a in &gathered.answers {
         answers.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {

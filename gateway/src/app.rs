@@ -32,6 +32,8 @@ pub struct AppState {
     key_values: std::sync::Mutex<Option<(u64, KeyValues)>>,
     /// Milliseconds one scatter-gather read may take, all retries included.
     read_deadline_ms: AtomicU64,
+    /// Reads in flight and latency per node, for the choice of copies (`load`).
+    pub load: crate::load::NodeLoad,
 }
 
 /// Each key's uid and value bytes.
@@ -51,6 +53,7 @@ impl AppState {
             master_key: std::sync::OnceLock::new(),
             key_values: std::sync::Mutex::new(None),
             read_deadline_ms: AtomicU64::new(10_000),
+            load: Default::default(),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod fanout;
 pub mod grpc;
+pub mod load;
 pub mod local;
 pub mod metrics;
 pub mod read;

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use futures::future::join_all;
@@ -14,7 +16,7 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::read::{covering_set, read_candidates};
+use crate::read::{covering_set_by, read_candidates};
 
 /// What a read does when some shard has no copy that answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,7 +60,7 @@ pub async fn scatter(
     // One deadline for the whole read: a retry round gets what the first left.
     let until = Instant::now() + deadline;
     let start = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed);
-    let (cover, mut missing) = match covering_set(map, index, start) {
+    let (cover, mut missing) = match covering_set_by(map, index, start, |n| app.load.cost(n)) {
         Ok(c) => (c, vec![]),
         Err(_) => mixed_cover(map, index, start),
     };
@@ -121,6 +123,8 @@ async fn send_round(
         let req = NodeRequest::json(Method::Post, path, &build(&shards));
         async move {
             let deadline = until.saturating_duration_since(Instant::now());
+            app.load.start(&node);
+            let sent = tokio::time::Instant::now();
             let result = match tokio::time::timeout(deadline, app.nodes.send(&url, req)).await {
                 Ok(Ok(resp)) if (200..300).contains(&resp.status) => Ok(resp.body),
                 Ok(Ok(resp)) => Err(NodeError::Status {
@@ -130,6 +134,9 @@ async fn send_round(
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(NodeError::Decode(format!("no answer within {deadline:?}"))),
             };
+            // A node's 4xx is the client's error, not the node's slowness.
+            let answered = matches!(&result, Ok(_) | Err(NodeError::Status { status: 400..=499, .. }));
+            app.load.finish(&node, sent.elapsed(), answered);
             (node, shards, result)
         }
     });

@@ -9,7 +9,12 @@ pub const SHARD_FIELD: &str = "_miroir_shard";
 
 /// Settings whose object value is merged key by key on PATCH, as Meilisearch does; every other
 /// setting is replaced whole.
-const MERGED_OBJECTS: &[&str] = &["typoTolerance", "faceting", "pagination", "embedders"];
+const MERGED_OBJECTS: &[&str] = &["typoTolerance", "faceting", "pagination", "embedders", "chat"];
+
+/// Objects inside merged settings that Meilisearch nevertheless replaces whole: the facet order map
+/// (`update_sort_facet_values_by` stores the map it is given) and the chat search parameters'
+/// `hybrid` (`update_chat_config` sets it as one value).
+const REPLACED_WHOLE: &[&[&str]] = &[&["faceting", "sortFacetValuesBy"], &["chat", "searchParameters", "hybrid"]];
 
 /// Applies a PATCH body to stored settings. `null` resets a setting (or a merged sub-key) to
 /// its default, which here means removing it.
@@ -21,7 +26,7 @@ pub fn merge_settings(current: &Value, patch: &Map<String, Value>) -> Value {
                 out.remove(key);
             }
             Value::Object(sub) if MERGED_OBJECTS.contains(&key.as_str()) => {
-                let merged = merge_object(out.get(key), sub);
+                let merged = merge_object(out.get(key), sub, &[key.as_str()]);
                 out.insert(key.clone(), Value::Object(merged));
             }
             v => {
@@ -32,15 +37,18 @@ pub fn merge_settings(current: &Value, patch: &Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
-fn merge_object(current: Option<&Value>, patch: &Map<String, Value>) -> Map<String, Value> {
+fn merge_object(current: Option<&Value>, patch: &Map<String, Value>, path: &[&str]) -> Map<String, Value> {
     let mut out = current.and_then(Value::as_object).cloned().unwrap_or_default();
     for (k, v) in patch {
+        let sub_path = [path, &[k.as_str()]].concat();
         match v {
             Value::Null => {
                 out.remove(k);
             }
-            Value::Object(sub) if out.get(k).is_some_and(Value::is_object) => {
-                let merged = merge_object(out.get(k), sub);
+            Value::Object(sub)
+                if out.get(k).is_some_and(Value::is_object) && !REPLACED_WHOLE.contains(&sub_path.as_slice()) =>
+            {
+                let merged = merge_object(out.get(k), sub, &sub_path);
                 out.insert(k.clone(), Value::Object(merged));
             }
             v => {
@@ -74,7 +82,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("facet-search", "facetSearch", "PUT"),
     ("prefix-search", "prefixSearch", "PUT"),
     ("chat", "chat", "PATCH"),
-    ("vector-store", "vectorStore", "PATCH"),
+    ("foreign-keys", "foreignKeys", "PUT"),
 ];
 
 /// Every settings key, in Meilisearch's order.
@@ -90,13 +98,63 @@ fn with_shard_field(filterable: &Value) -> Value {
     Value::Array(list)
 }
 
-/// What a node must receive for a client's settings patch (or whole settings object): the same,
-/// with `_miroir_shard` added to the filterable attributes.
+/// `faceting.maxValuesPerFacet` on the nodes, whatever the client set: a shard must return every
+/// facet value it has so that the gateway's sums, ordered by count or alphabetically and cut to
+/// the client's `maxValuesPerFacet`, are the global ones (and a distinct count can be taken from
+/// the distinct attribute's values). Clients never see it: the gateway shows their own value.
+pub const NODE_MAX_VALUES_PER_FACET: u64 = 1_000_000;
+
+/// Default of `faceting.maxValuesPerFacet` in Meilisearch.
+pub const DEFAULT_MAX_VALUES_PER_FACET: u64 = 100;
+
+/// The client's `faceting` (absent: nothing set) as nodes must hold it. A value of the wrong type
+/// is passed through unchanged, so that the node refuses it with Meilisearch's error.
+fn node_faceting(faceting: Option<&Value>) -> Value {
+    let mut out = match faceting {
+        None => Map::new(),
+        Some(Value::Null) => Map::from_iter([("sortFacetValuesBy".to_string(), Value::Null)]),
+        Some(Value::Object(f)) => f.clone(),
+        Some(other) => return other.clone(),
+    };
+    match out.get("maxValuesPerFacet") {
+        None | Some(Value::Null) => {}
+        Some(v) if v.as_u64().is_some() => {}
+        Some(_) => return Value::Object(out),
+    }
+    out.insert("maxValuesPerFacet".into(), Value::from(NODE_MAX_VALUES_PER_FACET));
+    Value::Object(out)
+}
+
+/// What a node must receive for a client's settings patch: the same, with `_miroir_shard` added
+/// to the filterable attributes if the patch sets them, and the nodes' own `maxValuesPerFacet` if
+/// it sets faceting.
+pub fn node_patch(patch: &Value) -> Value {
+    let mut out: Map<String, Value> = patch.as_object().cloned().unwrap_or_default();
+    if let Some(filterable) = out.get("filterableAttributes").cloned() {
+        out.insert("filterableAttributes".into(), with_shard_field(&filterable));
+    }
+    if out.contains_key("faceting") {
+        let faceting = node_faceting(out.get("faceting"));
+        out.insert("faceting".into(), faceting);
+    }
+    Value::Object(out)
+}
+
+/// What a node must receive for a client's whole settings object (index creation, reset,
+/// reconciliation): as `node_patch`, and the shard field and the nodes' `maxValuesPerFacet` even
+/// where the client set nothing.
 pub fn node_settings(patch: &Value) -> Value {
     let mut out: Map<String, Value> = patch.as_object().cloned().unwrap_or_default();
     let filterable = out.get("filterableAttributes").cloned().unwrap_or(Value::Null);
     out.insert("filterableAttributes".into(), with_shard_field(&filterable));
+    let faceting = node_faceting(out.get("faceting"));
+    out.insert("faceting".into(), faceting);
     Value::Object(out)
+}
+
+/// The client's `maxValuesPerFacet` from the stored (client-set) settings.
+pub fn max_values_per_facet(stored: &Value) -> u64 {
+    stored.pointer("/faceting/maxValuesPerFacet").and_then(Value::as_u64).unwrap_or(DEFAULT_MAX_VALUES_PER_FACET)
 }
 
 #[cfg(test)]
@@ -127,15 +185,72 @@ mod tests {
     }
 
     #[test]
+    fn facet_orders_are_replaced_whole_and_chat_is_patched_field_by_field() {
+        let cur = json!({"faceting": {"maxValuesPerFacet": 10, "sortFacetValuesBy": {"genre": "count"}}});
+        let out = merge_settings(&cur, &patch(json!({"faceting": {"sortFacetValuesBy": {"year": "count"}}})));
+        assert_eq!(out, json!({"faceting": {"maxValuesPerFacet": 10, "sortFacetValuesBy": {"year": "count"}}}));
+
+        let cur = json!({"chat": {"description": "books", "searchParameters": {"limit": 5, "hybrid": {"embedder": "a", "semanticRatio": 0.2}}}});
+        let out = merge_settings(
+            &cur,
+            &patch(
+                json!({"chat": {"documentTemplateMaxBytes": 100, "searchParameters": {"sort": ["price:asc"], "hybrid": {"embedder": "b"}}}}),
+            ),
+        );
+        assert_eq!(
+            out,
+            json!({"chat": {"description": "books", "documentTemplateMaxBytes": 100, "searchParameters": {"limit": 5, "sort": ["price:asc"], "hybrid": {"embedder": "b"}}}})
+        );
+        let out =
+            merge_settings(&out, &patch(json!({"chat": {"description": null, "searchParameters": {"limit": null}}})));
+        assert_eq!(
+            out,
+            json!({"chat": {"documentTemplateMaxBytes": 100, "searchParameters": {"sort": ["price:asc"], "hybrid": {"embedder": "b"}}}})
+        );
+    }
+
+    #[test]
+    fn the_settings_list_is_meilisearch_1_50s() {
+        let keys: Vec<&str> = settings_keys().collect();
+        assert!(keys.contains(&"foreignKeys"));
+        assert!(!keys.contains(&"vectorStore"), "Meilisearch 1.50 refuses vectorStore, even null");
+        assert_eq!(keys.len(), 22);
+    }
+
+    #[test]
     fn nodes_always_filter_on_the_shard_field() {
-        assert_eq!(node_settings(&json!({})), json!({"filterableAttributes": ["_miroir_shard"]}));
+        let big = json!({"maxValuesPerFacet": NODE_MAX_VALUES_PER_FACET});
+        assert_eq!(node_settings(&json!({})), json!({"filterableAttributes": ["_miroir_shard"], "faceting": big}));
         assert_eq!(
             node_settings(&json!({"filterableAttributes": ["genre"], "rankingRules": ["words"]})),
-            json!({"filterableAttributes": ["genre", "_miroir_shard"], "rankingRules": ["words"]})
+            json!({"filterableAttributes": ["genre", "_miroir_shard"], "rankingRules": ["words"], "faceting": big})
         );
         assert_eq!(
             node_settings(&json!({"filterableAttributes": null}))["filterableAttributes"],
             json!(["_miroir_shard"])
         );
+        assert_eq!(node_patch(&json!({"rankingRules": ["words"]})), json!({"rankingRules": ["words"]}));
+    }
+
+    #[test]
+    fn nodes_return_every_facet_value_whatever_the_client_set() {
+        let patch = node_patch(&json!({"faceting": {"maxValuesPerFacet": 3, "sortFacetValuesBy": {"genre": "count"}}}));
+        assert_eq!(
+            patch,
+            json!({"faceting": {"maxValuesPerFacet": NODE_MAX_VALUES_PER_FACET, "sortFacetValuesBy": {"genre": "count"}}})
+        );
+        // A reset of faceting keeps the nodes' own maximum.
+        assert_eq!(
+            node_patch(&json!({"faceting": null})),
+            json!({"faceting": {"sortFacetValuesBy": null, "maxValuesPerFacet": NODE_MAX_VALUES_PER_FACET}})
+        );
+        // A wrong value reaches the node unchanged, which refuses it as Meilisearch does.
+        assert_eq!(
+            node_patch(&json!({"faceting": {"maxValuesPerFacet": "ten"}})),
+            json!({"faceting": {"maxValuesPerFacet": "ten"}})
+        );
+        assert_eq!(node_patch(&json!({"faceting": 7})), json!({"faceting": 7}));
+        assert_eq!(max_values_per_facet(&json!({"faceting": {"maxValuesPerFacet": 3}})), 3);
+        assert_eq!(max_values_per_facet(&json!({})), DEFAULT_MAX_VALUES_PER_FACET);
     }
 }

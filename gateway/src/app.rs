@@ -30,6 +30,10 @@ pub struct AppState {
     master_key: std::sync::OnceLock<String>,
     /// API key values derived for one map version (HMAC per key, not per request).
     key_values: std::sync::Mutex<Option<(u64, KeyValues)>>,
+    /// Milliseconds one scatter-gather read may take, all retries included.
+    read_deadline_ms: AtomicU64,
+    /// Reads in flight and latency per node, for the choice of copies (`load`).
+    pub load: crate::load::NodeLoad,
 }
 
 /// Each key's uid and value bytes.
@@ -48,6 +52,8 @@ impl AppState {
             started: Instant::now(),
             master_key: std::sync::OnceLock::new(),
             key_values: std::sync::Mutex::new(None),
+            read_deadline_ms: AtomicU64::new(10_000),
+            load: Default::default(),
         })
     }
 
@@ -121,6 +127,15 @@ impl AppState {
     }
 
     /// For a gateway without a coordinator lease (in-process tests): never fenced.
+    /// How long one scatter-gather read may take, retries included (default 10 s).
+    pub fn read_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.read_deadline_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    pub fn set_read_deadline(&self, deadline: std::time::Duration) {
+        self.read_deadline_ms.store(deadline.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn disable_fencing(&self) {
         self.lease_deadline.store(u64::MAX, Ordering::SeqCst);
     }

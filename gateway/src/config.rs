@@ -35,6 +35,10 @@ pub struct Args {
     /// Log format: `text` or `json`.
     #[arg(long, env = "MIROIR_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Deadline of one scatter-gather read (search, facet search) over all its retries, in
+    /// milliseconds.
+    #[arg(long, env = "MIROIR_READ_DEADLINE_MS")]
+    pub read_deadline_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -46,6 +50,7 @@ struct FileConfig {
     gateway_id: Option<String>,
     lease_ms: Option<u64>,
     node_timeout_ms: Option<u64>,
+    read_deadline_ms: Option<u64>,
     log_format: Option<String>,
 }
 
@@ -57,6 +62,7 @@ pub struct Config {
     pub gateway_id: String,
     pub lease: Duration,
     pub node_timeout: Duration,
+    pub read_deadline: Duration,
     pub json_logs: bool,
 }
 
@@ -94,6 +100,7 @@ impl Config {
             master_key,
             lease,
             node_timeout: Duration::from_millis(args.node_timeout_ms.or(file.node_timeout_ms).unwrap_or(30_000)),
+            read_deadline: Duration::from_millis(args.read_deadline_ms.or(file.read_deadline_ms).unwrap_or(10_000)),
             json_logs: log_format == "json",
         })
     }

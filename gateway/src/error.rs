@@ -156,7 +156,11 @@ impl AppError {
         Self::new(Code::INTERNAL, message.to_string())
     }
 
+    /// The body the client gets (a forwarded node error's own).
     pub fn body(&self) -> serde_json::Value {
+        if let Some(forwarded) = &self.forwarded {
+            return forwarded.1.clone();
+        }
         serde_json::json!({
             "message": self.message,
             "code": self.code.name,

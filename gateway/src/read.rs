@@ -75,6 +75,18 @@ pub fn covering_set(
     index: &str,
     start: usize,
 ) -> Result<std::collections::BTreeMap<NodeId, Vec<ShardId>>, Vec<ShardId>> {
+    covering_set_by(map, index, start, |_| 1.0)
+}
+
+/// As `covering_set`, each shard given to the owner whose `cost` (see `load::NodeLoad`), times
+/// one plus the shards it already answers for in this set, is lowest: equal costs spread shards
+/// evenly (ties rotate with `start`), a slow or busy node gets fewer.
+pub fn covering_set_by(
+    map: &RoutingMap,
+    index: &str,
+    start: usize,
+    cost: impl Fn(&NodeId) -> f64,
+) -> Result<std::collections::BTreeMap<NodeId, Vec<ShardId>>, Vec<ShardId>> {
     use std::collections::BTreeMap;
     let Some(shards) = map.placements.get(index) else { return Ok(BTreeMap::new()) };
     let groups: Vec<&String> =
@@ -94,8 +106,14 @@ pub fn covering_set(
                 missing.push(shard as ShardId);
                 continue;
             }
-            // Spread shards over their owners so one node does not answer for everything.
-            let node = owners[(start + shard) % owners.len()];
+            let k = owners.len();
+            let node = (0..k)
+                .map(|i| owners[(start + shard + i) % k])
+                .min_by(|a, b| {
+                    let load = |n: &NodeId| cost(n) * (1 + cover.get(n).map_or(0, Vec::len)) as f64;
+                    load(a).partial_cmp(&load(b)).unwrap_or(std::cmp::Ordering::Equal)
+                })
+                .expect("owners is not empty");
             cover.entry(node.clone()).or_default().push(shard as ShardId);
         }
         if missing.is_empty() {

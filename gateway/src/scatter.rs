@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use futures::future::join_all;
 use miroir::ids::{NodeId, ShardId};
@@ -14,7 +16,7 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::read::{covering_set, read_candidates};
+use crate::read::{covering_set_by, read_candidates};
 
 /// What a read does when some shard has no copy that answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,8 +46,8 @@ pub struct Gathered {
 static ROUND_ROBIN: AtomicUsize = AtomicUsize::new(0);
 
 /// Sends `build(shards)` as a POST to `path` on a covering set of `index`. A node that fails
-/// (unreachable, 5xx, timeout) has its shards retried once on other in-sync copies; a node's 4xx
-/// is the client's error and is returned as it is.
+/// (unreachable, 5xx, timeout) has its shards retried once on other in-sync copies, within the
+/// same `deadline` for the whole read; a node's 4xx is the client's error, returned as it is.
 pub async fn scatter(
     app: &AppState,
     map: &RoutingMap,
@@ -55,13 +57,15 @@ pub async fn scatter(
     deadline: Duration,
     policy: MissingPolicy,
 ) -> AppResult<Gathered> {
+    // One deadline for the whole read: a retry round gets what the first left.
+    let until = Instant::now() + deadline;
     let start = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed);
-    let (cover, mut missing) = match covering_set(map, index, start) {
+    let (cover, mut missing) = match covering_set_by(map, index, start, |n| app.load.cost(n)) {
         Ok(c) => (c, vec![]),
         Err(_) => mixed_cover(map, index, start),
     };
     let mut gathered = Gathered::default();
-    let failed = send_round(app, map, path, &build, cover, deadline, &mut gathered).await?;
+    let failed = send_round(app, map, path, &build, cover, until, &mut gathered).await?;
     if !failed.is_empty() {
         // Retry each failed shard on another in-sync copy, avoiding the nodes that just failed.
         let failed_nodes: Vec<&NodeId> = failed.iter().map(|(n, _)| n).collect();
@@ -72,7 +76,7 @@ pub async fn scatter(
                 None => missing.push(shard),
             }
         }
-        for (_, shards) in send_round(app, map, path, &build, retry, deadline, &mut gathered).await? {
+        for (_, shards) in send_round(app, map, path, &build, retry, until, &mut gathered).await? {
             missing.extend(shards);
         }
     }
@@ -110,7 +114,7 @@ async fn send_round(
     path: &str,
     build: &impl Fn(&[ShardId]) -> Value,
     cover: BTreeMap<NodeId, Vec<ShardId>>,
-    deadline: Duration,
+    until: Instant,
     gathered: &mut Gathered,
 ) -> AppResult<Vec<(NodeId, Vec<ShardId>)>> {
     metrics::histogram!(crate::metrics::FANOUT, "kind" => "read").record(cover.len() as f64);
@@ -118,6 +122,9 @@ async fn send_round(
         let url = map.nodes.get(&node).map(|n| n.url.clone()).unwrap_or_default();
         let req = NodeRequest::json(Method::Post, path, &build(&shards));
         async move {
+            let deadline = until.saturating_duration_since(Instant::now());
+            app.load.start(&node);
+            let sent = tokio::time::Instant::now();
             let result = match tokio::time::timeout(deadline, app.nodes.send(&url, req)).await {
                 Ok(Ok(resp)) if (200..300).contains(&resp.status) => Ok(resp.body),
                 Ok(Ok(resp)) => Err(NodeError::Status {
@@ -127,6 +134,9 @@ async fn send_round(
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(NodeError::Decode(format!("no answer within {deadline:?}"))),
             };
+            // A node's 4xx is the client's error, not the node's slowness.
+            let answered = matches!(&result, Ok(_) | Err(NodeError::Status { status: 400..=499, .. }));
+            app.load.finish(&node, sent.elapsed(), answered);
             (node, shards, result)
         }
     });
@@ -134,7 +144,9 @@ async fn send_round(
     for (node, shards, result) in join_all(calls).await {
         match result {
             Ok(body) => gathered.answers.push(ShardAnswer { node, shards, body }),
-            Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
+            Err(NodeError::Status { status, body }) if status < 500 => {
+                return Err(AppError::forwarded(status, hide_shard_field(body)))
+            }
             Err(e) => {
                 metrics::counter!(crate::metrics::NODE_ERRORS, "kind" => "read").increment(1);
                 tracing::warn!(%node, error = %e, "scatter request failed; retrying its shards elsewhere");
@@ -143,4 +155,28 @@ async fn send_round(
         }
     }
     Ok(failed)
+}
+
+/// A node's error lists the attributes it may filter on, Miroir's shard field among them: the
+/// client sees the list its own Meilisearch would give.
+pub fn hide_shard_field(mut body: Value) -> Value {
+    let field = crate::settings::SHARD_FIELD;
+    if let Some(m) = body.get("message").and_then(Value::as_str) {
+        let m = m.replace(&format!(", {field}"), "").replace(&format!("{field}, "), "");
+        body["message"] = Value::from(m);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_errors_do_not_name_the_shard_field() {
+        let body = serde_json::json!({"message": "Available facets are: `genre, year, _miroir_shard`.", "code": "x"});
+        assert_eq!(hide_shard_field(body)["message"], "Available facets are: `genre, year`.");
+        let body = serde_json::json!({"message": "patterns are: `_miroir_shard, genre`."});
+        assert_eq!(hide_shard_field(body)["message"], "patterns are: `genre`.");
+    }
 }

@@ -21,7 +21,7 @@ const ROOT: &[&str] = &[
 ];
 
 /// Index sub-routes (after `/indexes/{uid}/`) without a cluster implementation in Miroir yet.
-const INDEX: &[&str] = &["facet-search", "similar", "fields", "documents/edit", "chat"];
+const INDEX: &[&str] = &["similar", "fields", "documents/edit", "chat"];
 
 /// Whether Meilisearch serves `path` (some method of it), while this gateway does not.
 pub fn is_unsupported_meilisearch_route(path: &str) -> bool {
@@ -48,7 +48,7 @@ mod tests {
 
     #[test]
     fn known_meilisearch_routes_are_recognised_and_others_are_not() {
-        for p in ["/dumps", "/indexes/movies/facet-search", "/indexes/m/documents/edit", "/network/"] {
+        for p in ["/dumps", "/indexes/movies/similar", "/indexes/m/documents/edit", "/network/"] {
             assert!(unsupported(p), "{p}");
         }
         for p in ["/nope", "/keys", "/keys/abc", "/indexes/movies", "/indexes/movies/documents", "/indexes/searchable"]

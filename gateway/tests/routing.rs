@@ -85,3 +85,20 @@ fn stale_owners_are_not_read_and_degrade_their_shard() {
 fn shard_filter_uses_meilisearch_in_syntax() {
     assert_eq!(shard_filter(&[1, 5, 7]), "_miroir_shard IN [1, 5, 7]");
 }
+
+#[test]
+fn covering_sets_spread_shards_and_prefer_the_cheapest_copies() {
+    use miroir_gateway::read::covering_set_by;
+    // One group of three nodes, RF 3: every node owns every shard.
+    let s = cluster(&[("g1", &["a", "b", "c"])], 9, 3);
+    let map = s.routing_map();
+    let even = covering_set_by(&map, "i", 0, |_| 1.0).unwrap();
+    let sizes: Vec<usize> = even.values().map(Vec::len).collect();
+    assert_eq!(sizes, [3, 3, 3], "equal costs spread the shards: {even:?}");
+    // `c` answers ten times slower: it gets no shard while the others can take them.
+    let slow_c = covering_set_by(&map, "i", 0, |n| if n == "c" { 10.0 } else { 1.0 }).unwrap();
+    assert!(!slow_c.contains_key("c"), "{slow_c:?}");
+    let mut shards: Vec<u32> = slow_c.into_values().flatten().collect();
+    shards.sort_unstable();
+    assert_eq!(shards, (0..9).collect::<Vec<_>>(), "still every shard exactly once");
+}

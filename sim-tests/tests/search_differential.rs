@@ -1,6 +1,7 @@
 //! Differential test of search: the same documents and settings in one dev node and in a cluster of
 //! three dev nodes behind the gateway (S = 8, RF = 2); hundreds of generated queries (words,
-//! filters, one- and two-field sorts, facets, both pagination modes, deep offsets) must give the
+//! filters, one- and two-field sorts, facets, distinct on a nested key, both pagination modes, deep
+//! offsets) must give the
 //! same hits in the same order, the same totals and the same facets.
 
 use std::sync::Arc;
@@ -46,13 +47,21 @@ fn corpus() -> Vec<Value> {
         .map(|id| {
             let n = 2 + rng.below(4) as usize;
             let title: Vec<&str> = (0..n).map(|_| rng.pick(&WORDS)).collect();
-            json!({
+            let mut doc = json!({
                 "id": id,
                 "title": title.join(" "),
                 "genre": rng.pick(&GENRES),
                 "price": rng.below(500),
                 "year": 1960 + rng.below(60),
-            })
+            });
+            // A nested distinct key: 128 families, each with documents in every shard, spelled in two
+            // cases, and one document in ten without one (each of those counts on its own).
+            if rng.below(10) != 0 {
+                let family = format!("{}-{}", rng.pick(&WORDS), rng.below(8));
+                let family = if rng.below(4) == 0 { family.to_uppercase() } else { family };
+                doc["meta"] = json!({"family": family});
+            }
+            doc
         })
         .collect()
 }
@@ -107,8 +116,15 @@ fn query(rng: &mut Rng) -> Value {
             q.insert("sort".into(), json!(["year:desc", "price:asc"]));
         }
     }
-    if rng.below(2) == 0 {
-        q.insert("facets".into(), json!(["genre", "year"]));
+    if rng.below(4) == 0 {
+        // Facet counts under distinct depend on which shard's document wins each value, which
+        // no shard knows (docs/search.md): distinct queries ask for none.
+        q.insert("distinct".into(), json!("meta.family"));
+        if rng.below(2) == 0 {
+            q.insert("attributesToRetrieve".into(), json!(["id", "title"]));
+        }
+    } else if rng.below(2) == 0 {
+        q.insert("facets".into(), json!(["genre", "year", "price"]));
     }
     if rng.below(3) == 0 {
         q.insert("page".into(), json!(1 + rng.below(12)));
@@ -142,8 +158,11 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     // shard field, which shifts attributeRank scores (a known gap, docs/architecture.md).
     let settings = json!({
         "searchableAttributes": ["title", "genre"],
-        "filterableAttributes": ["genre", "price", "year"],
+        "filterableAttributes": ["genre", "price", "year", "meta.family"],
         "sortableAttributes": ["price", "year"],
+        // Few values per facet, some facets by count: the global top values must come out,
+        // not each shard's.
+        "faceting": {"maxValuesPerFacet": 4, "sortFacetValuesBy": {"genre": "count", "price": "count"}},
     });
     let docs = corpus();
 
@@ -172,6 +191,7 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
         NodeClient::new(Arc::new(HttpTransport::new(Some(KEY.into()), Duration::from_secs(10)))),
     );
     app.disable_fencing();
+    let gateway_state = app.clone();
     tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gw = format!("http://{}", listener.local_addr().unwrap());
@@ -188,8 +208,32 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
         n.wait_idle().await;
     }
 
+    // Index stats: every shard counted once (nodes hold two copies each and more documents than
+    // maxTotalHits), fields summed, not the largest node's.
+    // (This branch's gateway serves them in `GET /stats`, its dev node in `/indexes/{uid}/stats`.)
+    let get_json = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).bearer_auth(KEY).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let one = get_json(format!("{base}/indexes/books/stats")).await;
+    let many = get_json(format!("{gw}/stats")).await["indexes"]["books"].clone();
+    assert_eq!(one["numberOfDocuments"], DOCS);
+    assert_eq!(many["numberOfDocuments"], one["numberOfDocuments"], "{many}");
+    assert_eq!(many["fieldDistribution"], one["fieldDistribution"], "{many}");
+
+    // Clients see their own maxValuesPerFacet, not the one Miroir gives the nodes.
+    let faceting = http.get(format!("{gw}/indexes/books/settings/faceting")).bearer_auth(KEY).send().await.unwrap();
+    let faceting: Value = faceting.json().await.unwrap();
+    assert_eq!(
+        faceting,
+        json!({"maxValuesPerFacet": 4, "sortFacetValuesBy": {"*": "alpha", "genre": "count", "price": "count"}})
+    );
+    let all = http.get(format!("{gw}/indexes/books/settings")).bearer_auth(KEY).send().await.unwrap();
+    assert_eq!(all.json::<Value>().await.unwrap()["faceting"], faceting);
+
     let mut rng = Rng(0xfeed_beef);
     let mut nonempty = 0;
+    let mut distinct_queries = 0;
     for i in 0..QUERIES {
         let q = query(&mut rng);
         let (s1, one) = post(&http, &format!("{base}/indexes/books/search"), &q).await;
@@ -221,6 +265,15 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
         }
         if !ids(&one).is_empty() {
             nonempty += 1;
+            if q.get("distinct").is_some() {
+                distinct_queries += 1;
+            }
+        }
+        if q.get("attributesToRetrieve").is_some() {
+            assert!(
+                many["hits"].as_array().unwrap().iter().all(|h| h.get("meta").is_none()),
+                "query {i}: the distinct attribute fetched for the merge is not shown"
+            );
         }
         // Shard bookkeeping never leaks to clients.
         assert!(many["hits"]
@@ -230,6 +283,60 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
             .all(|h| h.get("_miroir_shard").is_none() && h.get("_rankingScoreDetails").is_none()));
     }
     assert!(nonempty > QUERIES / 2, "the generated queries mostly match something ({nonempty} of {QUERIES})");
+    assert!(distinct_queries > QUERIES / 8, "distinct is exercised ({distinct_queries} queries with hits)");
+
+    // GET: the query string parsed as Meilisearch does (lists, JSON filters, sort, booleans).
+    for qs in [
+        "q=riv&sort=price:asc,year:desc&facets=genre,year&offset=3&limit=7&showRankingScore=false",
+        "filter=%5B%5B%22genre%20%3D%20drama%22%2C%22genre%20%3D%20comedy%22%5D%2C%22price%20%3C%20200%22%5D&page=2&hitsPerPage=9",
+        "q=stone%20night&distinct=meta.family&attributesToRetrieve=id,title&limit=30",
+        "showRankingScore=yes",
+        "limit=ten",
+        "facets=title",
+    ] {
+        let get = |base: String| {
+            let http = http.clone();
+            async move {
+                let r = http.get(format!("{base}/indexes/books/search?{qs}")).bearer_auth(KEY).send().await.unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            }
+        };
+        let ((s1, one), (s2, many)) = (get(base.clone()).await, get(gw.clone()).await);
+        assert_eq!(s2, s1, "GET {qs}: {one} / {many}");
+        if s1 == 200 {
+            assert_eq!(ids(&many), ids(&one), "GET {qs}");
+            for k in ["estimatedTotalHits", "totalHits", "facetDistribution", "limit", "offset"] {
+                assert_eq!(many.get(k), one.get(k), "GET {qs}: `{k}`");
+            }
+        } else {
+            assert_eq!(many, one, "GET {qs}: the same error");
+        }
+    }
+
+    // Facet search: counts summed over shards, ordered (genre by count, families alphabetically)
+    // and cut to maxValuesPerFacet (4) like one node.
+    for body in [
+        json!({"facetName": "genre"}),
+        json!({"facetName": "genre", "q": "river", "filter": "price < 250"}),
+        json!({"facetName": "meta.family"}),
+        json!({"facetName": "meta.family", "facetQuery": "wil"}),
+        json!({"facetName": "meta.family", "facetQuery": "th", "filter": ["genre = drama"]}),
+        json!({"facetName": "title"}),
+    ] {
+        let (s1, one) = post(&http, &format!("{base}/indexes/books/facet-search"), &body).await;
+        let (s2, many) = post(&http, &format!("{gw}/indexes/books/facet-search"), &body).await;
+        assert_eq!(s2, s1, "facet-search {body}: {one} / {many}");
+        if s1 == 200 {
+            assert!(!one["facetHits"].as_array().unwrap().is_empty(), "{body} finds values");
+            // A value spelled in several cases is shown as one node's first document spells it,
+            // which shards cannot know (docs/search.md): compared case-insensitively.
+            let lower = |v: &Value| v.to_string().to_lowercase();
+            assert_eq!(lower(&many["facetHits"]), lower(&one["facetHits"]), "facet-search {body}");
+            assert_eq!(many["facetQuery"], one["facetQuery"], "facet-search {body}");
+        } else {
+            assert_eq!(many, one, "facet-search {body}: the same error");
+        }
+    }
 
     // Multi-search (per query): each result as the single node's, in order.
     let queries: Vec<Value> = (0..5)
@@ -243,14 +350,40 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     let (s1, one) = post(&http, &format!("{base}/multi-search"), &body).await;
     let (s2, many) = post(&http, &format!("{gw}/multi-search"), &body).await;
     assert_eq!((s1, s2), (200, 200), "{one} / {many}");
+    let request_uid = many["results"][0]["requestUid"].as_str().expect("requestUid in every result").to_string();
+    let dashes: Vec<usize> = request_uid.char_indices().filter(|(_, c)| *c == '-').map(|(i, _)| i).collect();
+    assert_eq!((request_uid.len(), dashes), (36, vec![8, 13, 18, 23]), "a UUID: {request_uid}");
     for i in 0..5 {
         let (a, b) = (&one["results"][i], &many["results"][i]);
         assert_eq!(ids(b), ids(a), "multi-search query {i}");
         assert_eq!(b["indexUid"], "books");
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(keys(b), keys(a), "multi-search query {i}: the same fields as one node's result");
+        assert_eq!(b["requestUid"], request_uid.as_str(), "one requestUid for the whole multi-search");
         for k in ["estimatedTotalHits", "totalHits", "facetDistribution"] {
             assert_eq!(b.get(k), a.get(k), "multi-search query {i}: `{k}`");
         }
     }
+    // One deadline for the whole read: when a node hangs past it, the retry round has no time
+    // left and its shards are reported missing, instead of the read taking a second deadline.
+    gateway_state.set_read_deadline(Duration::from_millis(300));
+    nodes[0].set_delay(Duration::from_millis(1500));
+    let mut degraded = 0;
+    for _ in 0..6 {
+        let r = http
+            .post(format!("{gw}/indexes/books/search"))
+            .bearer_auth(KEY)
+            .json(&json!({"q": "river"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        degraded += usize::from(r.headers().contains_key("x-miroir-degraded"));
+    }
+    nodes[0].set_delay(Duration::ZERO);
+    gateway_state.set_read_deadline(Duration::from_secs(10));
+    assert!(degraded > 0, "a read never outlives its deadline by retrying");
+
     let bad = json!({"queries": [{"q": "x"}]});
     let (status, e) = post(&http, &format!("{gw}/multi-search"), &bad).await;
     assert_eq!((status, e["code"].as_str()), (400, Some("missing_index_uid")), "{e}");

@@ -22,6 +22,7 @@ async fn main() {
     let cluster = Arc::new(GrpcCluster::new(config.coordinators.clone()));
     let nodes = NodeClient::new(Arc::new(HttpTransport::new(config.master_key.clone(), config.node_timeout)));
     let app = AppState::new(cluster, nodes);
+    app.set_read_deadline(config.read_deadline);
     if let Some(key) = &config.master_key {
         app.require_master_key(key.clone());
     }

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use miroir::state::NodeStatus;
-use miroir_node_client::{Method, NodeRequest};
+use miroir_node_client::NodeRequest;
 use serde_json::{json, Map, Value};
 
 use super::json_ok;
@@ -37,10 +37,9 @@ pub async fn ready(State(app): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// One replica group holds every document once, so its nodes' counts add up to the index's. A
-/// node holds other shards too (RF > 1): its document count is taken for the shards it answers
-/// for (a filtered search), and its other figures (sizes, embeddings, field distribution) are
-/// scaled by the part of its documents those shards are. Nodes are asked concurrently.
+/// One replica group holds every document once: its shards' counts add up to the index's (exact,
+/// from the shard facet, see stats.rs). Sizes and embedding counts are per node in Meilisearch:
+/// they are estimated from the covering nodes' averages per document. Nodes are asked concurrently.
 pub async fn index_stats(app: &AppState, uid: &str) -> AppResult<Value> {
     let map = app.map();
     if !map.indexes.contains_key(uid) {
@@ -52,54 +51,32 @@ pub async fn index_stats(app: &AppState, uid: &str) -> AppResult<Value> {
             format!("No in-sync copy of shards {missing:?} of `{uid}` is available."),
         )
     })?;
-    let calls = cover.into_iter().map(|(node, shards)| {
-        let url = map.nodes.get(&node).map(|n| n.url.clone()).unwrap_or_default();
-        async move {
-            let filter = crate::read::shard_filter(&shards);
-            let search = NodeRequest::json(
-                Method::Post,
-                format!("/indexes/{uid}/search"),
-                &json!({"q": "", "limit": 0, "filter": filter}),
-            );
-            let (search, stats) = futures::join!(
-                app.nodes.json(&url, search),
-                app.nodes.json(&url, NodeRequest::get(format!("/indexes/{uid}/stats")))
-            );
-            let search = search.map_err(|e| AppError::new(Code::MIROIR_UNAVAILABLE, e.to_string()))?;
-            let docs = search["estimatedTotalHits"].as_u64().or(search["totalHits"].as_u64()).unwrap_or(0);
-            Ok::<_, AppError>((docs, stats.ok()))
-        }
-    });
-    let mut docs = 0u64;
+    // Counts from the shard facet (exact, uncapped) and every holder of the group; see stats.rs.
+    let (docs, fields) = crate::stats::index_counts(app, &map, uid, &cover).await?;
+    let per_node = futures::future::join_all(cover.keys().map(|node| {
+        let url = map.nodes.get(node).map(|n| n.url.clone()).unwrap_or_default();
+        async move { app.nodes.json(&url, NodeRequest::get(format!("/indexes/{uid}/stats"))).await.ok() }
+    }))
+    .await;
     let mut indexing = false;
-    let (mut raw, mut embeddings, mut embedded) = (0f64, 0f64, 0f64);
-    let mut fields: std::collections::BTreeMap<String, f64> = Default::default();
-    for answer in futures::future::join_all(calls).await {
-        let (mine, stats) = answer?;
-        docs += mine;
-        let Some(stats) = stats else { continue };
+    let (mut held, mut raw, mut embeddings, mut embedded) = (0u64, 0u64, 0u64, 0u64);
+    for stats in per_node.into_iter().flatten() {
         indexing |= stats["isIndexing"].as_bool().unwrap_or(false);
-        let held = stats["numberOfDocuments"].as_u64().unwrap_or(0);
-        let part = if held == 0 { 0.0 } else { mine as f64 / held as f64 };
-        let scaled = |k: &str| stats[k].as_u64().unwrap_or(0) as f64 * part;
-        raw += scaled("rawDocumentDbSize");
-        embeddings += scaled("numberOfEmbeddings");
-        embedded += scaled("numberOfEmbeddedDocuments");
-        for (k, v) in stats["fieldDistribution"].as_object().into_iter().flatten() {
-            if k != crate::documents::route::SHARD_FIELD {
-                *fields.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0) as f64 * part;
-            }
-        }
+        held += stats["numberOfDocuments"].as_u64().unwrap_or(0);
+        raw += stats["rawDocumentDbSize"].as_u64().unwrap_or(0);
+        embeddings += stats["numberOfEmbeddings"].as_u64().unwrap_or(0);
+        embedded += stats["numberOfEmbeddedDocuments"].as_u64().unwrap_or(0);
     }
-    let fields: Map<String, Value> = fields.into_iter().map(|(k, v)| (k, Value::from(v.round() as u64))).collect();
-    let raw = raw.round() as u64;
+    // Per document of the covering nodes, times the index's documents.
+    let per_doc = |x: u64| if held == 0 { 0 } else { (x as f64 * docs as f64 / held as f64).round() as u64 };
+    let raw = per_doc(raw);
     Ok(json!({
         "numberOfDocuments": docs,
         "rawDocumentDbSize": raw,
         "avgDocumentSize": raw.checked_div(docs).unwrap_or(0),
         "isIndexing": indexing,
-        "numberOfEmbeddings": embeddings.round() as u64,
-        "numberOfEmbeddedDocuments": embedded.round() as u64,
+        "numberOfEmbeddings": per_doc(embeddings),
+        "numberOfEmbeddedDocuments": per_doc(embedded),
         "fieldDistribution": fields,
     }))
 }

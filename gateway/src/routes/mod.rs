@@ -58,6 +58,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/webhooks/{uuid}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
         .route("/indexes/{uid}/compact", post(indexes::compact))
         .route("/indexes/{uid}/search", get(crate::search::get).post(crate::search::post))
+        .route("/indexes/{uid}/facet-search", post(crate::search::facet_search::post))
         .route("/multi-search", post(crate::search::multi))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{key}", get(keys::get).patch(keys::update).delete(keys::delete))

@@ -19,12 +19,15 @@ use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::fanout::{self, in_sync_copies, index_nodes};
 use crate::read::read_from_owner;
-use crate::settings::{by_segment, node_settings, strip_shard_field};
+use crate::settings::{
+    by_segment, node_patch, node_settings, show_client_faceting, stored_settings, strip_shard_field,
+};
 use crate::tasks::now_millis;
 
 pub async fn get_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
     let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings")).await?;
     strip_shard_field(&mut v);
+    show_client_faceting(&mut v, &stored_settings(&app.map(), &uid));
     Ok(json_ok(v))
 }
 
@@ -73,6 +76,9 @@ pub async fn get_one(
     let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings/{segment}")).await?;
     if segment == "filterable-attributes" {
         strip_shard_field(&mut v);
+    }
+    if segment == "faceting" {
+        show_client_faceting(&mut v, &stored_settings(&app.map(), &uid));
     }
     Ok(json_ok(v))
 }
@@ -129,7 +135,7 @@ const PROBE_INDEX: &str = "_miroir_settings_probe";
 async fn apply_patch(app: &AppState, uid: &str, patch: Map<String, Value>) -> AppResult<Response> {
     app.check_writable()?;
     let details = Value::Object(patch.clone());
-    let body = if patch.contains_key("filterableAttributes") { node_settings(&details) } else { details.clone() };
+    let body = node_patch(&details);
     let map = super::documents::ensure_index(app, uid).await?;
     judge_on_scratch_index(app, &map, uid, &body).await?;
     let cmd = Command::UpdateSettings { uid: uid.into(), patch: details.clone(), at: now_millis() };

@@ -25,6 +25,14 @@ pub struct MergeSpec {
     pub offset_mode: bool,
     pub page: usize,
     pub hits_per_page: usize,
+    /// The client's `faceting.sortFacetValuesBy` (facet name or `*` → `alpha` | `count`).
+    pub facet_orders: Map<String, Value>,
+    /// Order by `_rankingScore` alone: hybrid search, whose keyword and semantic hits Meilisearch
+    /// itself interleaves by score.
+    pub by_score: bool,
+    /// The exact number of matching documents when the shards' own totals cannot simply be
+    /// summed (under `distinct`, a value can have documents in several shards).
+    pub total_override: Option<usize>,
 }
 
 fn cmp_values(a: &Value, b: &Value) -> Ordering {
@@ -80,8 +88,22 @@ fn ordered(d: &Map<String, Value>) -> Vec<(&String, &Value)> {
     entries
 }
 
+/// Higher `_rankingScore` first; equal when either has none.
+fn cmp_score(a: &Value, b: &Value) -> Ordering {
+    match (a.get("_rankingScore").and_then(Value::as_f64), b.get("_rankingScore").and_then(Value::as_f64)) {
+        (Some(x), Some(y)) => y.partial_cmp(&x).unwrap_or(Ordering::Equal),
+        _ => Ordering::Equal,
+    }
+}
+
 pub fn compare(a: &Value, b: &Value, spec: &MergeSpec) -> Ordering {
-    if let (Some(da), Some(db)) = (details(a), details(b)) {
+    let with_details = (details(a), details(b));
+    if spec.by_score || with_details.0.is_none() || with_details.1.is_none() {
+        // Hybrid, or a hit without details (a node that did not give them): the global score
+        // is all there is to compare.
+        return cmp_score(a, b).then_with(|| pk_key(a, &spec.primary_key).cmp(&pk_key(b, &spec.primary_key)));
+    }
+    if let (Some(da), Some(db)) = with_details {
         for (key, ea) in ordered(da) {
             let eb = db.get(key);
             let o = match key.rsplit_once(':') {
@@ -107,11 +129,30 @@ pub fn compare(a: &Value, b: &Value, spec: &MergeSpec) -> Ordering {
     pk_key(a, &spec.primary_key).cmp(&pk_key(b, &spec.primary_key))
 }
 
-/// Sums facet counts (values grouped case-insensitively, first spelling kept), keeps them in
-/// alphabetical order (Meilisearch's default `sortFacetValuesBy`) and truncates to
-/// `maxValuesPerFacet`. Exact for alphabetical order: a value among the first N overall is among
-/// the first N of every shard that has it.
-pub fn merge_facets(answers: &[Value], max_values: usize) -> (Value, Value) {
+/// Whether a facet's values are ordered by count: its own entry, else `*`'s (milli's
+/// `OrderByMap::get`); alphabetical by default.
+pub fn by_count(orders: &Map<String, Value>, facet: &str) -> bool {
+    orders.get(facet).or_else(|| orders.get("*")).and_then(Value::as_str) == Some("count")
+}
+
+/// Orders summed values by count as milli's `count_iterate_over_facet_distribution` does: numbers
+/// before strings, each by count (higher first), ties by value, the greater first (its heap pops
+/// the greatest bound first).
+fn order_by_count(values: &mut [(String, (String, u64))]) {
+    values.sort_by(|(ka, (_, ca)), (kb, (_, cb))| {
+        let (na, nb) = (ka.parse::<f64>().ok(), kb.parse::<f64>().ok());
+        nb.is_some().cmp(&na.is_some()).then(cb.cmp(ca)).then_with(|| match (na, nb) {
+            (Some(x), Some(y)) => y.partial_cmp(&x).unwrap_or(Ordering::Equal),
+            _ => kb.cmp(ka),
+        })
+    });
+}
+
+/// Sums facet counts (values grouped case-insensitively, first spelling kept), orders them as
+/// `sortFacetValuesBy` says (alphabetically by default, or by count) and truncates to
+/// `maxValuesPerFacet`. Exact in both orders because nodes return every value they have (their
+/// own `maxValuesPerFacet` is Miroir's, see `miroir::settings::NODE_MAX_VALUES_PER_FACET`).
+pub fn merge_facets(answers: &[Value], max_values: usize, orders: &Map<String, Value>) -> (Value, Value) {
     let mut dist: BTreeMap<String, BTreeMap<String, (String, u64)>> = BTreeMap::new();
     let mut stats: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -139,14 +180,59 @@ pub fn merge_facets(answers: &[Value], max_values: usize) -> (Value, Value) {
     }
     let mut out = Map::new();
     for facet in order {
-        let values = dist.remove(&facet).unwrap_or_default();
+        let mut values: Vec<(String, (String, u64))> = dist.remove(&facet).unwrap_or_default().into_iter().collect();
+        if by_count(orders, &facet) {
+            order_by_count(&mut values);
+        }
         let m: Map<String, Value> =
-            values.into_values().take(max_values).map(|(shown, c)| (shown, Value::from(c))).collect();
+            values.into_iter().take(max_values).map(|(_, (shown, c))| (shown, Value::from(c))).collect();
         out.insert(facet, Value::Object(m));
     }
     let stats: Map<String, Value> =
         stats.into_iter().map(|(f, (lo, hi))| (f, serde_json::json!({"min": lo, "max": hi}))).collect();
     (Value::Object(out), Value::Object(stats))
+}
+
+/// The value `distinct` compares for a hit: the first value at `attr` (a dotted path into nested
+/// objects, or a key holding dots), strings compared case-insensitively like facet values. `None`:
+/// the hit has no value and is never deduplicated.
+pub fn distinct_key(hit: &Value, attr: &str) -> Option<String> {
+    fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+        let obj = v.as_object()?;
+        if let Some(found) = obj.get(path) {
+            return Some(found);
+        }
+        let mut cut = path.char_indices().filter(|(_, c)| *c == '.').map(|(i, _)| i);
+        cut.find_map(|i| lookup(obj.get(&path[..i])?, &path[i + 1..]))
+    }
+    fn first_leaf(v: &Value) -> Option<&Value> {
+        match v {
+            Value::Array(a) => a.iter().find_map(first_leaf),
+            Value::Null | Value::Object(_) => None,
+            v => Some(v),
+        }
+    }
+    let v = first_leaf(lookup(hit, attr)?)?;
+    Some(v.as_str().map_or_else(|| v.to_string(), str::to_lowercase))
+}
+
+/// Keeps the first (best ranked) hit of every distinct value, in order.
+pub fn dedupe(hits: &mut Vec<Value>, attr: &str) {
+    let mut seen = std::collections::HashSet::new();
+    hits.retain(|h| distinct_key(h, attr).is_none_or(|k| seen.insert(k)));
+}
+
+/// The exact number of distinct matches: every shard's documents without a value (its distinct
+/// total minus the values it has) plus the values of all shards, each counted once. `answers`:
+/// each shard answer's total and the keys of its facet distribution of the distinct attribute.
+pub fn distinct_total<'a>(answers: impl IntoIterator<Item = (usize, Vec<&'a str>)>) -> usize {
+    let mut values = std::collections::HashSet::new();
+    let mut without = 0;
+    for (total, keys) in answers {
+        without += total.saturating_sub(keys.len());
+        values.extend(keys.into_iter().map(str::to_lowercase));
+    }
+    without + values.len()
 }
 
 /// Merges node answers (each holding its own best `start + count` hits) into the client's answer.
@@ -161,6 +247,7 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
                 .unwrap_or(0) as usize
         })
         .sum();
+    let total = spec.total_override.unwrap_or(total);
     let mut hits: Vec<Value> = Vec::new();
     for a in &answers {
         if let Some(h) = a.get("hits").and_then(Value::as_array) {
@@ -169,22 +256,22 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
     }
     hits.sort_by(|a, b| compare(a, b, spec));
     if let Some(attr) = distinct {
-        let mut seen = std::collections::HashSet::new();
-        hits.retain(|h| match h.get(attr) {
-            None | Some(Value::Null) => true,
-            Some(v) => seen.insert(v.as_str().map_or_else(|| v.to_string(), str::to_lowercase)),
-        });
+        dedupe(&mut hits, attr);
     }
     let capped = total.min(spec.max_total_hits);
     let start = spec.start.min(spec.max_total_hits);
     let count = spec.count.min(spec.max_total_hits.saturating_sub(start));
     let end = (start + count).min(capped).min(hits.len().max(start));
     let window: Vec<Value> = hits.into_iter().skip(start).take(end.saturating_sub(start)).collect();
-    let (facets, stats) = merge_facets(&answers, spec.max_values_per_facet);
+    let (facets, stats) = merge_facets(&answers, spec.max_values_per_facet, &spec.facet_orders);
+    // Hybrid search: how many hits came from the semantic side, over every shard.
+    let semantic: Option<u64> =
+        answers.iter().filter_map(|a| a.get("semanticHitCount").and_then(Value::as_u64)).reduce(|x, y| x + y);
     if let Some(obj) = template.as_object_mut() {
         obj.insert("hits".into(), Value::Array(window));
         if spec.offset_mode {
-            obj.insert("limit".into(), Value::from(count));
+            // Meilisearch echoes the requested limit, clamped or not (`perform_search`).
+            obj.insert("limit".into(), Value::from(spec.count));
             obj.insert("offset".into(), Value::from(start));
             obj.insert("estimatedTotalHits".into(), Value::from(capped));
         } else {
@@ -194,10 +281,37 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
             obj.insert("totalPages".into(), Value::from(if h == 0 { 0 } else { capped.div_ceil(h) }));
             obj.insert("totalHits".into(), Value::from(capped));
         }
+        if let Some(n) = semantic {
+            obj.insert("semanticHitCount".into(), Value::from(n));
+        }
         if obj.contains_key("facetDistribution") {
             obj.insert("facetDistribution".into(), facets);
             obj.insert("facetStats".into(), stats);
         }
     }
     template
+}
+
+/// Merges `facet-search` answers: counts summed per value (grouped case-insensitively, first
+/// spelling kept), in alphabetical order or, by count, as milli's `ValuesCollection` sorts them
+/// (count, then value, greatest first), cut to `max_values`.
+pub fn merge_facet_hits(answers: &[Value], max_values: usize, by_count: bool) -> Vec<Value> {
+    let mut values: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    for a in answers {
+        for h in a.get("facetHits").and_then(Value::as_array).into_iter().flatten() {
+            let (Some(v), Some(c)) = (h.get("value").and_then(Value::as_str), h.get("count").and_then(Value::as_u64))
+            else {
+                continue;
+            };
+            values.entry(v.to_lowercase()).or_insert((v.to_string(), 0)).1 += c;
+        }
+    }
+    let mut hits: Vec<(String, u64)> = values.into_values().collect();
+    if by_count {
+        hits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    }
+    hits.into_iter()
+        .take(max_values)
+        .map(|(value, count)| serde_json::json!({"value": value, "count": count}))
+        .collect()
 }

@@ -2,10 +2,13 @@
 //! that node answers for), each asking for the best `offset + limit` hits with their ranking-score
 //! details, merged in `merge` into the answer one node holding everything would give.
 
+pub mod distinct;
+pub mod facet_search;
+pub mod get;
 pub mod merge;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -19,10 +22,8 @@ use crate::extract::Json;
 use crate::read::shard_filter;
 use crate::scatter::{scatter, MissingPolicy};
 use crate::settings::SHARD_FIELD;
+use distinct::Distinct;
 use merge::MergeSpec;
-
-/// How long a search may wait on its slowest shard before answering without it.
-const DEADLINE: Duration = Duration::from_secs(10);
 
 fn invalid(code: &'static str, param: &str, v: &Value) -> AppError {
     AppError::forwarded(
@@ -51,7 +52,7 @@ fn setting<'a>(settings: &'a Value, path: &[&str]) -> Option<&'a Value> {
 /// into a 503; the default, `partial`, answers with what there is and names the missing shards.
 pub const POLICY_HEADER: &str = "x-miroir-missing-shards";
 
-fn policy(headers: &HeaderMap) -> AppResult<MissingPolicy> {
+pub(crate) fn policy(headers: &HeaderMap) -> AppResult<MissingPolicy> {
     match headers.get(POLICY_HEADER).map(|v| v.to_str().unwrap_or("")) {
         None | Some("partial") => Ok(MissingPolicy::Partial),
         Some("error") => Ok(MissingPolicy::Error),
@@ -93,7 +94,7 @@ pub fn add_search_rules(body: &mut Map<String, Value>, rule: Option<Value>) {
     body.insert("filter".into(), fused);
 }
 
-/// GET takes the same parameters in the query string; lists are comma-separated.
+/// GET takes the same parameters in the query string (see `get`).
 pub async fn get(
     State(app): State<Arc<AppState>>,
     access: Access,
@@ -102,46 +103,39 @@ pub async fn get(
     RawQuery(raw): RawQuery,
 ) -> AppResult<Response> {
     let policy = policy(&headers)?;
-    let mut body = Map::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        let v = v.into_owned();
-        let value = match k.as_ref() {
-            "offset" | "limit" | "page" | "hitsPerPage" => {
-                v.parse::<u64>().map(Value::from).unwrap_or(Value::String(v))
-            }
-            "showRankingScore" | "showRankingScoreDetails" | "showMatchesPosition" => Value::Bool(v == "true"),
-            "sort"
-            | "facets"
-            | "attributesToRetrieve"
-            | "attributesToHighlight"
-            | "attributesToCrop"
-            | "attributesToSearchOn" => Value::from(v.split(',').map(str::to_string).collect::<Vec<_>>()),
-            "rankingScoreThreshold" | "semanticRatio" => v.parse::<f64>().map(Value::from).unwrap_or(Value::String(v)),
-            "cropLength" => v.parse::<u64>().map(Value::from).unwrap_or(Value::String(v)),
-            _ => Value::String(v),
-        };
-        body.insert(k.into_owned(), value);
-    }
+    let mut body = get::query_to_body(&raw.unwrap_or_default())?;
     add_search_rules(&mut body, access.search_filter(&uid));
     search(&app, &uid, body, policy).await
 }
 
+/// A request's uid as Meilisearch shows it in `requestUid`: one per HTTP request, shared by every
+/// result of a multi-search.
+fn new_request_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: MissingPolicy) -> AppResult<Response> {
-    let (answer, missing) = search_value(app, uid, body, policy).await?;
+    let (answer, missing) = search_value(app, uid, body, policy, &new_request_uid()).await?;
+    Ok((degraded_headers(&missing), axum::Json(answer)).into_response())
+}
+
+/// `X-Miroir-Degraded: shards=…` naming the shards no copy answered for, if any.
+pub(crate) fn degraded_headers(missing: &[u32]) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if !missing.is_empty() {
         let list = missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
     }
-    Ok((headers, axum::Json(answer)).into_response())
+    headers
 }
 
 /// One search's merged answer, and the shards no copy answered for.
 async fn search_value(
     app: &AppState,
     uid: &str,
-    body: Map<String, Value>,
+    mut body: Map<String, Value>,
     policy: MissingPolicy,
+    request_uid: &str,
 ) -> AppResult<(Value, Vec<u32>)> {
     let started = Instant::now();
     let map = app.map();
@@ -160,7 +154,7 @@ async fn search_value(
         ((page - 1) * hits_per_page, hits_per_page)
     };
     let primary_key = index.primary_key.clone().unwrap_or_else(|| "id".into());
-    let spec = MergeSpec {
+    let mut spec = MergeSpec {
         primary_key: primary_key.clone(),
         start,
         count,
@@ -172,6 +166,12 @@ async fn search_value(
         offset_mode,
         page,
         hits_per_page,
+        facet_orders: setting(settings, &["faceting", "sortFacetValuesBy"])
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        total_override: None,
+        by_score: body.get("hybrid").is_some_and(|h| !h.is_null()),
     };
     let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
     let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);
@@ -185,6 +185,7 @@ async fn search_value(
         .and_then(Value::as_str)
         .or_else(|| setting(settings, &["distinctAttribute"]).and_then(Value::as_str))
         .map(str::to_string);
+    let distinct = distinct.map(|attr| Distinct::prepare(attr, &mut body, settings));
 
     let build = |shards: &[u32]| {
         let mut b = body.clone();
@@ -206,6 +207,7 @@ async fn search_value(
             b.insert("hitsPerPage".into(), Value::from(start + count));
         }
         b.insert("showRankingScoreDetails".into(), Value::Bool(true));
+        b.insert("showRankingScore".into(), Value::Bool(true));
         if strip_pk {
             if let Some(Value::Array(attrs)) = b.get_mut("attributesToRetrieve") {
                 attrs.push(Value::from(primary_key.clone()));
@@ -214,14 +216,20 @@ async fn search_value(
         Value::Object(b)
     };
     let path = format!("/indexes/{uid}/search");
-    let gathered = scatter(app, &map, uid, &path, build, DEADLINE, policy).await?;
+    let gathered = scatter(app, &map, uid, &path, build, app.read_deadline(), policy).await?;
     let mut answers = Vec::with_capacity(gathered.answers.len());
     for a in &gathered.answers {
         answers.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {
             AppError::new(Code::MIROIR_UNAVAILABLE, format!("Node `{}` answered an unreadable search: {e}", a.node))
         })?);
     }
-    let mut merged = merge::merge(answers, &spec, distinct.as_deref());
+    if let Some(d) = &distinct {
+        spec.total_override = d.total(&answers, offset_mode);
+    }
+    let mut merged = merge::merge(answers, &spec, distinct.as_ref().map(|d| d.attr.as_str()));
+    if let Some(d) = &distinct {
+        d.clean(&mut merged);
+    }
     if let Some(hits) = merged.get_mut("hits").and_then(Value::as_array_mut) {
         for h in hits.iter_mut().filter_map(Value::as_object_mut) {
             h.remove(SHARD_FIELD);
@@ -241,6 +249,8 @@ async fn search_value(
     }
     if let Some(obj) = merged.as_object_mut() {
         obj.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
+        // The nodes' own uids name their sub-requests, not the client's request.
+        obj.insert("requestUid".into(), Value::from(request_uid));
     }
     Ok((merged, gathered.missing))
 }
@@ -283,14 +293,17 @@ pub async fn multi(
     }
     let mut results = Vec::with_capacity(parsed.len());
     let mut missing_all = Vec::new();
+    // Meilisearch shows the same requestUid in every result of a multi-search.
+    let request_uid = new_request_uid();
     for (i, (uid, q)) in parsed.into_iter().enumerate() {
-        let (answer, missing) =
-            search_value(&app, &uid, q, policy).await.map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
+        let (answer, missing) = search_value(&app, &uid, q, policy, &request_uid)
+            .await
+            .map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
         missing_all.extend(missing);
         let mut out = Map::new();
         out.insert("indexUid".into(), Value::from(uid));
         if let Value::Object(a) = answer {
-            out.extend(a.into_iter().filter(|(k, _)| k != "requestUid"));
+            out.extend(a);
         }
         results.push(Value::Object(out));
     }

@@ -52,7 +52,14 @@ impl Index {
 
     pub fn settings(&self) -> Value {
         let empty = Map::new();
-        miroir::settings::merge_settings(&settings::defaults(), self.settings_set.as_object().unwrap_or(&empty))
+        let mut full =
+            miroir::settings::merge_settings(&settings::defaults(), self.settings_set.as_object().unwrap_or(&empty));
+        // A set facet order map replaces the default one whole; reading it back adds `*: alpha`
+        // unless the map has its own `*` (milli's `OrderByMap` deserializer).
+        if let Some(order) = full.pointer_mut("/faceting/sortFacetValuesBy").and_then(Value::as_object_mut) {
+            order.entry("*").or_insert_with(|| json!("alpha"));
+        }
+        full
     }
 
     pub fn view(&self) -> Value {

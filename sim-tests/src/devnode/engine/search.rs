@@ -388,13 +388,37 @@ pub fn document_fields(doc: &Doc, fields: Option<&[String]>) -> Doc {
         .collect()
 }
 
-/// Projects a search hit on `displayedAttributes` ∩ `attributesToRetrieve`.
+/// Projects a search hit on `displayedAttributes` ∩ `attributesToRetrieve`. A nested attribute
+/// (`meta.family`) retrieves that part of its parent object, as Meilisearch's
+/// `permissive_json_pointer::select_values` does.
 pub fn project(doc: &Doc, view: &View, fields: Option<&[String]>) -> Doc {
-    doc.iter()
+    let shown: Doc = doc
+        .iter()
         .filter(|(k, _)| view.displayed.as_ref().is_none_or(|d| View::matches_any(d, k)))
-        .filter(|(k, _)| fields.is_none_or(|f| View::matches_any(f, k)))
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+        .collect();
+    match fields {
+        None => shown,
+        Some(f) => select(&shown, "", f),
+    }
+}
+
+fn select(obj: &Doc, prefix: &str, fields: &[String]) -> Doc {
+    let mut out = Doc::new();
+    for (k, v) in obj {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        if View::matches_any(fields, &path) {
+            out.insert(k.clone(), v.clone());
+        } else if let Value::Object(child) = v {
+            if fields.iter().any(|f| f.starts_with(&format!("{path}."))) {
+                let inner = select(child, &path, fields);
+                if !inner.is_empty() {
+                    out.insert(k.clone(), Value::Object(inner));
+                }
+            }
+        }
+    }
+    out
 }
 
 pub(super) fn facet_key(v: &Value) -> String {
@@ -518,11 +542,11 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
         }
     };
     // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
-    // requested limit. Echoing the clamped limit here is a known difference (docs/devnode.md).
+    // requested limit (`perform_search` answers with `SearchQuery.limit`).
     let capped = total.min(view.max_total_hits);
     let start = start.min(view.max_total_hits);
     let count = count.min(view.max_total_hits.saturating_sub(start));
-    let (offset, limit) = (start, count);
+    let offset = start;
     let end = (start + count).min(capped);
     let hits: Vec<Value> = ranked
         .get(start.min(end)..end)
@@ -558,7 +582,8 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     }
     if let Some(fs) = facets {
         let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs };
-        let (dist, stats) = facet_distribution(ranked.iter().map(|(_, d)| *d), &names, view.max_values_per_facet);
+        let (dist, stats) =
+            facet_distribution(ranked.iter().map(|(_, d)| *d), &names, view.max_values_per_facet, &view.facet_orders);
         out.insert("facetDistribution".into(), dist);
         out.insert("facetStats".into(), stats);
     }

@@ -205,12 +205,6 @@ fn invalid(key: &str, expected: &str, v: &Value) -> DevError {
 pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
     let known = KEYS;
     for (key, v) in patch {
-        // Meilisearch 1.50 has no `vectorStore` (removed in February 2026) and refuses it, but
-        // `miroir::settings::SETTINGS` still lists it and the coordinator's reconciler sends it as
-        // `null` in every whole-settings PATCH: tolerated as a no-op until that list is fixed.
-        if key == "vectorStore" && v.is_null() {
-            continue;
-        }
         if !known.contains(&key.as_str()) {
             return Err(DevError::bad_request(format!(
                 "Unknown field `{key}`: expected one of {}",
@@ -304,6 +298,8 @@ pub struct View {
     pub distinct: Option<String>,
     pub max_total_hits: usize,
     pub max_values_per_facet: usize,
+    /// `faceting.sortFacetValuesBy`: facet name (or `*`) → `alpha` or `count`.
+    pub facet_orders: Map<String, Value>,
     pub stop_words: Vec<String>,
 }
 
@@ -344,6 +340,7 @@ impl View {
             distinct: full["distinctAttribute"].as_str().map(str::to_string),
             max_total_hits: full["pagination"]["maxTotalHits"].as_u64().unwrap_or(1000) as usize,
             max_values_per_facet: full["faceting"]["maxValuesPerFacet"].as_u64().unwrap_or(100) as usize,
+            facet_orders: full["faceting"]["sortFacetValuesBy"].as_object().cloned().unwrap_or_default(),
             stop_words: strings(&full["stopWords"]),
         }
     }
@@ -357,6 +354,12 @@ impl View {
                 || attr.starts_with(&format!("{p}."))
                 || (p.ends_with('*') && attr.starts_with(&p[..p.len() - 1]))
         })
+    }
+
+    /// Whether a facet's values are ordered by count (its own entry, else `*`'s; milli's
+    /// `OrderByMap::get`).
+    pub fn by_count(orders: &Map<String, Value>, facet: &str) -> bool {
+        orders.get(facet).or_else(|| orders.get("*")).and_then(Value::as_str) == Some("count")
     }
 
     pub fn is_filterable(&self, attr: &str) -> bool {

@@ -386,7 +386,19 @@ pub(super) fn query_to_body(
                 }
             }
         } else if bools.contains(&k.as_str()) {
-            json!(v == "true")
+            match v.as_str() {
+                "true" => json!(true),
+                "false" => json!(false),
+                _ => {
+                    let code = format!("invalid_{code_prefix}_{}", snake(&k));
+                    return Err(DevError::new(
+                        code,
+                        format!(
+                            "Invalid value in parameter `{k}`: could not parse `{v}` as a boolean, expected either `true` or `false`"
+                        ),
+                    ));
+                }
+            }
         } else {
             json!(v)
         };
@@ -420,6 +432,14 @@ async fn search_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery
         &["showRankingScore", "showRankingScoreDetails", "showMatchesPosition", "retrieveVectors"],
         "search",
     )?;
+    // A filter that parses as JSON (an array of conditions) is taken as JSON (`SearchQueryGet`'s
+    // `TryFrom`).
+    let mut body = body;
+    if let Some(Value::String(f)) = body.get("filter") {
+        if let Ok(parsed) = serde_json::from_str::<Value>(f) {
+            body.insert("filter".into(), parsed);
+        }
+    }
     let e = s.engine();
     ok(StatusCode::OK, search::search(e.index(&uid)?, &body, request_uid(&s))?)
 }

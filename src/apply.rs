@@ -380,7 +380,7 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                     acked_version: acked,
                 },
             );
-            return Ok(Response::Lease(at + lease_ms));
+            return Ok(Response::Lease { expires_at: at + lease_ms, map_version: s.map_version });
         }
         GatewayHeartbeat { id, at, lease_ms, acked_version } => {
             let g = s.gateways.get_mut(id).ok_or_else(|| CommandError::GatewayNotFound(id.clone()))?;
@@ -388,7 +388,8 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             if let Some(v) = acked_version {
                 g.acked_version = g.acked_version.max(*v);
             }
-            return Ok(Response::Lease(g.lease_expires_at));
+            let expires_at = g.lease_expires_at;
+            return Ok(Response::Lease { expires_at, map_version: s.map_version });
         }
         DeregisterGateway { id } => {
             s.gateways.remove(id).ok_or_else(|| CommandError::GatewayNotFound(id.clone()))?;

@@ -402,9 +402,11 @@ impl Coordinator {
                     let cmd = req.command(now_ms());
                     let Some(a) = self.write_applied(Proposal::new(Some(id), cmd)).await? else { return Ok(None) };
                     match a.result {
-                        Ok(miroir::Response::Lease(expires)) => {
-                            Ok(Some(pb::LeaseReply { lease_expires_at: expires, log_index: a.log_index }))
-                        }
+                        Ok(miroir::Response::Lease { expires_at, map_version }) => Ok(Some(pb::LeaseReply {
+                            lease_expires_at: expires_at,
+                            log_index: a.log_index,
+                            map_version,
+                        })),
                         Ok(other) => Err(Error::internal(format!("lease command answered {other:?}"))),
                         Err(e @ miroir::CommandError::GatewayNotFound(_)) => Err(Error::NotFound(e.to_string())),
                         Err(e) => Err(Error::invalid(e)),

@@ -25,6 +25,10 @@ pub struct AppState {
     /// the gateway's lease, less a margin. Checked on every write, so a stuck renewal fences
     /// writes by itself.
     lease_deadline: AtomicU64,
+    /// Writes also wait until the installed map is at least this version: the cluster's version
+    /// when the lease was last granted. A gateway whose lease lapsed was not waited for by the
+    /// migration barriers meanwhile; renewing must not let it write by the map it held then.
+    lease_map_version: AtomicU64,
     started: Instant,
     /// The key clients must present (see `auth`); unset = open, as Meilisearch without a key.
     master_key: std::sync::OnceLock<String>,
@@ -49,6 +53,7 @@ impl AppState {
             cluster,
             nodes,
             lease_deadline: AtomicU64::new(0),
+            lease_map_version: AtomicU64::new(0),
             started: Instant::now(),
             master_key: std::sync::OnceLock::new(),
             key_values: std::sync::Mutex::new(None),
@@ -120,8 +125,11 @@ impl AppState {
         }
     }
 
-    /// Accept writes until `deadline` (the lease's end, less a margin).
-    pub fn extend_lease(&self, deadline: Instant) {
+    /// Accept writes until `deadline` (the lease's end, less a margin), once the installed map is
+    /// at least `map_version` (the cluster's when the lease was granted).
+    pub fn extend_lease(&self, deadline: Instant, map_version: u64) {
+        // The version first: a write that sees the new deadline must also see its condition.
+        self.lease_map_version.fetch_max(map_version, Ordering::SeqCst);
         let ns = deadline.saturating_duration_since(self.started).as_nanos() as u64;
         self.lease_deadline.fetch_max(ns, Ordering::SeqCst);
     }
@@ -143,7 +151,11 @@ impl AppState {
     /// Refuses writes while fenced: an old map could send them to owners that no longer own.
     pub fn check_writable(&self) -> AppResult<()> {
         let now = self.started.elapsed().as_nanos() as u64;
-        if now < self.lease_deadline.load(Ordering::SeqCst) && self.map().version > 0 {
+        let installed = self.map().version;
+        if now < self.lease_deadline.load(Ordering::SeqCst)
+            && installed > 0
+            && installed >= self.lease_map_version.load(Ordering::SeqCst)
+        {
             Ok(())
         } else {
             metrics::counter!(crate::metrics::WRITES_FENCED).increment(1);

@@ -69,6 +69,8 @@ pub struct Lease {
     /// gateway fences itself by its own monotonic clock, from when it sent the request.
     pub expires_at: u64,
     pub log_index: u64,
+    /// The cluster's map version when the lease was granted: writes wait until it is installed.
+    pub map_version: u64,
 }
 
 pub trait Cluster: Send + Sync + 'static {

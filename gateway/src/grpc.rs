@@ -113,7 +113,7 @@ impl GrpcCluster {
             })
             .await?;
         match reply {
-            Ok(r) => Ok(Lease { expires_at: r.lease_expires_at, log_index: r.log_index }),
+            Ok(r) => Ok(Lease { expires_at: r.lease_expires_at, log_index: r.log_index, map_version: r.map_version }),
             Err(s) if s.code() == tonic::Code::NotFound => {
                 Err(ClusterError::Rejected(CommandError::GatewayNotFound(gateway.to_string())))
             }

@@ -61,9 +61,9 @@ pub async fn keep_lease(app: Arc<AppState>, cfg: LeaseConfig) {
             app.cluster.register(&cfg.gateway_id, &cfg.address, lease_ms).await
         };
         match renewed {
-            Ok(_) => {
+            Ok(lease) => {
                 registered = true;
-                app.extend_lease(sent + cfg.lease - margin);
+                app.extend_lease(sent + cfg.lease - margin, lease.map_version);
             }
             Err(crate::cluster::ClusterError::Rejected(miroir::CommandError::GatewayNotFound(_))) => registered = false,
             Err(e) => tracing::warn!(error = %e, "lease renewal failed"),

@@ -116,9 +116,35 @@ async fn a_fenced_gateway_refuses_writes_but_serves_reads() {
     assert_error(got, 503, "miroir_writes_fenced");
     assert_eq!(call(&r, "GET", "/indexes", None, b"").await.0, StatusCode::OK);
     // A lease granted until a moment already past fences just the same.
-    app.extend_lease(std::time::Instant::now());
+    app.extend_lease(std::time::Instant::now(), 0);
     let got = call(&r, "POST", "/indexes", Some("application/json"), br#"{"uid": "x"}"#).await;
     assert_error(got, 503, "miroir_writes_fenced");
+}
+
+/// A gateway paused past its lease was not waited for by migration barriers meanwhile: when it
+/// renews, it must not write by the map it held before the pause (an old owner may have been cut
+/// over and cleaned), only once it has installed the cluster's map of the renewal.
+#[tokio::test]
+async fn a_renewed_lease_waits_for_the_map_the_cluster_had_when_granting_it() {
+    use miroir_gateway::cluster::Cluster;
+    let cluster = LocalCluster::new();
+    cluster.apply(Command::AddGroup { id: "g".into() }).unwrap();
+    let nodes = NodeClient::new(Arc::new(HttpTransport::new(None, Duration::from_millis(200))));
+    let app = AppState::new(cluster.clone(), nodes);
+    app.install(Arc::new(cluster.read(|s| s.routing_map())));
+    let lease = cluster.register("gw", "127.0.0.1:1", 10_000).await.unwrap();
+    app.extend_lease(std::time::Instant::now() + Duration::from_secs(10), lease.map_version);
+    assert!(app.check_writable().is_ok());
+
+    // Paused: the cluster's map moves on (a Cutover, say) while this gateway installs nothing.
+    cluster.apply(Command::AddGroup { id: "g2".into() }).unwrap();
+    let lease = cluster.heartbeat("gw", 10_000, Some(app.map().version)).await.unwrap();
+    assert!(lease.map_version > app.map().version);
+    app.extend_lease(std::time::Instant::now() + Duration::from_secs(10), lease.map_version);
+    assert!(app.check_writable().is_err(), "a renewed lease let the gateway write by an old map");
+
+    app.install(Arc::new(cluster.read(|s| s.routing_map())));
+    assert!(app.check_writable().is_ok());
 }
 
 /// The task a 202 answer registered, from the replicated log.

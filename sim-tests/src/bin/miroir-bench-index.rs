@@ -1,7 +1,8 @@
 //! Indexing load driver: the same documents sent straight to one node and through a Miroir gateway
 //! (3 coordinators, 3 nodes, S shards, RF copies), in the same run; prints documents per second
 //! from the first request to the last task succeeded. Nodes are dev nodes, or real Meilisearch when
-//! `MEILI_BIN` is set. Build with `--release` for meaningful numbers.
+//! `MEILI_BIN` is set. Then it times the same search queries against both (`--searches`, p50/p99
+//! and throughput). Build with `--release` for meaningful numbers.
 
 #[cfg(madsim)]
 fn main() {}
@@ -23,6 +24,9 @@ struct Args {
     shards: u32,
     #[arg(long, default_value_t = 2)]
     rf: u32,
+    /// Searches to time against each target after indexing (0 = none).
+    #[arg(long, default_value_t = 2_000)]
+    searches: usize,
 }
 
 #[cfg(not(madsim))]
@@ -65,6 +69,38 @@ mod bench {
                     _ => tokio::time::sleep(Duration::from_millis(20)).await,
                 }
             }
+        }
+
+        /// `n` searches from `clients` concurrent clients; returns (sorted latencies, wall time).
+        pub async fn searches(&self, index: &str, n: usize, clients: usize) -> (Vec<Duration>, Duration) {
+            let words = ["river", "stone", "night", "garden", "silver", "winter", "harbor", "forest"];
+            let started = Instant::now();
+            let mut handles = Vec::new();
+            for c in 0..clients {
+                let me = Target { url: self.url.clone(), key: self.key.clone(), http: self.http.clone() };
+                let index = index.to_string();
+                handles.push(tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    for i in (c..n).step_by(clients) {
+                        let body = match i % 4 {
+                            0 => json!({"q": words[i % 8], "limit": 20}),
+                            1 => json!({"q": format!("{} {}", words[i % 8], words[(i / 8) % 8]), "filter": format!("price < {}", i % 1000)}),
+                            2 => json!({"q": "", "sort": ["price:asc"], "filter": format!("tag = {}", words[i % 8]), "offset": i % 100}),
+                            _ => json!({"q": words[i % 8], "facets": ["tag"], "limit": 10}),
+                        };
+                        let t = Instant::now();
+                        me.call(reqwest::Method::POST, &format!("/indexes/{index}/search"), Some(body.to_string().into_bytes())).await;
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                }));
+            }
+            let mut all = Vec::new();
+            for h in handles {
+                all.extend(h.await.unwrap());
+            }
+            all.sort();
+            (all, started.elapsed())
         }
 
         /// Creates the index, then indexes `docs` documents; returns the elapsed time.
@@ -140,6 +176,18 @@ async fn main() {
         t_gw.as_secs_f64(),
         args.rf
     );
+    if args.searches > 0 {
+        let pct = |l: &[std::time::Duration], p: f64| l[((l.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0;
+        for (name, target) in [("one node", &node), ("through gateway", &gateway)] {
+            let (lat, wall) = target.searches("bench", args.searches, args.clients as usize).await;
+            println!(
+                "search, {name:<16} {:>7.0} queries/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+                lat.len() as f64 / wall.as_secs_f64(),
+                pct(&lat, 0.5),
+                pct(&lat, 0.99)
+            );
+        }
+    }
     drop(single);
     drop(cluster);
 }

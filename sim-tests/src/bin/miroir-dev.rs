@@ -65,7 +65,21 @@ async fn main() {
     println!("  master key:   {}", cluster.master_key);
     println!("  data, logs:   {} (one <process>.log each)", cluster.data_dir().display());
     println!("Press Ctrl-C to stop everything.");
-    let _ = tokio::signal::ctrl_c().await;
+    stopped().await;
     println!("miroir-dev: stopping");
     drop(cluster);
+}
+
+/// Ctrl-C, `kill` (SIGTERM) or a closed terminal (SIGHUP): every way a user stops the cluster must
+/// run the drop that stops its processes, or they outlive miroir-dev.
+#[cfg(not(madsim))]
+async fn stopped() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
 }

@@ -228,7 +228,10 @@ pub enum Response {
     /// A gateway's lease end after `RegisterGateway` / `GatewayHeartbeat` (ms, the leader's clock),
     /// and the map version at that moment: the gateway writes only once it has installed it.
     #[serde(rename_all = "camelCase")]
-    Lease { expires_at: Millis, map_version: u64 },
+    Lease {
+        expires_at: Millis,
+        map_version: u64,
+    },
 }
 
 /// Commands appear in Raft's logs; their JSON, cut short, is what an operator needs there.

@@ -44,7 +44,9 @@ impl LocalCluster {
 impl LocalCluster {
     fn lease(&self, cmd: Command) -> Result<Lease, ClusterError> {
         match self.apply(cmd)? {
-            (Response::Lease { expires_at, map_version }, log_index) => Ok(Lease { expires_at, log_index, map_version }),
+            (Response::Lease { expires_at, map_version }, log_index) => {
+                Ok(Lease { expires_at, log_index, map_version })
+            }
             (other, _) => Err(ClusterError::Unavailable(format!("lease command answered {other:?}"))),
         }
     }

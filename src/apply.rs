@@ -192,6 +192,24 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                 }
             }
         }
+        SwapIndexes { swaps } => {
+            let refused =
+                |r: crate::swap::SwapRefusal| CommandError::SwapRefused { code: r.code.into(), message: r.message };
+            crate::swap::check_duplicates(swaps).map_err(refused)?;
+            crate::swap::check_exist(s, swaps).map_err(refused)?;
+            if let Some(uid) = crate::swap::migrating(s, swaps).first() {
+                return Err(CommandError::IndexMigrating((*uid).clone()));
+            }
+            // A node still holding a deleted index of one of these names would refuse the rename,
+            // and the index cleaner would then delete what took the name.
+            for uid in swaps.iter().flat_map(|w| [&w.indexes.0, &w.indexes.1]) {
+                if let Some(nodes) = s.deleting.get(uid) {
+                    let nodes = nodes.iter().cloned().collect();
+                    return Err(CommandError::IndexStillOnNodes { uid: uid.clone(), nodes });
+                }
+            }
+            crate::swap::apply(s, swaps);
+        }
         SetPrimaryKey { uid, primary_key, at } => {
             check_primary_key(primary_key)?;
             let idx = index(s, uid)?;

@@ -15,6 +15,7 @@ pub mod proposal;
 pub mod rebalance;
 pub mod settings;
 pub mod state;
+pub mod swap;
 pub mod task;
 pub mod task_view;
 pub mod topology;

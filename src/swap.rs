@@ -1,0 +1,148 @@
+//! Swapping and renaming indexes (`POST /swap-indexes`, `PATCH /indexes/{uid}` with `uid`): one
+//! committed command exchanges (or moves) everything the cluster keeps under an index uid, so every
+//! gateway switches at the map version that carries it.
+//!
+//! What moves, as on one Meilisearch: the index (primary key, dates, settings), its placements and
+//! their migrations, and the index uid of every task registered before the swap. API keys keep
+//! their index patterns, as Meilisearch's do.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::IndexUid;
+use crate::state::ClusterState;
+
+/// One pair of `POST /swap-indexes`, in Meilisearch's task details shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexSwap {
+    pub indexes: (IndexUid, IndexUid),
+    /// The first index takes the second's name, which must be free.
+    #[serde(default)]
+    pub rename: bool,
+}
+
+/// Why Meilisearch refuses a swap: its error code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapRefusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn backticked<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+    names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// An index named twice in one request: refused before a task exists (HTTP 400), as Meilisearch
+/// does when it registers the task.
+pub fn check_duplicates(swaps: &[IndexSwap]) -> Result<(), SwapRefusal> {
+    let mut seen = BTreeSet::new();
+    let mut dup = BTreeSet::new();
+    for s in swaps {
+        for name in [&s.indexes.0, &s.indexes.1] {
+            if !seen.insert(name) {
+                dup.insert(name);
+            }
+        }
+    }
+    let message = match dup.len() {
+        0 => return Ok(()),
+        1 => format!(
+            "Indexes must be declared only once during a swap. `{}` was specified several times.",
+            dup.first().expect("one")
+        ),
+        _ => format!(
+            "Indexes must be declared only once during a swap. {} were specified several times.",
+            backticked(dup)
+        ),
+    };
+    Err(SwapRefusal { code: "invalid_swap_duplicate_index_found", message })
+}
+
+/// What Meilisearch checks when it processes the swap (a failed task): every index to swap or
+/// rename exists, and no rename target does.
+pub fn check_exist(state: &ClusterState, swaps: &[IndexSwap]) -> Result<(), SwapRefusal> {
+    let exists = |uid: &String| state.indexes.contains_key(uid);
+    let mut missing = BTreeSet::new();
+    let mut taken = Vec::new();
+    for IndexSwap { indexes: (lhs, rhs), rename } in swaps {
+        if !exists(lhs) {
+            missing.insert(lhs);
+        }
+        match (exists(rhs), rename) {
+            (true, true) => taken.push((lhs, rhs)),
+            (false, false) => {
+                missing.insert(rhs);
+            }
+            _ => {}
+        }
+    }
+    if !missing.is_empty() {
+        let message = match missing.len() {
+            1 => format!("Index `{}` not found.", missing.first().expect("one")),
+            _ => format!("Indexes {} not found.", backticked(missing)),
+        };
+        return Err(SwapRefusal { code: "index_not_found", message });
+    }
+    let message = match taken.as_slice() {
+        [] => return Ok(()),
+        [(lhs, rhs)] => format!(
+            "Cannot rename `{lhs}` to `{rhs}` as the index already exists. Hint: You can remove `{rhs}` first and then do your remove."
+        ),
+        many => format!(
+            "The following indexes are being renamed but cannot because their new name conflicts with an already existing index: {}. Renaming doesn't overwrite the other index name.",
+            backticked(many.iter().map(|(_, rhs)| *rhs))
+        ),
+    };
+    Err(SwapRefusal { code: "index_already_exists", message })
+}
+
+/// Indexes of `swaps` with a shard migration in flight: their copier and ack barrier name the
+/// index by uid, so a swap waits for them instead of pulling the name from under them.
+pub fn migrating<'a>(state: &ClusterState, swaps: &'a [IndexSwap]) -> Vec<&'a IndexUid> {
+    swaps
+        .iter()
+        .flat_map(|s| [&s.indexes.0, &s.indexes.1])
+        .filter(|uid| state.migrations.values().any(|m| &m.index == *uid))
+        .collect()
+}
+
+/// Applies checked swaps in order.
+pub(crate) fn apply(state: &mut ClusterState, swaps: &[IndexSwap]) {
+    for IndexSwap { indexes: (lhs, rhs), rename } in swaps {
+        exchange(&mut state.indexes, lhs, rhs);
+        exchange(&mut state.placements, lhs, rhs);
+        for m in state.migrations.values_mut() {
+            m.index = swapped(&m.index, lhs, rhs);
+        }
+        for t in state.tasks.tasks.values_mut() {
+            if let Some(uid) = &t.index_uid {
+                t.index_uid = Some(swapped(uid, lhs, rhs));
+            }
+        }
+        debug_assert!(!rename || !state.indexes.contains_key(lhs));
+    }
+}
+
+fn swapped(uid: &str, lhs: &str, rhs: &str) -> IndexUid {
+    if uid == lhs {
+        rhs.into()
+    } else if uid == rhs {
+        lhs.into()
+    } else {
+        uid.into()
+    }
+}
+
+/// Exchanges the entries under `a` and `b`; an absent one makes it a move.
+fn exchange<V>(map: &mut std::collections::BTreeMap<IndexUid, V>, a: &str, b: &str) {
+    let va = map.remove(a);
+    let vb = map.remove(b);
+    if let Some(v) = va {
+        map.insert(b.into(), v);
+    }
+    if let Some(v) = vb {
+        map.insert(a.into(), v);
+    }
+}

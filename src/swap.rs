@@ -146,3 +146,101 @@ fn exchange<V>(map: &mut std::collections::BTreeMap<IndexUid, V>, a: &str, b: &s
         map.insert(a.into(), v);
     }
 }
+
+/// The JSON type names Meilisearch's deserialiser prints.
+fn kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value::*;
+    match v {
+        Null => "null",
+        Bool(_) => "a boolean",
+        Number(n) if n.is_f64() => "a number",
+        Number(n) if n.is_i64() && n.as_i64().is_some_and(|i| i < 0) => "a negative integer",
+        Number(_) => "a positive integer",
+        String(_) => "a string",
+        Array(_) => "an array",
+        Object(_) => "an object",
+    }
+}
+
+/// Parses a `POST /swap-indexes` body with Meilisearch 1.50's checks, in its order: shapes field
+/// by field (`bad_request`, `invalid_swap_indexes`, `missing_swap_indexes`, `invalid_swap_rename`),
+/// then two indexes per swap, then no index twice.
+pub fn parse(body: &serde_json::Value) -> Result<Vec<IndexSwap>, SwapRefusal> {
+    let err = |code, message| SwapRefusal { code, message };
+    let items = body.as_array().ok_or_else(|| {
+        err("bad_request", format!("Invalid value type: expected an array, but found {}: `{body}`", kind(body)))
+    })?;
+    let mut swaps = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let obj = item.as_object().ok_or_else(|| {
+            err(
+                "bad_request",
+                format!("Invalid value type at `[{i}]`: expected an object, but found {}: `{item}`", kind(item)),
+            )
+        })?;
+        let mut indexes = None;
+        let mut rename = false;
+        for (k, v) in obj {
+            match k.as_str() {
+                "indexes" => {
+                    let list = v.as_array().ok_or_else(|| {
+                        err(
+                            "invalid_swap_indexes",
+                            format!(
+                                "Invalid value type at `[{i}].indexes`: expected an array, but found {}: `{v}`",
+                                kind(v)
+                            ),
+                        )
+                    })?;
+                    let mut uids = Vec::with_capacity(list.len());
+                    for (j, u) in list.iter().enumerate() {
+                        let s = u.as_str().ok_or_else(|| {
+                            err("invalid_swap_indexes", format!("Invalid value type at `[{i}].indexes[{j}]`: expected a string, but found {}: `{u}`", kind(u)))
+                        })?;
+                        if !crate::placement::is_valid_index_uid(s) {
+                            return Err(err("invalid_swap_indexes", format!("Invalid value at `[{i}].indexes[{j}]`: `{s}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 400 bytes.")));
+                        }
+                        uids.push(s.to_string());
+                    }
+                    indexes = Some(uids);
+                }
+                "rename" => {
+                    rename = v.as_bool().ok_or_else(|| {
+                        err(
+                            "invalid_swap_rename",
+                            format!(
+                                "Invalid value type at `[{i}].rename`: expected a boolean, but found {}: `{v}`",
+                                kind(v)
+                            ),
+                        )
+                    })?;
+                }
+                other => {
+                    return Err(err(
+                        "bad_request",
+                        format!("Unknown field `{other}` inside `[{i}]`: expected one of `indexes`, `rename`"),
+                    ))
+                }
+            }
+        }
+        let indexes =
+            indexes.ok_or_else(|| err("missing_swap_indexes", format!("Missing field `indexes` inside `[{i}]`")))?;
+        swaps.push((indexes, rename));
+    }
+    let swaps = swaps
+        .into_iter()
+        .map(|(indexes, rename)| match <[String; 2]>::try_from(indexes) {
+            Ok([a, b]) => Ok(IndexSwap { indexes: (a, b), rename }),
+            Err(list) => Err(err(
+                "invalid_swap_indexes",
+                format!(
+                    "Two indexes must be given for each swap. The list `[{}]` contains {} indexes.",
+                    list.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", "),
+                    list.len()
+                ),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    check_duplicates(&swaps)?;
+    Ok(swaps)
+}

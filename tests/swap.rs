@@ -150,3 +150,46 @@ fn a_name_still_being_deleted_on_nodes_is_not_swapped_to() {
     assert!(matches!(r, Err(CommandError::IndexStillOnNodes { .. })), "{r:?}");
     assert_eq!(s, before);
 }
+
+#[test]
+fn bodies_are_parsed_with_meilisearchs_errors() {
+    use miroir::swap::parse;
+    let e = |v: serde_json::Value| parse(&v).map(|_| ()).unwrap_err();
+    let r = e(json!("doggo"));
+    assert_eq!(
+        (r.code, r.message.as_str()),
+        ("bad_request", "Invalid value type: expected an array, but found a string: `\"doggo\"`")
+    );
+    let r = e(json!(["doggo"]));
+    assert_eq!(r.message, "Invalid value type at `[0]`: expected an object, but found a string: `\"doggo\"`");
+    let r = e(json!([{"indexes": "doggo"}]));
+    assert_eq!(
+        (r.code, r.message.as_str()),
+        (
+            "invalid_swap_indexes",
+            "Invalid value type at `[0].indexes`: expected an array, but found a string: `\"doggo\"`"
+        )
+    );
+    let r = e(json!([{"indexes": ["doggo"]}]));
+    assert_eq!(r.message, "Two indexes must be given for each swap. The list `[\"doggo\"]` contains 1 indexes.");
+    let r = e(json!([{"indexes": ["doggo", "crabo", "croco"]}]));
+    assert_eq!(
+        r.message,
+        "Two indexes must be given for each swap. The list `[\"doggo\", \"crabo\", \"croco\"]` contains 3 indexes."
+    );
+    let r = e(json!([{"indexes": ["doggo", "catto"]}, {"indexes": ["girafo", "doggo"]}]));
+    assert_eq!(r.code, "invalid_swap_duplicate_index_found");
+    let r = e(json!([{"indexes": ["kefir", "intel"], "rename": "hello"}]));
+    assert_eq!(
+        (r.code, r.message.as_str()),
+        (
+            "invalid_swap_rename",
+            "Invalid value type at `[0].rename`: expected a boolean, but found a string: `\"hello\"`"
+        )
+    );
+    assert_eq!(e(json!([{}])).code, "missing_swap_indexes");
+    assert_eq!(e(json!([{"indexes": ["a b", "c"]}])).code, "invalid_swap_indexes");
+    let ok = parse(&json!([{"indexes": ["a", "b"]}, {"indexes": ["c", "d"], "rename": true}])).unwrap();
+    assert_eq!(ok, [swap("a", "b", false), swap("c", "d", true)]);
+    assert!(parse(&json!([])).unwrap().is_empty());
+}

@@ -8,6 +8,7 @@ pub mod filter;
 pub mod payload;
 pub mod search;
 pub mod settings;
+pub mod swap;
 pub mod task_query;
 pub mod tasks;
 
@@ -112,7 +113,11 @@ pub enum Op {
     },
     UpdateIndex {
         primary_key: Option<String>,
+        /// A rename (`uid` in the body): the old and the new uid.
+        rename: Option<(String, String)>,
     },
+    /// `POST /swap-indexes`: a task of no index.
+    Swap(Vec<swap::Swap>),
     DeleteIndex,
     AddDocuments {
         docs: Vec<Doc>,
@@ -132,6 +137,7 @@ impl Op {
         match self {
             Op::CreateIndex { .. } => "indexCreation",
             Op::UpdateIndex { .. } => "indexUpdate",
+            Op::Swap(_) => "indexSwap",
             Op::DeleteIndex => "indexDeletion",
             Op::AddDocuments { .. } => "documentAdditionOrUpdate",
             Op::DeleteIds(_) | Op::DeleteFilter(_) | Op::Clear => "documentDeletion",
@@ -143,7 +149,13 @@ impl Op {
     /// Details as shown while the task waits: counts that are only known after processing are null.
     fn details(&self) -> Value {
         match self {
-            Op::CreateIndex { primary_key } | Op::UpdateIndex { primary_key } => json!({"primaryKey": primary_key}),
+            Op::CreateIndex { primary_key } | Op::UpdateIndex { primary_key, rename: None } => {
+                json!({"primaryKey": primary_key})
+            }
+            Op::UpdateIndex { primary_key, rename: Some((old, new)) } => {
+                json!({"primaryKey": primary_key, "oldIndexUid": old, "newIndexUid": new})
+            }
+            Op::Swap(swaps) => swap::details(swaps),
             Op::DeleteIndex => json!({"deletedDocuments": null}),
             Op::AddDocuments { docs, .. } => json!({"receivedDocuments": docs.len(), "indexedDocuments": null}),
             Op::DeleteIds(ids) => json!({"providedIds": ids.len(), "deletedDocuments": null}),
@@ -210,6 +222,16 @@ impl Engine {
         summary
     }
 
+    /// Enqueues a task of no index (an index swap).
+    pub fn enqueue_global(&mut self, op: Op, now: OffsetDateTime) -> Value {
+        let summary = self.enqueue("", op, now);
+        let uid = self.tasks.len() - 1;
+        self.tasks[uid].index_uid = None;
+        let mut summary = summary;
+        summary["indexUid"] = Value::Null;
+        summary
+    }
+
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }
@@ -234,7 +256,10 @@ impl Engine {
         }
         let (uid, index_uid, op) = self.pending.remove(0);
         let mut details = self.tasks[uid as usize].details.clone();
-        let result = self.apply(&index_uid, op, &mut details, now);
+        let result = match op {
+            Op::Swap(swaps) => self.apply_swaps(&swaps, uid, now),
+            op => self.apply(&index_uid, op, &mut details, now),
+        };
         let t = &mut self.tasks[uid as usize];
         t.finished_at = Some(now);
         t.details = details;
@@ -263,7 +288,30 @@ impl Engine {
                 self.indexes.insert(uid.to_string(), Index::new(uid, primary_key, now));
                 Ok(())
             }
-            Op::UpdateIndex { primary_key } => {
+            Op::Swap(_) => unreachable!("swaps are applied by finish_next"),
+            Op::UpdateIndex { primary_key, rename } => {
+                // A rename first, as Meilisearch does, then the primary key on the renamed index.
+                let uid = match rename.map(|(_, new)| new) {
+                    Some(new) if new != uid => {
+                        self.index(uid)?;
+                        if self.indexes.contains_key(&new) {
+                            return Err(DevError::new(
+                                "index_already_exists",
+                                format!("Index `{new}` already exists."),
+                            ));
+                        }
+                        let task = self
+                            .tasks
+                            .iter()
+                            .rev()
+                            .find(|t| t.status == tasks::Status::Processing)
+                            .map_or(0, |t| t.uid);
+                        self.swap_names(uid, &new, task);
+                        new
+                    }
+                    _ => uid.to_string(),
+                };
+                let uid = uid.as_str();
                 let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
                 if primary_key.is_some() && primary_key != idx.primary_key {
                     if !idx.docs.is_empty() {

@@ -1,6 +1,7 @@
 //! The dev node's HTTP server (axum) over the engine: startable in-process with a handle for
 //! fault injection, stop and restart, and as the `miroir-devnode` binary.
 
+mod admin;
 mod documents;
 mod routes;
 

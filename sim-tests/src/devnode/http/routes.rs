@@ -185,6 +185,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/multi-search", g(post(multi_search)))
         .route("/indexes/{uid}/settings", g(get(get_settings).patch(patch_settings).delete(reset_settings)))
         .route("/experimental-features", g(get(get_features).patch(patch_features)))
+        .route("/swap-indexes", g(post(super::admin::swap_indexes)))
         .route("/tasks", g(get(list_tasks)))
         .route("/tasks/{uid}", g(get(get_task)))
         .route("/_devnode/faults", get(get_faults).post(set_faults));
@@ -340,11 +341,11 @@ async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
             _ => DevError::bad_request(format!("Unknown field `{k}`: {msg}")),
         });
     }
-    match m.get("uid") {
-        None | Some(Value::Null) => {}
+    let rename = match m.get("uid") {
+        None | Some(Value::Null) => None,
         Some(Value::String(new_uid)) => {
             check_index_uid(new_uid)?;
-            return Err(DevError::bad_request("The dev node does not support renaming an index."));
+            Some((uid.clone(), new_uid.clone()))
         }
         Some(v) => {
             return Err(DevError::new(
@@ -352,9 +353,9 @@ async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
                 format!("Invalid value type at `.uid`: expected a string, but found `{v}`"),
             ))
         }
-    }
+    };
     let primary_key = primary_key_field(&m, "invalid_index_primary_key")?;
-    enqueue(&s, &uid, Op::UpdateIndex { primary_key })
+    enqueue(&s, &uid, Op::UpdateIndex { primary_key, rename })
 }
 
 async fn delete_index(State(s): St, Path(uid): Path<String>) -> Res {

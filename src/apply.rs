@@ -196,7 +196,7 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             let refused =
                 |r: crate::swap::SwapRefusal| CommandError::SwapRefused { code: r.code.into(), message: r.message };
             crate::swap::check_duplicates(swaps).map_err(refused)?;
-            crate::swap::check_exist(s, swaps).map_err(refused)?;
+            crate::swap::check_exist(|uid| s.indexes.contains_key(uid), swaps).map_err(refused)?;
             if let Some(uid) = crate::swap::migrating(s, swaps).first() {
                 return Err(CommandError::IndexMigrating((*uid).clone()));
             }

@@ -62,15 +62,14 @@ pub fn check_duplicates(swaps: &[IndexSwap]) -> Result<(), SwapRefusal> {
 
 /// What Meilisearch checks when it processes the swap (a failed task): every index to swap or
 /// rename exists, and no rename target does.
-pub fn check_exist(state: &ClusterState, swaps: &[IndexSwap]) -> Result<(), SwapRefusal> {
-    let exists = |uid: &String| state.indexes.contains_key(uid);
+pub fn check_exist(exists: impl Fn(&str) -> bool, swaps: &[IndexSwap]) -> Result<(), SwapRefusal> {
     let mut missing = BTreeSet::new();
     let mut taken = Vec::new();
     for IndexSwap { indexes: (lhs, rhs), rename } in swaps {
         if !exists(lhs) {
             missing.insert(lhs);
         }
-        match (exists(rhs), rename) {
+        match (exists(rhs.as_str()), rename) {
             (true, true) => taken.push((lhs, rhs)),
             (false, false) => {
                 missing.insert(rhs);

@@ -8,17 +8,8 @@ use axum::response::{IntoResponse, Response};
 use crate::error::{AppError, Code};
 
 /// Top-level Meilisearch route prefixes (1.x) without a cluster implementation in Miroir yet.
-const ROOT: &[&str] = &[
-    "/chats",
-    "/dumps",
-    "/dynamic-search-rules",
-    "/export",
-    "/logs",
-    "/network",
-    "/render-template",
-    "/snapshots",
-    "/swap-indexes",
-];
+const ROOT: &[&str] =
+    &["/chats", "/dumps", "/dynamic-search-rules", "/export", "/logs", "/network", "/render-template", "/snapshots"];
 
 /// Index sub-routes (after `/indexes/{uid}/`) without a cluster implementation in Miroir yet.
 const INDEX: &[&str] = &["similar", "fields", "documents/edit", "chat"];

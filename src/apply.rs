@@ -23,7 +23,11 @@ type Result<T> = std::result::Result<T, CommandError>;
 /// Applies `cmd`, committed at Raft `log_index`, to `state`.
 pub fn apply(state: &mut ClusterState, cmd: &Command, log_index: u64) -> Result<Response> {
     let response = apply_inner(state, cmd)?;
-    if changes_routing(cmd) {
+    let mut routing = changes_routing(cmd);
+    if let Command::ReportNodeTasks { reports } = cmd {
+        routing |= crate::cancel::stale_diverged(state, reports);
+    }
+    if routing {
         // Log indexes only grow, so the map version does too.
         state.map_version = state.map_version.max(log_index);
     }
@@ -31,7 +35,8 @@ pub fn apply(state: &mut ClusterState, cmd: &Command, log_index: u64) -> Result<
     Ok(response)
 }
 
-/// Whether a successful `cmd` changes what gateways route by (and so must be watched).
+/// Whether a successful `cmd` changes what gateways route by (and so must be watched). Node task
+/// reports may too, when they reveal copies a cancelation left behind (`cancel::stale_diverged`).
 pub fn changes_routing(cmd: &Command) -> bool {
     !matches!(
         cmd,

@@ -5,6 +5,7 @@
 //! on every gateway for the same map.
 
 pub mod apply;
+pub mod cancel;
 pub mod command;
 pub mod error;
 pub mod ids;

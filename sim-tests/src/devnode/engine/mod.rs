@@ -118,6 +118,10 @@ pub enum Op {
     },
     /// `POST /swap-indexes`: a task of no index.
     Swap(Vec<swap::Swap>),
+    /// `POST /tasks/cancel`: the tasks matched when it was enqueued, and the query string.
+    CancelTasks(Vec<u64>, String),
+    /// `DELETE /tasks`, likewise.
+    DeleteTasks(Vec<u64>, String),
     DeleteIndex,
     AddDocuments {
         docs: Vec<Doc>,
@@ -138,6 +142,8 @@ impl Op {
             Op::CreateIndex { .. } => "indexCreation",
             Op::UpdateIndex { .. } => "indexUpdate",
             Op::Swap(_) => "indexSwap",
+            Op::CancelTasks(..) => "taskCancelation",
+            Op::DeleteTasks(..) => "taskDeletion",
             Op::DeleteIndex => "indexDeletion",
             Op::AddDocuments { .. } => "documentAdditionOrUpdate",
             Op::DeleteIds(_) | Op::DeleteFilter(_) | Op::Clear => "documentDeletion",
@@ -156,6 +162,8 @@ impl Op {
                 json!({"primaryKey": primary_key, "oldIndexUid": old, "newIndexUid": new})
             }
             Op::Swap(swaps) => swap::details(swaps),
+            Op::CancelTasks(m, f) => json!({"matchedTasks": m.len(), "canceledTasks": null, "originalFilter": f}),
+            Op::DeleteTasks(m, f) => json!({"matchedTasks": m.len(), "deletedTasks": null, "originalFilter": f}),
             Op::DeleteIndex => json!({"deletedDocuments": null}),
             Op::AddDocuments { docs, .. } => json!({"receivedDocuments": docs.len(), "indexedDocuments": null}),
             Op::DeleteIds(ids) => json!({"providedIds": ids.len(), "deletedDocuments": null}),
@@ -173,6 +181,10 @@ pub struct Engine {
     /// Experimental features switched on or off (`PATCH /experimental-features`); absent = off.
     pub features: BTreeMap<String, bool>,
     pub tasks: Vec<Task>,
+    /// Tasks deleted by `DELETE /tasks` (the queue stays indexed by uid).
+    pub deleted: std::collections::BTreeSet<u64>,
+    /// Test hook (`/_devnode/faults` `paused`): only task cancelations and deletions are processed.
+    pub paused: bool,
     pending: Vec<(u64, String, Op)>,
     next_batch: u64,
 }
@@ -205,6 +217,7 @@ impl Engine {
         let uid = self.tasks.len() as u64;
         let task = Task {
             custom_metadata,
+            canceled_by: None,
             uid,
             batch_uid: None,
             index_uid: Some(index_uid.to_string()),
@@ -237,9 +250,16 @@ impl Engine {
     }
 
     /// Marks the oldest waiting task as processing; returns its uid.
+    /// Task cancelations go first, then deletions, then the rest in order, as Meilisearch's
+    /// scheduler picks them.
     pub fn start_next(&mut self, now: OffsetDateTime) -> Option<u64> {
-        let (uid, ..) = self.pending.first()?;
-        let uid = *uid;
+        let pos = |f: fn(&Op) -> bool| self.pending.iter().position(|(_, _, op)| f(op));
+        let at = pos(|op| matches!(op, Op::CancelTasks(..)))
+            .or_else(|| pos(|op| matches!(op, Op::DeleteTasks(..))))
+            .or_else(|| (!self.paused && !self.pending.is_empty()).then_some(0))?;
+        let entry = self.pending.remove(at);
+        self.pending.insert(0, entry);
+        let uid = self.pending[0].0;
         let batch = self.next_batch;
         self.next_batch += 1;
         let t = &mut self.tasks[uid as usize];
@@ -258,6 +278,14 @@ impl Engine {
         let mut details = self.tasks[uid as usize].details.clone();
         let result = match op {
             Op::Swap(swaps) => self.apply_swaps(&swaps, uid, now),
+            Op::CancelTasks(matched, _) => {
+                details["canceledTasks"] = json!(self.cancel(&matched, uid, now));
+                Ok(())
+            }
+            Op::DeleteTasks(matched, _) => {
+                details["deletedTasks"] = json!(self.delete(&matched));
+                Ok(())
+            }
             op => self.apply(&index_uid, op, &mut details, now),
         };
         let t = &mut self.tasks[uid as usize];
@@ -270,6 +298,56 @@ impl Engine {
                 t.error = Some(e);
             }
         }
+    }
+
+    /// The tasks `GET /tasks` shows: all but the deleted ones.
+    pub fn visible_tasks(&self) -> Vec<Task> {
+        self.tasks.iter().filter(|t| !self.deleted.contains(&t.uid)).cloned().collect()
+    }
+
+    /// Cancels the matched tasks still waiting; returns how many.
+    fn cancel(&mut self, matched: &[u64], by: u64, now: OffsetDateTime) -> usize {
+        let doomed: Vec<u64> = self
+            .pending
+            .iter()
+            .map(|(u, ..)| *u)
+            .filter(|u| matched.contains(u) && *u != by && self.tasks[*u as usize].status == Status::Enqueued)
+            .collect();
+        self.pending.retain(|(u, ..)| !doomed.contains(u));
+        let batch = self.tasks[by as usize].batch_uid;
+        for u in &doomed {
+            let t = &mut self.tasks[*u as usize];
+            t.status = Status::Canceled;
+            t.canceled_by = Some(by);
+            t.batch_uid = batch;
+            t.started_at = Some(now);
+            t.finished_at = Some(now);
+            // `Details::to_failed`: what was not done is zero.
+            if let Some(d) = t.details.as_object_mut() {
+                for k in ["indexedDocuments", "deletedDocuments", "editedDocuments", "deletedTasks", "canceledTasks"] {
+                    if d.get(k).is_some_and(Value::is_null) {
+                        d.insert(k.into(), json!(0));
+                    }
+                }
+            }
+        }
+        doomed.len()
+    }
+
+    /// Deletes the matched finished tasks; returns how many.
+    fn delete(&mut self, matched: &[u64]) -> usize {
+        let done: Vec<u64> = matched
+            .iter()
+            .copied()
+            .filter(|u| !self.deleted.contains(u))
+            .filter(|u| {
+                self.tasks
+                    .get(*u as usize)
+                    .is_some_and(|t| matches!(t.status, Status::Succeeded | Status::Failed | Status::Canceled))
+            })
+            .collect();
+        self.deleted.extend(&done);
+        done.len()
     }
 
     /// Processes everything queued at once (for pure, clockless use).
@@ -288,7 +366,9 @@ impl Engine {
                 self.indexes.insert(uid.to_string(), Index::new(uid, primary_key, now));
                 Ok(())
             }
-            Op::Swap(_) => unreachable!("swaps are applied by finish_next"),
+            Op::Swap(_) | Op::CancelTasks(..) | Op::DeleteTasks(..) => {
+                unreachable!("queue-level operations are applied by finish_next")
+            }
             Op::UpdateIndex { primary_key, rename } => {
                 // A rename first, as Meilisearch does, then the primary key on the renamed index.
                 let uid = match rename.map(|(_, new)| new) {

@@ -163,6 +163,13 @@ impl DevNode {
         self.shared.faults().fail_rate = rate.clamp(0.0, 1.0);
     }
 
+    /// Holds the task queue (tasks stay enqueued; cancelations and deletions still run), or
+    /// releases it.
+    pub fn set_paused(&self, paused: bool) {
+        self.shared.engine().paused = paused;
+        self.shared.work.notify_one();
+    }
+
     pub fn clear_faults(&self) {
         *self.shared.faults() = Faults::default();
         self.shared.stopped.store(false, Ordering::SeqCst);

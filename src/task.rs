@@ -198,9 +198,9 @@ impl TaskLog {
         let matching = self.tasks.values().filter(|t| filter.matches(t));
         let total = matching.clone().count() as u64;
         let mut page: Vec<&Task> = if reverse {
-            matching.filter(|t| from.is_none_or(|f| t.uid >= f)).take(limit + 1).collect()
+            matching.filter(|t| from.is_none_or(|f| t.uid >= f)).take(limit.saturating_add(1)).collect()
         } else {
-            matching.rev().filter(|t| from.is_none_or(|f| t.uid <= f)).take(limit + 1).collect()
+            matching.rev().filter(|t| from.is_none_or(|f| t.uid <= f)).take(limit.saturating_add(1)).collect()
         };
         let next = (page.len() > limit).then(|| page.pop().expect("longer than limit").uid);
         TaskPage { tasks: page.into_iter().cloned().collect(), total, next }
@@ -450,6 +450,16 @@ mod tests {
         let p = log.query(&all, None, 3, true);
         assert_eq!(p.tasks.iter().map(|t| t.uid).collect::<Vec<_>>(), [0, 1, 2]);
         assert_eq!(p.next, Some(3));
+    }
+
+    /// Task cancelation and deletion ask for every match (`usize::MAX`): no overflow.
+    #[test]
+    fn an_unbounded_page_is_every_match() {
+        let log = log(5);
+        let p = log.query(&TaskFilter::default(), None, usize::MAX, false);
+        assert_eq!((p.tasks.len(), p.total, p.next), (5, 5, None));
+        let p = log.query(&TaskFilter::default(), None, usize::MAX, true);
+        assert_eq!(p.tasks.len(), 5);
     }
 
     #[test]

@@ -168,6 +168,7 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                     updated_at: *at,
                     settings: json!({}),
                     settings_version: 0,
+                    placement_key: None,
                 },
             );
         }

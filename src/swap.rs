@@ -4,7 +4,8 @@
 //!
 //! What moves, as on one Meilisearch: the index (primary key, dates, settings), its placements and
 //! their migrations, and the index uid of every task registered before the swap. API keys keep
-//! their index patterns, as Meilisearch's do.
+//! their index patterns, as Meilisearch's do. Each index keeps the key its shards were placed by
+//! (`Index::placement_key`), so the rebalancer does not move every shard after a swap.
 
 use std::collections::BTreeSet;
 
@@ -110,6 +111,10 @@ pub fn migrating<'a>(state: &ClusterState, swaps: &'a [IndexSwap]) -> Vec<&'a In
 /// Applies checked swaps in order.
 pub(crate) fn apply(state: &mut ClusterState, swaps: &[IndexSwap]) {
     for IndexSwap { indexes: (lhs, rhs), rename } in swaps {
+        // The shards stay where they are: each index keeps the key they were placed by.
+        for (uid, idx) in state.indexes.iter_mut().filter(|(u, _)| *u == lhs || *u == rhs) {
+            idx.placement_key.get_or_insert_with(|| uid.clone());
+        }
         exchange(&mut state.indexes, lhs, rhs);
         exchange(&mut state.placements, lhs, rhs);
         for m in state.migrations.values_mut() {

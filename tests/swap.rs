@@ -52,15 +52,28 @@ fn a_swap_exchanges_indexes_placements_and_task_history_in_one_map_version() {
     let before = s.clone();
     apply(&mut s, &Command::SwapIndexes { swaps: vec![swap("a", "b", false)] }, 100).unwrap();
     assert_eq!(s.map_version, 100);
-    assert_eq!(s.indexes["a"], before.indexes["b"]);
-    assert_eq!(s.indexes["b"], before.indexes["a"]);
+    let keyed =
+        |uid: &str, key: &str| miroir::state::Index { placement_key: Some(key.into()), ..before.indexes[uid].clone() };
+    assert_eq!(s.indexes["a"], keyed("b", "b"));
+    assert_eq!(s.indexes["b"], keyed("a", "a"));
+    // The rebalancer's target for every shard is where the shard already is.
+    for uid in ["a", "b"] {
+        for (shard, groups) in s.placements[uid].iter().enumerate() {
+            let target = miroir::placement::target_owners(&s, uid, shard as u32, "g");
+            let owners: Vec<_> = groups["g"].owners.iter().map(|o| o.node.clone()).collect();
+            assert_eq!(target, owners, "{uid} shard {shard}");
+        }
+    }
     assert_eq!(s.placements["a"], before.placements["b"]);
     assert_eq!(s.placements["b"], before.placements["a"]);
     assert_eq!(s.indexes["c"], before.indexes["c"]);
     let index_of = |s: &ClusterState, t| s.tasks.get(t).unwrap().index_uid.clone().unwrap();
     assert_eq!([index_of(&s, 0), index_of(&s, 1), index_of(&s, 2)], ["b", "a", "c"]);
-    // Swapping back restores everything but the map version.
+    // Swapping back restores everything but the map version (and the now explicit keys).
     apply(&mut s, &Command::SwapIndexes { swaps: vec![swap("b", "a", false)] }, 101).unwrap();
+    for (uid, idx) in s.indexes.iter_mut() {
+        assert_eq!(idx.placement_key.take().unwrap_or_else(|| uid.clone()), *uid);
+    }
     assert_eq!(ClusterState { map_version: before.map_version, ..s }, before);
 }
 
@@ -70,7 +83,8 @@ fn a_rename_moves_the_index_and_frees_its_name() {
     let before = s.clone();
     apply(&mut s, &Command::SwapIndexes { swaps: vec![swap("a", "z", true)] }, 100).unwrap();
     assert!(!s.indexes.contains_key("a") && !s.placements.contains_key("a"));
-    assert_eq!(s.indexes["z"], before.indexes["a"]);
+    assert_eq!(s.indexes["z"].placement_key.as_deref(), Some("a"));
+    assert_eq!(s.indexes["z"].primary_key, before.indexes["a"].primary_key);
     assert_eq!(s.placements["z"], before.placements["a"]);
     assert_eq!(s.tasks.get(0).unwrap().index_uid.as_deref(), Some("z"));
 }
@@ -81,7 +95,7 @@ fn several_pairs_swap_atomically() {
     let before = s.clone();
     apply(&mut s, &Command::SwapIndexes { swaps: vec![swap("a", "b", false), swap("c", "d", true)] }, 100).unwrap();
     assert_eq!(s.indexes.keys().collect::<Vec<_>>(), ["a", "b", "d"]);
-    assert_eq!(s.indexes["d"], before.indexes["c"]);
+    assert_eq!(s.indexes["d"].created_at, before.indexes["c"].created_at);
 }
 
 fn refused(s: &mut ClusterState, swaps: Vec<IndexSwap>) -> (String, String) {

@@ -97,14 +97,13 @@ async fn a_swap_is_one_map_version_on_every_gateway() {
     let task = wait_task(&b, &key, &t["taskUid"]).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert_eq!(task["details"], json!({"swaps": [{"indexes": ["live", "staging"], "rename": false}]}));
-    let swap_version = cluster.ctl(&["status"]).expect("status")["mapVersion"].as_u64().unwrap();
-
-    for (g, seen) in [(&a, watch_a.await.unwrap()), (&b, watch_b.await.unwrap())] {
-        assert!(seen.iter().any(|(_, s)| !s) || seen.len() == 1, "{g}: {seen:?}");
-        for (v, swapped) in &seen {
-            assert_eq!(*swapped, *v >= swap_version, "{g} at map version {v} (swap at {swap_version}): {seen:?}");
-        }
-    }
+    // One version V splits every observation of both gateways: below it unswapped, from it on
+    // swapped (other map changes, such as node health, may come between, so V is not the latest).
+    let seen: Vec<(u64, bool)> = [watch_a.await.unwrap(), watch_b.await.unwrap()].concat();
+    let last_unswapped = seen.iter().filter(|(_, s)| !s).map(|(v, _)| *v).max();
+    let first_swapped = seen.iter().filter(|(_, s)| *s).map(|(v, _)| *v).min().expect("seen swapped");
+    assert!(last_unswapped.is_some_and(|v| v < first_swapped), "{seen:?}");
+    let _ = &cluster;
 
     // Searchable under the new names through both gateways.
     for g in [&a, &b] {

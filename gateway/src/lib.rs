@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod load;
 pub mod local;
 pub mod metrics;
+pub mod node_tasks;
 pub mod read;
 pub mod routes;
 pub mod scatter;

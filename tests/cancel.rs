@@ -31,8 +31,14 @@ fn cluster() -> (ClusterState, u64) {
     };
     run(&mut s, Command::RegisterTasks { tasks: vec![task], at: 2 });
     // A task with no node task (work the coordinator did): finished when registered.
-    let bare =
-        NewTask { index_uid: None, kind: "indexSwap".into(), details: json!({}), node_tasks: vec![], finished: None, shares: vec![] };
+    let bare = NewTask {
+        index_uid: None,
+        kind: "indexSwap".into(),
+        details: json!({}),
+        node_tasks: vec![],
+        finished: None,
+        shares: vec![],
+    };
     run(&mut s, Command::RegisterTasks { tasks: vec![bare], at: 2 });
     (s, i)
 }

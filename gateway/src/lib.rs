@@ -8,6 +8,7 @@ pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod fanout;
+pub mod feature_gate;
 pub mod grpc;
 pub mod load;
 pub mod local;

@@ -2,8 +2,8 @@
 //! replicated state, acts on nodes, and commits what it learned; a new leader starts them afresh.
 
 mod features;
-mod index_cleaner;
 mod health;
+mod index_cleaner;
 #[cfg(not(madsim))]
 mod migrate;
 #[cfg(not(madsim))]
@@ -21,8 +21,8 @@ use std::time::Duration;
 use miroir_node_client::{NodeClient, NodeTransport};
 
 pub use features::FeaturesReconciler;
-pub use index_cleaner::{leftovers, IndexCleaner};
 pub use health::HealthProber;
+pub use index_cleaner::{leftovers, IndexCleaner};
 #[cfg(not(madsim))]
 pub use migrate::{diff, phase_name, repair};
 #[cfg(not(madsim))]

@@ -223,7 +223,9 @@ fn update_body(body: &Value) -> AppResult<(Option<String>, Option<String>)> {
         };
         return Err(match immutable {
             Some(code) => invalid_param(code, format!("Immutable field `{k}`: expected one of `primaryKey`, `uid`")),
-            None => AppError::new(Code::BAD_REQUEST, format!("Unknown field `{k}`: expected one of `primaryKey`, `uid`")),
+            None => {
+                AppError::new(Code::BAD_REQUEST, format!("Unknown field `{k}`: expected one of `primaryKey`, `uid`"))
+            }
         });
     }
     let new_uid = match obj.get("uid") {

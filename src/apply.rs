@@ -23,7 +23,11 @@ type Result<T> = std::result::Result<T, CommandError>;
 /// Applies `cmd`, committed at Raft `log_index`, to `state`.
 pub fn apply(state: &mut ClusterState, cmd: &Command, log_index: u64) -> Result<Response> {
     let response = apply_inner(state, cmd)?;
-    if changes_routing(cmd) {
+    let mut routing = changes_routing(cmd);
+    if let Command::ReportNodeTasks { reports } = cmd {
+        routing |= crate::cancel::stale_diverged(state, reports);
+    }
+    if routing {
         // Log indexes only grow, so the map version does too.
         state.map_version = state.map_version.max(log_index);
     }
@@ -31,7 +35,8 @@ pub fn apply(state: &mut ClusterState, cmd: &Command, log_index: u64) -> Result<
     Ok(response)
 }
 
-/// Whether a successful `cmd` changes what gateways route by (and so must be watched).
+/// Whether a successful `cmd` changes what gateways route by (and so must be watched). Node task
+/// reports may too, when they reveal copies a cancelation left behind (`cancel::stale_diverged`).
 pub fn changes_routing(cmd: &Command) -> bool {
     !matches!(
         cmd,
@@ -163,6 +168,7 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                     updated_at: *at,
                     settings: json!({}),
                     settings_version: 0,
+                    placement_key: None,
                 },
             );
         }
@@ -191,6 +197,24 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                     s.deleting.remove(uid);
                 }
             }
+        }
+        SwapIndexes { swaps } => {
+            let refused =
+                |r: crate::swap::SwapRefusal| CommandError::SwapRefused { code: r.code.into(), message: r.message };
+            crate::swap::check_duplicates(swaps).map_err(refused)?;
+            crate::swap::check_exist(|uid| s.indexes.contains_key(uid), swaps).map_err(refused)?;
+            if let Some(uid) = crate::swap::migrating(s, swaps).first() {
+                return Err(CommandError::IndexMigrating((*uid).clone()));
+            }
+            // A node still holding a deleted index of one of these names would refuse the rename,
+            // and the index cleaner would then delete what took the name.
+            for uid in swaps.iter().flat_map(|w| [&w.indexes.0, &w.indexes.1]) {
+                if let Some(nodes) = s.deleting.get(uid) {
+                    let nodes = nodes.iter().cloned().collect();
+                    return Err(CommandError::IndexStillOnNodes { uid: uid.clone(), nodes });
+                }
+            }
+            crate::swap::apply(s, swaps);
         }
         SetPrimaryKey { uid, primary_key, at } => {
             check_primary_key(primary_key)?;

@@ -69,6 +69,11 @@ pub enum Command {
         uid: IndexUid,
         node: NodeId,
     },
+    /// `POST /swap-indexes` and renames: exchanges (or, with `rename`, moves) everything kept
+    /// under the index uids, in one map version.
+    SwapIndexes {
+        swaps: Vec<crate::swap::IndexSwap>,
+    },
     /// Fixes the primary key of an index that has none yet.
     SetPrimaryKey {
         uid: IndexUid,

@@ -23,6 +23,11 @@ pub enum CommandError {
     IndexExists(IndexUid),
     #[error("index `{0}` not found")]
     IndexNotFound(IndexUid),
+    /// A swap Meilisearch would refuse, with its error code and message.
+    #[error("{message}")]
+    SwapRefused { code: String, message: String },
+    #[error("index `{0}` has a shard migration in flight")]
+    IndexMigrating(IndexUid),
     #[error("index `{index}` already has primary key `{current}`")]
     PrimaryKeyAlreadySet { index: IndexUid, current: String },
     #[error("invalid index uid `{0}`: use only A-Z a-z 0-9 - _, at most 400 bytes")]

@@ -5,6 +5,7 @@
 //! on every gateway for the same map.
 
 pub mod apply;
+pub mod cancel;
 pub mod command;
 pub mod error;
 pub mod ids;
@@ -15,6 +16,7 @@ pub mod proposal;
 pub mod rebalance;
 pub mod settings;
 pub mod state;
+pub mod swap;
 pub mod task;
 pub mod task_view;
 pub mod topology;

@@ -38,8 +38,10 @@ where
 
 /// Where (index, shard) should live in `group` given the current eligible nodes.
 pub fn target_owners(state: &ClusterState, index: &str, shard: ShardId, group: &str) -> Vec<NodeId> {
-    let rf = state.indexes.get(index).map_or(state.defaults.rf, |i| i.rf);
-    top_rf(index, shard, state.eligible_nodes(group), rf)
+    let idx = state.indexes.get(index);
+    let rf = idx.map_or(state.defaults.rf, |i| i.rf);
+    let key = idx.and_then(|i| i.placement_key.as_deref()).unwrap_or(index);
+    top_rf(key, shard, state.eligible_nodes(group), rf)
 }
 
 /// The shard a document belongs to, from its canonical id.

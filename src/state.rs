@@ -116,6 +116,10 @@ pub struct Index {
     pub settings: Value,
     /// Bumped by every settings change; nodes are reconciled up to it.
     pub settings_version: u64,
+    /// The name rendezvous hashing places this index's shards by: the uid it was created under,
+    /// kept through swaps and renames so they move no data. `None`: its uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

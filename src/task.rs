@@ -71,6 +71,10 @@ pub struct Task {
     /// Finished and already sent to the webhooks.
     #[serde(default)]
     pub notified: bool,
+    /// A cancelation asked of the node tasks: the task shows `canceled` (by this task) once they
+    /// all were, or finishes as they did if the cancelation came too late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_by: Option<TaskUid>,
 }
 
 /// What a gateway registers; `apply` assigns the uid.
@@ -194,9 +198,9 @@ impl TaskLog {
         let matching = self.tasks.values().filter(|t| filter.matches(t));
         let total = matching.clone().count() as u64;
         let mut page: Vec<&Task> = if reverse {
-            matching.filter(|t| from.is_none_or(|f| t.uid >= f)).take(limit + 1).collect()
+            matching.filter(|t| from.is_none_or(|f| t.uid >= f)).take(limit.saturating_add(1)).collect()
         } else {
-            matching.rev().filter(|t| from.is_none_or(|f| t.uid <= f)).take(limit + 1).collect()
+            matching.rev().filter(|t| from.is_none_or(|f| t.uid <= f)).take(limit.saturating_add(1)).collect()
         };
         let next = (page.len() > limit).then(|| page.pop().expect("longer than limit").uid);
         TaskPage { tasks: page.into_iter().cloned().collect(), total, next }
@@ -239,6 +243,7 @@ impl TaskLog {
                 })
                 .collect(),
             notified: false,
+            cancel_requested_by: None,
         };
         if done {
             fill_details(&mut task);
@@ -265,10 +270,14 @@ impl TaskLog {
         fold(task);
     }
 
+    /// Cancels unfinished tasks among `uids`. A task with node tasks is only marked: its nodes are
+    /// asked to cancel them, and it ends as they do.
     pub(crate) fn cancel(&mut self, uids: &[TaskUid], by: TaskUid, at: Millis) {
         for uid in uids {
             if let Some(t) = self.tasks.get_mut(uid) {
-                if !t.status.is_finished() {
+                if !t.status.is_finished() && !t.node_tasks.is_empty() {
+                    t.cancel_requested_by.get_or_insert(by);
+                } else if !t.status.is_finished() {
                     t.status = TaskStatus::Canceled;
                     t.canceled_by = Some(by);
                     t.started_at = t.started_at.or(Some(at));
@@ -319,7 +328,8 @@ fn fold(task: &mut Task) {
     } else if all(TaskStatus::Canceled) {
         TaskStatus::Canceled
     } else if all_finished {
-        // A mix of succeeded and canceled: the write did land on some copies.
+        // A mix of succeeded and canceled: the write did land on some copies, so the cancelation
+        // was not effective; the copies that missed it are marked stale (`cancel::stale_diverged`).
         TaskStatus::Succeeded
     } else if nts.iter().any(|n| n.status != TaskStatus::Enqueued) {
         TaskStatus::Processing
@@ -331,6 +341,9 @@ fn fold(task: &mut Task) {
     if task.status != TaskStatus::Enqueued {
         let started = nts.iter().filter_map(|n| n.started_at).min().or(task.started_at);
         task.started_at = started.map(|s| s.max(task.enqueued_at));
+    }
+    if task.status == TaskStatus::Canceled {
+        task.canceled_by = task.canceled_by.or(task.cancel_requested_by);
     }
     if task.status.is_finished() {
         let floor = task.started_at.unwrap_or(task.enqueued_at);
@@ -439,6 +452,16 @@ mod tests {
         assert_eq!(p.next, Some(3));
     }
 
+    /// Task cancelation and deletion ask for every match (`usize::MAX`): no overflow.
+    #[test]
+    fn an_unbounded_page_is_every_match() {
+        let log = log(5);
+        let p = log.query(&TaskFilter::default(), None, usize::MAX, false);
+        assert_eq!((p.tasks.len(), p.total, p.next), (5, 5, None));
+        let p = log.query(&TaskFilter::default(), None, usize::MAX, true);
+        assert_eq!(p.tasks.len(), 5);
+    }
+
     #[test]
     fn filters_combine() {
         let log = log(10);
@@ -521,6 +544,7 @@ mod tests {
                 },
             ],
             notified: false,
+            cancel_requested_by: None,
         }
     }
 

@@ -74,6 +74,9 @@ fn command() -> impl Strategy<Value = Command> {
             uuid: format!("w{n}"), webhook: miroir::webhook::Webhook { url: "http://hook".into(), headers: Default::default() }, create }),
         1 => (0u8..3).prop_map(|n| Command::DeleteWebhook { uuid: format!("w{n}") }),
         1 => prop::collection::vec(0u64..8, 0..3).prop_map(|uids| Command::MarkTasksNotified { uids }),
+        1 => prop::collection::vec(0u64..8, 0..3).prop_map(|uids| Command::CancelTasks { uids, canceled_by: 99, at: 7 }),
+        2 => (name(&["movies", "books", "films"]), name(&["movies", "books", "films"]), any::<bool>()).prop_map(|(a, b, rename)| Command::SwapIndexes {
+            swaps: vec![miroir::swap::IndexSwap { indexes: (a, b), rename }] }),
     ]
 }
 
@@ -173,6 +176,9 @@ proptest! {
                     prop_assert!(s.map_version >= version_before);
                     if miroir::changes_routing(cmd) {
                         prop_assert_eq!(s.map_version, log_index);
+                    } else if s.placements != before.placements {
+                        prop_assert!(matches!(cmd, Command::ReportNodeTasks { .. }), "{:?} moved copies", cmd);
+                        prop_assert_eq!(s.map_version, log_index);
                     } else {
                         prop_assert_eq!(s.map_version, version_before);
                     }
@@ -182,7 +188,8 @@ proptest! {
             check_invariants(&s)?;
             for (uid, idx) in &s.indexes {
                 let prev = settings_versions.insert(uid.clone(), idx.settings_version).unwrap_or(0);
-                if !matches!(cmd, Command::CreateIndex { .. } | Command::DeleteIndex { .. }) {
+                // A swap moves an index, settings version and all, under another uid.
+                if !matches!(cmd, Command::CreateIndex { .. } | Command::DeleteIndex { .. } | Command::SwapIndexes { .. }) {
                     prop_assert!(idx.settings_version >= prev);
                 }
             }

@@ -2,23 +2,18 @@
 //! route, so an SDK gets a clear error instead of a 404 that looks like a missing index or a hang.
 //! Paths Meilisearch does not know at all keep Meilisearch's empty 404.
 
+use std::sync::Arc;
+
+use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use crate::app::AppState;
 use crate::error::{AppError, Code};
 
 /// Top-level Meilisearch route prefixes (1.x) without a cluster implementation in Miroir yet.
-const ROOT: &[&str] = &[
-    "/chats",
-    "/dumps",
-    "/dynamic-search-rules",
-    "/export",
-    "/logs",
-    "/network",
-    "/render-template",
-    "/snapshots",
-    "/swap-indexes",
-];
+const ROOT: &[&str] =
+    &["/chats", "/dumps", "/dynamic-search-rules", "/export", "/logs", "/network", "/render-template", "/snapshots"];
 
 /// Index sub-routes (after `/indexes/{uid}/`) without a cluster implementation in Miroir yet.
 const INDEX: &[&str] = &["similar", "fields", "documents/edit", "chat"];
@@ -34,8 +29,17 @@ pub fn is_unsupported_meilisearch_route(path: &str) -> bool {
     INDEX.iter().any(|r| sub == *r || sub.strip_prefix(r).is_some_and(|s| s.starts_with('/')))
 }
 
-pub async fn fallback(method: Method, uri: Uri) -> Response {
-    if is_unsupported_meilisearch_route(uri.path()) {
+/// Whether the path is `/tasks/{uid}/documents`, which Meilisearch serves behind a feature.
+fn is_task_documents(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    matches!(segments.as_slice(), ["tasks", _, "documents"])
+}
+
+pub async fn fallback(State(app): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
+    if is_unsupported_meilisearch_route(uri.path()) || is_task_documents(uri.path()) {
+        if let Err(e) = crate::feature_gate::check(&app.map(), &method, uri.path()) {
+            return e.into_response();
+        }
         let msg = format!("`{method} {}` is not supported by Miroir yet.", uri.path());
         return AppError::new(Code::MIROIR_NOT_SUPPORTED, msg).into_response();
     }

@@ -228,7 +228,11 @@ async fn bad_requests_get_meilisearch_specific_codes() {
         400,
         "invalid_index_primary_key",
     );
-    assert_error(call(&r, "PATCH", "/indexes/movies", json, br#"{"uid": "y"}"#).await, 400, "immutable_index_uid");
+    // `uid` is a rename in Meilisearch 1.50 (`UpdateIndexRequest`); the timestamps stay immutable.
+    assert_error(call(&r, "PATCH", "/indexes/movies", json, br#"{"uid": "a b"}"#).await, 400, "invalid_index_uid");
+    assert_error(call(&r, "PATCH", "/indexes/movies", json, br#"{"uid": 1}"#).await, 400, "invalid_index_uid");
+    let got = call(&r, "PATCH", "/indexes/movies", json, br#"{"createdAt": "x"}"#).await;
+    assert_error(got, 400, "immutable_index_created_at");
     assert_error(
         call(&r, "POST", "/indexes/movies/documents/delete-batch", json, b"[1,").await,
         400,

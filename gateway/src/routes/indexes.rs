@@ -207,27 +207,33 @@ pub async fn create_on_nodes(app: &AppState, map: &miroir::RoutingMap, uid: &str
     fanout::settle(app, uid, results, |n| in_sync_copies(map, uid, n)).await
 }
 
-/// The body of `PATCH /indexes/{uid}`: only `primaryKey` may change.
-fn update_body(body: &Value) -> AppResult<Option<String>> {
+/// The body of `PATCH /indexes/{uid}`: `primaryKey`, and `uid` for a rename (Meilisearch 1.50).
+fn update_body(body: &Value) -> AppResult<(Option<String>, Option<String>)> {
     let Some(obj) = body.as_object() else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
             format!("Invalid value type: expected an object, but found {}: `{body}`", kind_of(body)),
         ));
     };
-    if let Some(k) = obj.keys().find(|k| k.as_str() != "primaryKey") {
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "primaryKey" && k.as_str() != "uid") {
         let immutable = match k.as_str() {
-            "uid" => Some("immutable_index_uid"),
             "createdAt" => Some("immutable_index_created_at"),
             "updatedAt" => Some("immutable_index_updated_at"),
             _ => None,
         };
         return Err(match immutable {
-            Some(code) => invalid_param(code, format!("Immutable field `{k}`: expected one of `primaryKey`")),
-            None => AppError::new(Code::BAD_REQUEST, format!("Unknown field `{k}`: expected one of `primaryKey`")),
+            Some(code) => invalid_param(code, format!("Immutable field `{k}`: expected one of `primaryKey`, `uid`")),
+            None => {
+                AppError::new(Code::BAD_REQUEST, format!("Unknown field `{k}`: expected one of `primaryKey`, `uid`"))
+            }
         });
     }
-    primary_key_field(obj)
+    let new_uid = match obj.get("uid") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) => Some(u.clone()),
+        Some(v) => return Err(wrong_type(Code::INVALID_INDEX_UID, "uid", v)),
+    };
+    Ok((primary_key_field(obj)?, new_uid))
 }
 
 pub async fn update(
@@ -237,7 +243,10 @@ pub async fn update(
 ) -> AppResult<Response> {
     app.check_writable()?;
     check_uid(&uid)?;
-    let primary_key = update_body(&body)?;
+    let (primary_key, new_uid) = update_body(&body)?;
+    if let Some(new_uid) = new_uid.filter(|n| *n != uid) {
+        return super::swap::rename(&app, uid, new_uid, primary_key).await;
+    }
     let task = new_task(&uid, "indexUpdate", json!({"primaryKey": primary_key}));
     let map = app.map();
     if !map.indexes.contains_key(&uid) {

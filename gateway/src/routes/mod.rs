@@ -19,6 +19,7 @@ mod indexes;
 mod keys;
 mod meta;
 mod settings;
+mod swap;
 mod tasks;
 mod webhooks;
 
@@ -62,6 +63,9 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/multi-search", post(crate::search::multi))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{key}", get(keys::get).patch(keys::update).delete(keys::delete))
+        .route("/swap-indexes", post(swap::swap_indexes))
+        // Not served yet, but routed here: `/documents/{id}` would answer its POST with a 405.
+        .route("/indexes/{uid}/documents/edit", post(crate::unsupported::fallback))
         .route("/batches", get(tasks::list_batches_route))
         .route("/batches/{uid}", get(tasks::get_batch))
 }

@@ -341,6 +341,11 @@ async fn filtered_task(
     let unfinished = before.tasks.iter().filter(|t| !t.status.is_finished()).count();
     let finished = before.tasks.len() - unfinished;
     app.cluster.propose(run(uids.clone(), uid)).await?;
+    if kind == "taskCancelation" {
+        crate::node_tasks::cancel_on_nodes(app, &before.tasks).await;
+    } else {
+        crate::node_tasks::delete_on_nodes(app, &before.tasks).await;
+    }
     // Cancelation acts on unfinished tasks, deletion on finished ones, as in Meilisearch.
     let done = if kind == "taskCancelation" { unfinished } else { finished };
     let details = json!({"matchedTasks": uids.len(), done_key: done, "originalFilter": original_filter});
@@ -353,7 +358,8 @@ async fn filtered_task(
     };
     app.cluster.propose(finish).await?;
     let task = app.cluster.task(uid).await?.ok_or_else(|| AppError::internal("task vanished"))?;
-    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(summarized(&task))).into_response())
+    // 200, not 202: Meilisearch keeps 200 here until 2.0 (its `cancel_tasks`/`delete_tasks`).
+    Ok((axum::http::StatusCode::OK, axum::Json(summarized(&task))).into_response())
 }
 
 pub async fn cancel(

@@ -8,6 +8,7 @@ pub mod filter;
 pub mod payload;
 pub mod search;
 pub mod settings;
+pub mod swap;
 pub mod task_query;
 pub mod tasks;
 
@@ -112,7 +113,15 @@ pub enum Op {
     },
     UpdateIndex {
         primary_key: Option<String>,
+        /// A rename (`uid` in the body): the old and the new uid.
+        rename: Option<(String, String)>,
     },
+    /// `POST /swap-indexes`: a task of no index.
+    Swap(Vec<swap::Swap>),
+    /// `POST /tasks/cancel`: the tasks matched when it was enqueued, and the query string.
+    CancelTasks(Vec<u64>, String),
+    /// `DELETE /tasks`, likewise.
+    DeleteTasks(Vec<u64>, String),
     DeleteIndex,
     AddDocuments {
         docs: Vec<Doc>,
@@ -132,6 +141,9 @@ impl Op {
         match self {
             Op::CreateIndex { .. } => "indexCreation",
             Op::UpdateIndex { .. } => "indexUpdate",
+            Op::Swap(_) => "indexSwap",
+            Op::CancelTasks(..) => "taskCancelation",
+            Op::DeleteTasks(..) => "taskDeletion",
             Op::DeleteIndex => "indexDeletion",
             Op::AddDocuments { .. } => "documentAdditionOrUpdate",
             Op::DeleteIds(_) | Op::DeleteFilter(_) | Op::Clear => "documentDeletion",
@@ -143,7 +155,15 @@ impl Op {
     /// Details as shown while the task waits: counts that are only known after processing are null.
     fn details(&self) -> Value {
         match self {
-            Op::CreateIndex { primary_key } | Op::UpdateIndex { primary_key } => json!({"primaryKey": primary_key}),
+            Op::CreateIndex { primary_key } | Op::UpdateIndex { primary_key, rename: None } => {
+                json!({"primaryKey": primary_key})
+            }
+            Op::UpdateIndex { primary_key, rename: Some((old, new)) } => {
+                json!({"primaryKey": primary_key, "oldIndexUid": old, "newIndexUid": new})
+            }
+            Op::Swap(swaps) => swap::details(swaps),
+            Op::CancelTasks(m, f) => json!({"matchedTasks": m.len(), "canceledTasks": null, "originalFilter": f}),
+            Op::DeleteTasks(m, f) => json!({"matchedTasks": m.len(), "deletedTasks": null, "originalFilter": f}),
             Op::DeleteIndex => json!({"deletedDocuments": null}),
             Op::AddDocuments { docs, .. } => json!({"receivedDocuments": docs.len(), "indexedDocuments": null}),
             Op::DeleteIds(ids) => json!({"providedIds": ids.len(), "deletedDocuments": null}),
@@ -161,6 +181,10 @@ pub struct Engine {
     /// Experimental features switched on or off (`PATCH /experimental-features`); absent = off.
     pub features: BTreeMap<String, bool>,
     pub tasks: Vec<Task>,
+    /// Tasks deleted by `DELETE /tasks` (the queue stays indexed by uid).
+    pub deleted: std::collections::BTreeSet<u64>,
+    /// Test hook (`/_devnode/faults` `paused`): only task cancelations and deletions are processed.
+    pub paused: bool,
     pending: Vec<(u64, String, Op)>,
     next_batch: u64,
 }
@@ -193,6 +217,7 @@ impl Engine {
         let uid = self.tasks.len() as u64;
         let task = Task {
             custom_metadata,
+            canceled_by: None,
             uid,
             batch_uid: None,
             index_uid: Some(index_uid.to_string()),
@@ -210,14 +235,31 @@ impl Engine {
         summary
     }
 
+    /// Enqueues a task of no index (an index swap).
+    pub fn enqueue_global(&mut self, op: Op, now: OffsetDateTime) -> Value {
+        let summary = self.enqueue("", op, now);
+        let uid = self.tasks.len() - 1;
+        self.tasks[uid].index_uid = None;
+        let mut summary = summary;
+        summary["indexUid"] = Value::Null;
+        summary
+    }
+
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }
 
     /// Marks the oldest waiting task as processing; returns its uid.
+    /// Task cancelations go first, then deletions, then the rest in order, as Meilisearch's
+    /// scheduler picks them.
     pub fn start_next(&mut self, now: OffsetDateTime) -> Option<u64> {
-        let (uid, ..) = self.pending.first()?;
-        let uid = *uid;
+        let pos = |f: fn(&Op) -> bool| self.pending.iter().position(|(_, _, op)| f(op));
+        let at = pos(|op| matches!(op, Op::CancelTasks(..)))
+            .or_else(|| pos(|op| matches!(op, Op::DeleteTasks(..))))
+            .or_else(|| (!self.paused && !self.pending.is_empty()).then_some(0))?;
+        let entry = self.pending.remove(at);
+        self.pending.insert(0, entry);
+        let uid = self.pending[0].0;
         let batch = self.next_batch;
         self.next_batch += 1;
         let t = &mut self.tasks[uid as usize];
@@ -234,7 +276,18 @@ impl Engine {
         }
         let (uid, index_uid, op) = self.pending.remove(0);
         let mut details = self.tasks[uid as usize].details.clone();
-        let result = self.apply(&index_uid, op, &mut details, now);
+        let result = match op {
+            Op::Swap(swaps) => self.apply_swaps(&swaps, uid, now),
+            Op::CancelTasks(matched, _) => {
+                details["canceledTasks"] = json!(self.cancel(&matched, uid, now));
+                Ok(())
+            }
+            Op::DeleteTasks(matched, _) => {
+                details["deletedTasks"] = json!(self.delete(&matched));
+                Ok(())
+            }
+            op => self.apply(&index_uid, op, &mut details, now),
+        };
         let t = &mut self.tasks[uid as usize];
         t.finished_at = Some(now);
         t.details = details;
@@ -245,6 +298,56 @@ impl Engine {
                 t.error = Some(e);
             }
         }
+    }
+
+    /// The tasks `GET /tasks` shows: all but the deleted ones.
+    pub fn visible_tasks(&self) -> Vec<Task> {
+        self.tasks.iter().filter(|t| !self.deleted.contains(&t.uid)).cloned().collect()
+    }
+
+    /// Cancels the matched tasks still waiting; returns how many.
+    fn cancel(&mut self, matched: &[u64], by: u64, now: OffsetDateTime) -> usize {
+        let doomed: Vec<u64> = self
+            .pending
+            .iter()
+            .map(|(u, ..)| *u)
+            .filter(|u| matched.contains(u) && *u != by && self.tasks[*u as usize].status == Status::Enqueued)
+            .collect();
+        self.pending.retain(|(u, ..)| !doomed.contains(u));
+        let batch = self.tasks[by as usize].batch_uid;
+        for u in &doomed {
+            let t = &mut self.tasks[*u as usize];
+            t.status = Status::Canceled;
+            t.canceled_by = Some(by);
+            t.batch_uid = batch;
+            t.started_at = Some(now);
+            t.finished_at = Some(now);
+            // `Details::to_failed`: what was not done is zero.
+            if let Some(d) = t.details.as_object_mut() {
+                for k in ["indexedDocuments", "deletedDocuments", "editedDocuments", "deletedTasks", "canceledTasks"] {
+                    if d.get(k).is_some_and(Value::is_null) {
+                        d.insert(k.into(), json!(0));
+                    }
+                }
+            }
+        }
+        doomed.len()
+    }
+
+    /// Deletes the matched finished tasks; returns how many.
+    fn delete(&mut self, matched: &[u64]) -> usize {
+        let done: Vec<u64> = matched
+            .iter()
+            .copied()
+            .filter(|u| !self.deleted.contains(u))
+            .filter(|u| {
+                self.tasks
+                    .get(*u as usize)
+                    .is_some_and(|t| matches!(t.status, Status::Succeeded | Status::Failed | Status::Canceled))
+            })
+            .collect();
+        self.deleted.extend(&done);
+        done.len()
     }
 
     /// Processes everything queued at once (for pure, clockless use).
@@ -263,7 +366,32 @@ impl Engine {
                 self.indexes.insert(uid.to_string(), Index::new(uid, primary_key, now));
                 Ok(())
             }
-            Op::UpdateIndex { primary_key } => {
+            Op::Swap(_) | Op::CancelTasks(..) | Op::DeleteTasks(..) => {
+                unreachable!("queue-level operations are applied by finish_next")
+            }
+            Op::UpdateIndex { primary_key, rename } => {
+                // A rename first, as Meilisearch does, then the primary key on the renamed index.
+                let uid = match rename.map(|(_, new)| new) {
+                    Some(new) if new != uid => {
+                        self.index(uid)?;
+                        if self.indexes.contains_key(&new) {
+                            return Err(DevError::new(
+                                "index_already_exists",
+                                format!("Index `{new}` already exists."),
+                            ));
+                        }
+                        let task = self
+                            .tasks
+                            .iter()
+                            .rev()
+                            .find(|t| t.status == tasks::Status::Processing)
+                            .map_or(0, |t| t.uid);
+                        self.swap_names(uid, &new, task);
+                        new
+                    }
+                    _ => uid.to_string(),
+                };
+                let uid = uid.as_str();
                 let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
                 if primary_key.is_some() && primary_key != idx.primary_key {
                     if !idx.docs.is_empty() {

@@ -221,12 +221,8 @@ impl Query {
         let has = |list: &Option<Vec<u32>>, v: Option<u64>| {
             list.as_ref().is_none_or(|l| v.is_some_and(|v| l.iter().any(|x| u64::from(*x) == v)))
         };
-        // The dev node never cancels a task, so a `canceledBy` filter matches nothing (Meilisearch
-        // also answers nothing, rather than everything, when no task was canceled by those uids).
-        if self.canceled_by.is_some() {
-            return false;
-        }
         has(&self.uids, Some(t.uid))
+            && has(&self.canceled_by, t.canceled_by)
             && has(&self.batch_uids, t.batch_uid)
             && self.types.as_ref().is_none_or(|l| l.contains(&t.kind))
             && self.statuses.as_ref().is_none_or(|l| l.contains(&t.status.as_str()))
@@ -241,6 +237,36 @@ impl Query {
                 at.is_some_and(|at| if *after { at > *bound } else { at < *bound })
             })
     }
+}
+
+/// `TaskDeletionOrCancelationQuery`'s fields, in declaration order.
+const FILTER_PARAMS: &[&str] = &[
+    "uids",
+    "batchUids",
+    "canceledBy",
+    "types",
+    "statuses",
+    "indexUids",
+    "afterEnqueuedAt",
+    "beforeEnqueuedAt",
+    "afterStartedAt",
+    "beforeStartedAt",
+    "afterFinishedAt",
+    "beforeFinishedAt",
+];
+
+/// The uids of the tasks `POST /tasks/cancel` (`what` = "cancel") or `DELETE /tasks` ("delete")
+/// acts on: Meilisearch's filters without paging, at least one of them given.
+pub fn matched_uids(tasks: &[Task], params: &[(String, String)], what: &str) -> DevResult<Vec<u64>> {
+    if let Some((k, _)) = params.iter().find(|(k, _)| !FILTER_PARAMS.contains(&k.as_str())) {
+        let all = FILTER_PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+        return Err(DevError::bad_request(format!("Unknown parameter `{k}`: expected one of {all}")));
+    }
+    let q = parse(params)?;
+    if params.is_empty() {
+        return Err(DevError::new("missing_task_filters", format!("Query parameters to filter the tasks to {what} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.")));
+    }
+    Ok(tasks.iter().filter(|t| q.matches(t)).map(|t| t.uid).collect())
 }
 
 /// `GET /tasks` over the query-string pairs.
@@ -288,6 +314,7 @@ mod tests {
             started_at: done.then_some(at),
             finished_at: done.then_some(at + Duration::seconds(1)),
             custom_metadata: None,
+            canceled_by: None,
         }
     }
 

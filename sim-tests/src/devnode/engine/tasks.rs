@@ -13,6 +13,7 @@ pub enum Status {
     Processing,
     Succeeded,
     Failed,
+    Canceled,
 }
 
 impl Status {
@@ -22,6 +23,7 @@ impl Status {
             Status::Processing => "processing",
             Status::Succeeded => "succeeded",
             Status::Failed => "failed",
+            Status::Canceled => "canceled",
         }
     }
 }
@@ -39,6 +41,8 @@ pub struct Task {
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
     pub custom_metadata: Option<String>,
+    /// The task cancelation that canceled this one.
+    pub canceled_by: Option<u64>,
 }
 
 fn ts(t: OffsetDateTime) -> Value {
@@ -77,7 +81,7 @@ impl Task {
         m.insert("indexUid".into(), json!(self.index_uid));
         m.insert("status".into(), json!(self.status.as_str()));
         m.insert("type".into(), json!(self.kind));
-        m.insert("canceledBy".into(), Value::Null);
+        m.insert("canceledBy".into(), json!(self.canceled_by));
         m.insert("details".into(), self.details.clone());
         m.insert("error".into(), self.error.as_ref().map(DevError::to_json).unwrap_or(Value::Null));
         let duration = match (self.started_at, self.finished_at) {

@@ -1,6 +1,7 @@
 //! The dev node's HTTP server (axum) over the engine: startable in-process with a handle for
 //! fault injection, stop and restart, and as the `miroir-devnode` binary.
 
+mod admin;
 mod documents;
 mod routes;
 
@@ -160,6 +161,13 @@ impl DevNode {
 
     pub fn set_fail_rate(&self, rate: f64) {
         self.shared.faults().fail_rate = rate.clamp(0.0, 1.0);
+    }
+
+    /// Holds the task queue (tasks stay enqueued; cancelations and deletions still run), or
+    /// releases it.
+    pub fn set_paused(&self, paused: bool) {
+        self.shared.engine().paused = paused;
+        self.shared.work.notify_one();
     }
 
     pub fn clear_faults(&self) {

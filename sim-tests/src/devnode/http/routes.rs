@@ -185,7 +185,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/multi-search", g(post(multi_search)))
         .route("/indexes/{uid}/settings", g(get(get_settings).patch(patch_settings).delete(reset_settings)))
         .route("/experimental-features", g(get(get_features).patch(patch_features)))
-        .route("/tasks", g(get(list_tasks)))
+        .route("/swap-indexes", g(post(super::admin::swap_indexes)))
+        .route("/tasks", g(get(list_tasks).delete(super::admin::delete_tasks)))
+        .route("/tasks/cancel", g(post(super::admin::cancel_tasks)))
         .route("/tasks/{uid}", g(get(get_task)))
         .route("/_devnode/faults", get(get_faults).post(set_faults));
     for &(segment, key, verb) in settings::SUB_ROUTES {
@@ -213,12 +215,14 @@ async fn patch_features(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
 
 async fn get_faults(State(s): St) -> Json<Value> {
     let f = s.faults().clone();
+    let paused = s.engine().paused;
     Json(
-        json!({"delayMs": f.delay.as_millis() as u64, "failNext": f.fail_next, "failRate": f.fail_rate, "stopped": s.stopped.load(Ordering::SeqCst)}),
+        json!({"delayMs": f.delay.as_millis() as u64, "failNext": f.fail_next, "failRate": f.fail_rate, "stopped": s.stopped.load(Ordering::SeqCst), "paused": paused}),
     )
 }
 
-/// `{delayMs, failNext, failRate, stopped, clearData}`: every field optional.
+/// `{delayMs, failNext, failRate, stopped, paused, clearData}`: every field optional. `paused`
+/// holds the queue (tasks stay enqueued, only cancelations and deletions run).
 async fn set_faults(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     let v = object(json_body(ct(&h), &b)?)?;
     let mut f: Faults = s.faults().clone();
@@ -236,6 +240,10 @@ async fn set_faults(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     }
     if v.get("clearData").and_then(Value::as_bool) == Some(true) {
         *s.engine() = Default::default();
+    }
+    if let Some(p) = v.get("paused").and_then(Value::as_bool) {
+        s.engine().paused = p;
+        s.work.notify_one();
     }
     *s.faults() = f;
     Ok(get_faults(State(s)).await.into_response())
@@ -340,11 +348,11 @@ async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
             _ => DevError::bad_request(format!("Unknown field `{k}`: {msg}")),
         });
     }
-    match m.get("uid") {
-        None | Some(Value::Null) => {}
+    let rename = match m.get("uid") {
+        None | Some(Value::Null) => None,
         Some(Value::String(new_uid)) => {
             check_index_uid(new_uid)?;
-            return Err(DevError::bad_request("The dev node does not support renaming an index."));
+            Some((uid.clone(), new_uid.clone()))
         }
         Some(v) => {
             return Err(DevError::new(
@@ -352,9 +360,9 @@ async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
                 format!("Invalid value type at `.uid`: expected a string, but found `{v}`"),
             ))
         }
-    }
+    };
     let primary_key = primary_key_field(&m, "invalid_index_primary_key")?;
-    enqueue(&s, &uid, Op::UpdateIndex { primary_key })
+    enqueue(&s, &uid, Op::UpdateIndex { primary_key, rename })
 }
 
 async fn delete_index(State(s): St, Path(uid): Path<String>) -> Res {
@@ -559,8 +567,8 @@ fn check_features(s: &Shared, patch: &Map<String, Value>) -> DevResult<()> {
 }
 
 async fn list_tasks(State(s): St, RawQuery(q): RawQuery) -> Res {
-    let e = s.engine();
-    ok(StatusCode::OK, task_query::list_tasks(&e.tasks, &query(&q))?)
+    let tasks = s.engine().visible_tasks();
+    ok(StatusCode::OK, task_query::list_tasks(&tasks, &query(&q))?)
 }
 
 async fn get_task(State(s): St, Path(uid): Path<String>) -> Res {
@@ -572,6 +580,10 @@ async fn get_task(State(s): St, Path(uid): Path<String>) -> Res {
         )
     })?;
     let e = s.engine();
-    let t = e.tasks.get(n as usize).ok_or_else(|| DevError::new("task_not_found", format!("Task `{n}` not found.")))?;
+    let t = e
+        .tasks
+        .get(n as usize)
+        .filter(|t| !e.deleted.contains(&t.uid))
+        .ok_or_else(|| DevError::new("task_not_found", format!("Task `{n}` not found.")))?;
     ok(StatusCode::OK, t.view())
 }

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod keys;
 pub mod map;
 pub mod placement;
+pub mod progress;
 pub mod proposal;
 pub mod rebalance;
 pub mod settings;

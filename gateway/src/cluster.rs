@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use miroir::task::{Task, TaskFilter, TaskPage};
-use miroir::{Command, CommandError, Response, RoutingMap};
+use miroir::{ClusterState, Command, CommandError, Response, RoutingMap};
 
 use crate::error::{AppError, Code};
 
@@ -54,6 +54,15 @@ impl From<ClusterError> for AppError {
             ClusterError::Rejected(e @ CommandError::IndexScopedApiKeyWithGlobalAction(_)) => {
                 AppError::new(Code::INDEX_SCOPED_API_KEY_WITH_GLOBAL_ACTION, e.to_string())
             }
+            ClusterError::Rejected(e @ (CommandError::NodeNotFound(_) | CommandError::GroupNotFound(_))) => {
+                AppError::new(Code::MIROIR_NOT_FOUND, e.to_string())
+            }
+            ClusterError::Rejected(e @ (CommandError::NodeExists(_) | CommandError::GroupExists(_))) => {
+                AppError::new(Code::MIROIR_ALREADY_EXISTS, e.to_string())
+            }
+            ClusterError::Rejected(e @ (CommandError::NodeHasData { .. } | CommandError::GroupNotEmpty { .. })) => {
+                AppError::new(Code::MIROIR_TOPOLOGY_REFUSED, e.to_string())
+            }
             ClusterError::Rejected(e) => AppError::new(Code::BAD_REQUEST, e.to_string()),
             ClusterError::Unavailable(m) => {
                 AppError::new(Code::MIROIR_UNAVAILABLE, format!("The Miroir coordinator is unavailable: {m}"))
@@ -90,6 +99,10 @@ pub trait Cluster: Send + Sync + 'static {
         -> BoxFuture<'_, Result<Lease, ClusterError>>;
 
     fn task(&self, uid: u64) -> BoxFuture<'_, Result<Option<Task>, ClusterError>>;
+
+    /// The whole replicated state, read linearizably: the admin API's views of migrations and
+    /// copies need more than the routing map carries.
+    fn state(&self) -> BoxFuture<'_, Result<ClusterState, ClusterError>>;
 
     fn tasks(
         &self,

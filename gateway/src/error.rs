@@ -91,6 +91,9 @@ codes! {
     MIROIR_WRITES_FENCED = "miroir_writes_fenced", SERVICE_UNAVAILABLE, System;
     MIROIR_NOT_SUPPORTED = "miroir_not_supported", NOT_IMPLEMENTED, InvalidRequest;
     MIROIR_INVALID_HEADER = "miroir_invalid_header", BAD_REQUEST, InvalidRequest;
+    MIROIR_NOT_FOUND = "miroir_not_found", NOT_FOUND, InvalidRequest;
+    MIROIR_ALREADY_EXISTS = "miroir_already_exists", CONFLICT, InvalidRequest;
+    MIROIR_TOPOLOGY_REFUSED = "miroir_topology_refused", CONFLICT, InvalidRequest;
 }
 
 impl Code {

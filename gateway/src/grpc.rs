@@ -11,11 +11,11 @@ use futures::{FutureExt, StreamExt};
 use miroir::proposal::RETRY_WINDOW_SECS;
 use miroir::proto::cluster_service_client::ClusterServiceClient;
 use miroir::proto::{
-    propose_reply, AckRequest, HeartbeatRequest, LeaseReply, ProposeRequest, RegisterRequest, TaskQueryRequest,
-    WatchRequest, MAX_MESSAGE_BYTES,
+    propose_reply, AckRequest, GetStateRequest, HeartbeatRequest, LeaseReply, ProposeRequest, RegisterRequest,
+    TaskQueryRequest, WatchRequest, MAX_MESSAGE_BYTES,
 };
 use miroir::task::{Task, TaskFilter, TaskPage, TaskQuery};
-use miroir::{Command, CommandError, Response, RoutingMap};
+use miroir::{ClusterState, Command, CommandError, Response, RoutingMap};
 use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
 
@@ -234,6 +234,14 @@ impl Cluster for GrpcCluster {
 
     fn task(&self, uid: u64) -> BoxFuture<'_, Result<Option<Task>, ClusterError>> {
         self.query_tasks(TaskQuery::One { uid }).boxed()
+    }
+
+    fn state(&self) -> BoxFuture<'_, Result<ClusterState, ClusterError>> {
+        async move {
+            let reply = self.with_failover(|mut c| async move { c.get_state(GetStateRequest {}).await }).await?;
+            serde_json::from_slice(&reply.into_inner().state).map_err(unavailable)
+        }
+        .boxed()
     }
 
     fn tasks(

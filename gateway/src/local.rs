@@ -97,6 +97,11 @@ impl Cluster for LocalCluster {
         async move { Ok(task) }.boxed()
     }
 
+    fn state(&self) -> BoxFuture<'_, Result<ClusterState, ClusterError>> {
+        let state = self.read(ClusterState::clone);
+        async move { Ok(state) }.boxed()
+    }
+
     fn tasks(
         &self,
         filter: TaskFilter,

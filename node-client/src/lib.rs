@@ -9,6 +9,10 @@ mod transport;
 
 #[cfg(not(madsim))]
 mod http;
+#[cfg(not(madsim))]
+pub mod shard;
+#[cfg(not(madsim))]
+pub mod verify;
 
 pub use client::{NodeClient, NodeError, NodeTaskView};
 #[cfg(not(madsim))]

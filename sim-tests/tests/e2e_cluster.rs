@@ -201,6 +201,26 @@ async fn sdk_flow_through_two_gateways_places_every_document_on_exactly_its_owne
             held.iter().filter(|(_, ids)| ids.contains(&id)).map(|(n, _)| n.clone()).collect();
         assert_eq!(actual, expected, "document {id}");
     }
+
+    // The admin API's verify compares every copy: equal now, then one copy loses a document
+    // behind the cluster's back and verify names it.
+    let (status, report) = http.get(&format!("{a}/_miroir/indexes/books/verify")).await;
+    assert_eq!(status, 200, "{report}");
+    let shards = u64::from(state.indexes["books"].shards);
+    assert_eq!((report["copiesCompared"].as_u64(), report["documents"].as_u64()), (Some(shards * 2), Some(10_000)));
+    assert_eq!(report["differences"], json!([]), "{report}");
+    let victim = owners(&state, "books", "7").into_iter().next().unwrap();
+    let node = cluster.nodes.iter().find(|n| n.id == victim).unwrap();
+    let (status, t) = http
+        .send(reqwest::Method::DELETE, &format!("{}/indexes/books/documents/7", node.url), "application/json", vec![])
+        .await;
+    assert_eq!(status, 202, "{t}");
+    http.wait_task(&node.url, t["taskUid"].as_u64().unwrap()).await;
+    let (status, report) = http.get(&format!("{b}/_miroir/indexes/books/verify")).await;
+    assert_eq!(status, 200, "{report}");
+    let differences = report["differences"].as_array().unwrap();
+    assert_eq!(differences.len(), 1, "{report}");
+    assert_eq!((differences[0]["node"].as_str(), &differences[0]["missing"]), (Some(victim.as_str()), &json!(["7"])));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

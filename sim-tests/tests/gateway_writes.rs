@@ -108,6 +108,9 @@ impl Cluster for Spy {
     fn task(&self, uid: u64) -> BoxFuture<'_, Result<Option<Task>, ClusterError>> {
         self.inner.task(uid)
     }
+    fn state(&self) -> BoxFuture<'_, Result<miroir::ClusterState, ClusterError>> {
+        self.inner.state()
+    }
     fn tasks(
         &self,
         filter: TaskFilter,

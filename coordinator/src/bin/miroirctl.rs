@@ -266,7 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Migrations { watch } => loop {
             let (state, _) = client.get_state().await?;
-            let rows = ops::migration_rows(&state, now_ms());
+            let rows = miroir::progress::migration_rows(&state, now_ms());
             let (below_rf, stale) = miroir::rebalance::health_counts(&state);
             let v = json!({"migrations": rows, "shardsBelowRf": below_rf, "staleCopies": stale});
             print(j, v, || {
@@ -286,8 +286,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (state, _) = client.get_state().await?;
             let transport = miroir_node_client::HttpTransport::new(cli.master_key.clone(), Duration::from_secs(30));
             let nodes = miroir_node_client::NodeClient::new(std::sync::Arc::new(transport));
-            let report = ops::verify_index(&nodes, &state, &index).await?;
+            let report = miroir_node_client::verify::verify_index(&nodes, &state, &index)
+                .await
+                .ok_or_else(|| anyhow::anyhow!("index `{index}` not found"))?;
             let differences = report["differences"].as_array().map_or(0, Vec::len);
+            let unreadable = report["unreadable"].as_array().map_or(0, Vec::len);
             print(j, report.clone(), || {
                 let mut out = format!(
                     "{index}: {} copies of {} shards compared, {} documents, {differences} differences",
@@ -296,9 +299,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 for d in report["differences"].as_array().into_iter().flatten() {
                     out.push_str(&format!("\n  {d}"));
                 }
+                for u in report["unreadable"].as_array().into_iter().flatten() {
+                    out.push_str(&format!("\n  unreadable: {u}"));
+                }
                 out
             });
-            if differences > 0 {
+            if differences + unreadable > 0 {
                 std::process::exit(1);
             }
         }

@@ -11,9 +11,9 @@ use miroir::Command;
 use miroir_node_client::{Method, NodeClient, NodeError, NodeRequest};
 use serde_json::{json, Value};
 
-use super::shard_io::{self as io, Fingerprint};
 use super::{full_node_settings, TopologyConfig};
 use crate::node::{now_ms, Coordinator};
+use miroir_node_client::shard::{self as io, Fingerprint};
 
 /// How long one node task (a page written, a shard deleted) may take before the step is retried.
 const TASK_TIMEOUT: Duration = Duration::from_secs(60);

@@ -9,8 +9,6 @@ mod migrate;
 #[cfg(not(madsim))]
 mod rebalancer;
 mod settings;
-#[cfg(not(madsim))]
-pub mod shard_io;
 mod task_tracker;
 #[cfg(not(madsim))]
 mod webhooks;

@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::fanout::Outcome;
 
+mod admin;
 mod documents;
 mod features;
 mod indexes;
@@ -29,6 +30,13 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/version", get(meta::version))
         .route("/stats", get(meta::stats))
         .route("/_miroir/ready", get(meta::ready))
+        .route("/_miroir/nodes", get(admin::list_nodes).post(admin::add_node))
+        .route("/_miroir/nodes/{id}", axum::routing::delete(admin::remove_node))
+        .route("/_miroir/nodes/{id}/drain", post(admin::drain_node))
+        .route("/_miroir/groups", get(admin::list_groups).post(admin::add_group))
+        .route("/_miroir/groups/{id}", axum::routing::delete(admin::remove_group))
+        .route("/_miroir/migrations", get(admin::migrations))
+        .route("/_miroir/indexes/{uid}/verify", get(admin::verify))
         .route("/indexes", get(indexes::list).post(indexes::create))
         .route("/indexes/{uid}", get(indexes::get).patch(indexes::update).delete(indexes::delete))
         .route("/indexes/{uid}/stats", get(meta::index_stats_route))

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
+use crate::{Method, NodeClient, NodeError, NodeRequest};
 use miroir::ids::ShardId;
 use miroir::placement::canonical_doc_id;
 use miroir::settings::SHARD_FIELD;
 use miroir::task::TaskStatus;
-use miroir_node_client::{Method, NodeClient, NodeError, NodeRequest};
 use serde_json::{json, Value};
 
 /// Documents per snapshot page. Offset paging over a set that changes underneath can skip a

@@ -1,0 +1,98 @@
+//! The admin API under `/_miroir/…` (master key only, see auth/policy.rs): the topology operations
+//! of `miroirctl` for operators who reach the cluster only through its gateways. Every change is one
+//! committed command; nothing here talks to a node except `verify`, which reads every copy.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use miroir::command::Command;
+use miroir::state::NodeStatus;
+use miroir::CommandError;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::json_ok;
+use crate::app::AppState;
+use crate::cluster::ClusterError;
+use crate::error::{AppError, AppResult};
+use crate::extract::Json;
+
+/// What an operator gets back from a change: the log index it was committed at (the map version
+/// when it changed the map) and the kernel's answer.
+async fn commit(app: &AppState, cmd: Command) -> AppResult<Response> {
+    let (response, log_index) = app.cluster.propose(cmd).await?;
+    Ok(json_ok(json!({"logIndex": log_index, "response": response})))
+}
+
+pub async fn list_nodes(State(app): State<Arc<AppState>>) -> Response {
+    let map = app.map();
+    json_ok(json!({"nodes": map.nodes, "mapVersion": map.version}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNode {
+    id: String,
+    url: String,
+    group: String,
+}
+
+/// Adds a node to a group, creating the group first when the cluster has none of that name.
+pub async fn add_node(State(app): State<Arc<AppState>>, Json(n): Json<NewNode>) -> AppResult<Response> {
+    if !app.map().groups.contains_key(&n.group) {
+        match app.cluster.propose(Command::AddGroup { id: n.group.clone() }).await {
+            // Another operator may have created it in between: that is fine.
+            Ok(_) | Err(ClusterError::Rejected(CommandError::GroupExists(_))) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    commit(&app, Command::AddNode { id: n.id, url: n.url, group: n.group }).await
+}
+
+/// Stops placing shards on the node; the rebalancer moves its copies away. Follow it with
+/// `GET /_miroir/migrations`, then `DELETE /_miroir/nodes/{id}` once it holds nothing.
+pub async fn drain_node(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> AppResult<Response> {
+    commit(&app, Command::SetNodeStatus { id, status: NodeStatus::Draining }).await
+}
+
+/// Removes a node; refused (`miroir_topology_refused`) while it still owns copies.
+pub async fn remove_node(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> AppResult<Response> {
+    commit(&app, Command::RemoveNode { id }).await
+}
+
+pub async fn list_groups(State(app): State<Arc<AppState>>) -> Response {
+    let map = app.map();
+    json_ok(json!({"groups": map.groups, "mapVersion": map.version}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroup {
+    id: String,
+}
+
+pub async fn add_group(State(app): State<Arc<AppState>>, Json(g): Json<NewGroup>) -> AppResult<Response> {
+    commit(&app, Command::AddGroup { id: g.id }).await
+}
+
+pub async fn remove_group(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> AppResult<Response> {
+    commit(&app, Command::RemoveGroup { id }).await
+}
+
+/// Migrations in flight with their progress, and the copies the cluster is short of.
+pub async fn migrations(State(app): State<Arc<AppState>>) -> AppResult<Response> {
+    let state = app.cluster.state().await?;
+    let rows = miroir::progress::migration_rows(&state, crate::tasks::now_millis());
+    let (below_rf, stale) = miroir::rebalance::health_counts(&state);
+    Ok(json_ok(json!({"migrations": rows, "shardsBelowRf": below_rf, "staleCopies": stale})))
+}
+
+/// Compares every in-sync copy of every shard of the index, document by document.
+pub async fn verify(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
+    let state = app.cluster.state().await?;
+    let report = miroir_node_client::verify::verify_index(&app.nodes, &state, &uid)
+        .await
+        .ok_or_else(|| AppError::index_not_found(&uid))?;
+    Ok(json_ok(report))
+}

@@ -490,3 +490,68 @@ async fn killing_the_leader_during_copy_and_during_cutover_does_not_stop_the_mig
     let s = state(&cluster).await;
     check_data(&http, &cluster, &s, &acked, &[]).await;
 }
+
+/// Sends `signal` (STOP, CONT) to one process this test started.
+fn signal(pid: u32, signal: &str) {
+    let ok = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
+    assert!(ok.success(), "kill -{signal} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_paused_through_a_cutover_never_writes_to_the_old_owners() {
+    // RF 1: a write routed by the old map would land only on a node that no longer owns the shard,
+    // and the new owner would never have it.
+    let mut cluster = TestCluster::start(spec(1, 2, 8, 1, &["--copy-batch", "200"]));
+    let http = Http::new(&cluster.master_key);
+    let (paused, live) = (cluster.gateways[0].url.clone(), cluster.gateways[1].url.clone());
+    http.create_index(&live).await;
+    preload(&http, &live, 2000).await;
+    // The paused gateway has routed writes by the map before the move.
+    let (s, t) = http
+        .call(
+            reqwest::Method::POST,
+            &format!("{paused}/indexes/{INDEX}/documents"),
+            Some(&json!([{"id": 2000, "v": 0}])),
+        )
+        .await;
+    assert_eq!(s, 202, "{t}");
+    let before = owners(&state(&cluster).await);
+
+    let pid = cluster.gateways[0].proc.pid().unwrap();
+    signal(pid, "STOP");
+    let node = cluster.spawn_node("node-3");
+    assert!(cluster.ctl(&["node", "add", "node-3", "--url", &node.url, "--group", "main"]).is_some());
+    cluster.nodes.push(node);
+    // Cutover waits for every gateway's ack or lease end: the paused one's lease runs out.
+    wait_state(&cluster, "the new node filled", Duration::from_secs(60), settled).await;
+    let s = state(&cluster).await;
+    assert_ne!(owners(&s), before, "shards moved to node-3 while the gateway was paused");
+    signal(pid, "CONT");
+
+    // Right away, writes through the resumed gateway: fenced until it holds the new map, then
+    // routed by it. Each is retried until acknowledged.
+    let mut acked: BTreeMap<u64, u64> = (0..=2000).map(|i| (i, 0)).collect();
+    let mut fenced = 0;
+    for id in 3000..3100u64 {
+        let doc = json!([{"id": id, "v": 1, "title": format!("doc {id} v1")}]);
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (s, t) =
+                http.call(reqwest::Method::POST, &format!("{paused}/indexes/{INDEX}/documents"), Some(&doc)).await;
+            if s == 202 {
+                let done = http.wait_task(&paused, t["taskUid"].as_u64().unwrap()).await;
+                assert_eq!(done["status"], "succeeded", "{done}");
+                break;
+            }
+            assert!(s == 503 || s == 0, "{s}: {t}");
+            fenced += 1;
+            assert!(Instant::now() < end, "the resumed gateway never took writes again: {t}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        acked.insert(id, 1);
+    }
+    println!("writes refused while the resumed gateway caught up: {fenced}");
+    let s = state(&cluster).await;
+    assert!(s.migrations.is_empty());
+    check_data(&http, &cluster, &s, &acked, &[]).await;
+}

@@ -2,7 +2,9 @@
 //! (3 coordinators, 3 nodes, S shards, RF copies), in the same run; prints documents per second
 //! from the first request to the last task succeeded. Nodes are dev nodes, or real Meilisearch when
 //! `MEILI_BIN` is set. Then it times the same search queries against both (`--searches`, p50/p99
-//! and throughput). Build with `--release` for meaningful numbers.
+//! and throughput). With `--add-node`, it then adds a fourth node to the loaded cluster and reports
+//! the time until every shard is on its new owners, the documents moved per second, and the search
+//! latency clients saw meanwhile. Build with `--release` for meaningful numbers.
 
 #[cfg(madsim)]
 fn main() {}
@@ -27,6 +29,12 @@ struct Args {
     /// Searches to time against each target after indexing (0 = none).
     #[arg(long, default_value_t = 2_000)]
     searches: usize,
+    /// Then add a node to the loaded cluster and time the migration (searches run all along).
+    #[arg(long)]
+    add_node: bool,
+    /// Coordinator flags for the migration (e.g. `--copy-rate=0` for unthrottled copies).
+    #[arg(long, allow_hyphen_values = true)]
+    coordinator_arg: Vec<String>,
 }
 
 #[cfg(not(madsim))]
@@ -113,6 +121,16 @@ mod bench {
                 )
                 .await;
             self.wait(t["taskUid"].as_u64().unwrap()).await;
+            // What the search mix filters, sorts and facets on.
+            let settings = json!({"filterableAttributes": ["price", "tag"], "sortableAttributes": ["price"]});
+            let t = self
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("/indexes/{index}/settings"),
+                    Some(settings.to_string().into_bytes()),
+                )
+                .await;
+            self.wait(t["taskUid"].as_u64().unwrap()).await;
             let started = Instant::now();
             let batches: Vec<u64> = (0..docs.div_ceil(batch)).collect();
             let per_client = batches.len().div_ceil(clients as usize).max(1);
@@ -149,9 +167,10 @@ async fn main() {
     use miroir_sim::harness::{ClusterSpec, TestCluster};
 
     let args = Args::parse();
-    let cluster = tokio::task::spawn_blocking({
+    let mut cluster = tokio::task::spawn_blocking({
         let (shards, rf) = (args.shards, args.rf);
-        move || TestCluster::start(ClusterSpec { gateways: 1, shards, rf, ..ClusterSpec::default() })
+        let coordinator_args = args.coordinator_arg.clone();
+        move || TestCluster::start(ClusterSpec { gateways: 1, shards, rf, coordinator_args, ..ClusterSpec::default() })
     })
     .await
     .unwrap();
@@ -188,6 +207,63 @@ async fn main() {
             );
         }
     }
+    if args.add_node {
+        move_to_a_new_node(&mut cluster, &gateway, args.clients as usize).await;
+    }
     drop(single);
     drop(cluster);
+}
+
+/// Adds a node to the loaded cluster; searches run from `clients` clients until every migration is
+/// done. Prints the time to settle, documents moved per second and the searches' latency.
+#[cfg(not(madsim))]
+async fn move_to_a_new_node(cluster: &mut miroir_sim::harness::TestCluster, gateway: &bench::Target, clients: usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let node = cluster.spawn_node("node-4");
+    let node_url = node.url.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let searchers = {
+        let me = bench::Target { url: gateway.url.clone(), key: gateway.key.clone(), http: gateway.http.clone() };
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                lat.extend(me.searches("bench", clients * 10, clients).await.0);
+            }
+            lat
+        })
+    };
+    let started = Instant::now();
+    cluster.ctl(&["node", "add", "node-4", "--url", &node_url, "--group", "main"]).expect("node add");
+    cluster.nodes.push(node);
+    // Settled: the new node holds documents and no migration is left (`miroirctl migrations`).
+    let docs_on_new_node = || async {
+        let url = format!("{node_url}/indexes/bench/stats");
+        let resp = gateway.http.get(url).bearer_auth(&gateway.key).send().await.expect("node stats");
+        resp.json::<serde_json::Value>().await.ok().and_then(|v| v["numberOfDocuments"].as_u64()).unwrap_or(0)
+    };
+    loop {
+        let migrations = cluster.ctl(&["migrations"]).expect("miroirctl migrations");
+        let idle = migrations["migrations"].as_array().is_some_and(Vec::is_empty);
+        if idle && docs_on_new_node().await > 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3600), "migrations did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = searchers.await.unwrap();
+    lat.sort();
+    let moved = docs_on_new_node().await;
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0;
+    println!(
+        "add a node:       {:.2} s to settle, {moved} documents copied to it ({:.0} docs/s)",
+        took.as_secs_f64(),
+        moved as f64 / took.as_secs_f64()
+    );
+    println!("search during the move: {} queries, p50 {:>6.2} ms  p99 {:>6.2} ms", lat.len(), pct(0.5), pct(0.99));
 }

@@ -61,9 +61,10 @@ pub fn set_group_status(s: &mut ClusterState, id: &str, status: GroupStatus) -> 
     Ok(())
 }
 
-/// `RemoveGroup`: a group with nodes is removed only once Draining (it serves no reads, and every
-/// gateway was given time to install that map) while another group is Active, and with no
-/// migration into it. Its nodes are Removed with it: what they hold is never read again.
+/// `RemoveGroup`: a group with nodes is removed only once Draining (it serves no reads; waiting
+/// until every gateway installed that map is `miroirctl group remove`'s job) while another group
+/// is Active, and with no migration into it. Its nodes are Removed with it: what they hold is
+/// never read again.
 pub fn remove_group(s: &mut ClusterState, id: &str) -> Result<()> {
     let group = s.groups.get(id).ok_or_else(|| CommandError::GroupNotFound(id.into()))?;
     let nodes: Vec<NodeId> = s

@@ -30,6 +30,7 @@ pub fn apply(state: &mut ClusterState, cmd: &Command, log_index: u64) -> Result<
     if routing {
         // Log indexes only grow, so the map version does too.
         state.map_version = state.map_version.max(log_index);
+        crate::topology::activate_filled_groups(state);
     }
     stamp_migration_version(state, cmd, &response);
     Ok(response)
@@ -83,24 +84,8 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             let status = if s.indexes.is_empty() { GroupStatus::Active } else { GroupStatus::Initializing };
             s.groups.insert(id.clone(), Group { status });
         }
-        SetGroupStatus { id, status } => {
-            s.groups.get_mut(id).ok_or_else(|| CommandError::GroupNotFound(id.clone()))?.status = *status;
-        }
-        RemoveGroup { id } => {
-            if !s.groups.contains_key(id) {
-                return Err(CommandError::GroupNotFound(id.clone()));
-            }
-            let nodes = s.nodes.values().filter(|n| n.group == *id && n.status != NodeStatus::Removed).count();
-            if nodes > 0 {
-                return Err(CommandError::GroupNotEmpty { group: id.clone(), nodes });
-            }
-            s.groups.remove(id);
-            for shards in s.placements.values_mut() {
-                for groups in shards.iter_mut() {
-                    groups.remove(id);
-                }
-            }
-        }
+        SetGroupStatus { id, status } => crate::topology::set_group_status(s, id, *status)?,
+        RemoveGroup { id } => crate::topology::remove_group(s, id)?,
 
         AddNode { id, url, group } => {
             check_name("node id", id)?;
@@ -112,6 +97,15 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             }
             if s.nodes.get(id).is_some_and(|n| n.status != NodeStatus::Removed) {
                 return Err(CommandError::NodeExists(id.clone()));
+            }
+            // A group without nodes holds nothing: with its first node it must be filled before
+            // it serves reads.
+            let empty = !s.nodes.values().any(|n| n.group == *group && n.status != NodeStatus::Removed);
+            if empty && !s.indexes.is_empty() {
+                let g = s.groups.get_mut(group).expect("checked");
+                if g.status == GroupStatus::Active {
+                    g.status = GroupStatus::Initializing;
+                }
             }
             s.nodes.insert(id.clone(), Node { url: url.clone(), group: group.clone(), status: NodeStatus::Active });
         }
@@ -256,7 +250,10 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                 // copy (its migration ended): there is nothing to mark.
                 return Ok(Response::Done);
             };
-            if in_sync {
+            // A group being filled serves no reads: its last copy may go stale (another group
+            // holds the write, and the rebalancer repairs it from there) rather than fail the write.
+            let serving = s.groups.get(group).is_some_and(|g| g.status != GroupStatus::Initializing);
+            if in_sync && serving {
                 let left = p.in_sync_owners().count() - 1;
                 if left < min as usize {
                     return Err(CommandError::WouldLoseQuorum {
@@ -281,7 +278,8 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
         }
 
         StartMigration { index: i, shard, group, from, to, at } => {
-            let p = placement(s, i, *shard, group)?;
+            let filling = crate::topology::fill_placement(s, i, *shard, group, from.as_ref(), to)?;
+            let p = filling.as_ref().map_or_else(|| placement(s, i, *shard, group), Ok)?;
             if p.migration.is_some() {
                 return Err(CommandError::MigrationInFlight { index: i.clone(), shard: *shard, group: group.clone() });
             }
@@ -309,6 +307,9 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             }
             let id = s.next_migration_id;
             s.next_migration_id += 1;
+            if let Some(p) = filling {
+                s.placements.get_mut(i).expect("checked")[*shard as usize].insert(group.clone(), p);
+            }
             let p = placement_mut(s, i, *shard, group);
             p.incoming.push(to.clone());
             p.migration = Some(id);
@@ -390,6 +391,10 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             let p = placement_mut(s, &m.index, m.shard, &m.group);
             p.incoming.retain(|n| *n != m.to);
             p.migration = None;
+            if p.owners.is_empty() && p.incoming.is_empty() {
+                // An aborted first copy into a group being filled: the group holds nothing here.
+                s.placements.get_mut(&m.index).expect("checked")[m.shard as usize].remove(&m.group);
+            }
         }
 
         RegisterGateway { id, address, at, lease_ms } => {
@@ -530,11 +535,19 @@ fn stamp_migration_version(state: &mut ClusterState, cmd: &Command, response: &R
 }
 
 fn initial_placements(s: &ClusterState, uid: &str, shards: u32, rf: u32) -> Result<Vec<BTreeMap<String, Placement>>> {
+    // A group being filled gets the new (empty) index only if it has enough nodes for it; else
+    // the rebalancer copies it there once it has.
+    let held = s.deleting.get(uid);
     let groups: Vec<(&String, Vec<&NodeId>)> = s
         .groups
         .iter()
         .filter(|(_, g)| g.status != GroupStatus::Draining)
-        .map(|(id, _)| (id, s.eligible_nodes(id).collect::<Vec<_>>()))
+        .map(|(id, g)| (id, g, s.eligible_nodes(id).collect::<Vec<_>>()))
+        .filter(|(_, g, nodes)| {
+            g.status != GroupStatus::Initializing
+                || nodes.iter().filter(|n| !held.is_some_and(|h| h.contains(**n))).count() >= rf as usize
+        })
+        .map(|(id, _, nodes)| (id, nodes))
         .filter(|(_, nodes)| !nodes.is_empty())
         .collect();
     if groups.is_empty() {
@@ -544,7 +557,6 @@ fn initial_placements(s: &ClusterState, uid: &str, shards: u32, rf: u32) -> Resu
         return Err(CommandError::NotEnoughNodes { group: (*g).clone(), eligible: nodes.len(), rf });
     }
     // Nodes that may still hold a deleted index of this uid get no copy of the new one.
-    let held = s.deleting.get(uid);
     let groups: Vec<(&String, Vec<&NodeId>)> = groups
         .into_iter()
         .map(|(g, nodes)| (g, nodes.into_iter().filter(|n| !held.is_some_and(|h| h.contains(*n))).collect()))
@@ -568,7 +580,7 @@ fn initial_placements(s: &ClusterState, uid: &str, shards: u32, rf: u32) -> Resu
         .collect())
 }
 
-fn invalid(what: &'static str, reason: String) -> CommandError {
+pub(crate) fn invalid(what: &'static str, reason: String) -> CommandError {
     CommandError::InvalidArgument { what: what.into(), reason }
 }
 
@@ -611,7 +623,7 @@ fn live_node<'a>(s: &'a ClusterState, id: &str) -> Result<&'a Node> {
     s.nodes.get(id).filter(|n| n.status != NodeStatus::Removed).ok_or_else(|| CommandError::NodeNotFound(id.into()))
 }
 
-fn index<'a>(s: &'a ClusterState, uid: &str) -> Result<&'a Index> {
+pub(crate) fn index<'a>(s: &'a ClusterState, uid: &str) -> Result<&'a Index> {
     s.indexes.get(uid).ok_or_else(|| CommandError::IndexNotFound(uid.into()))
 }
 

@@ -17,7 +17,9 @@ pub enum CommandError {
     GroupExists(GroupId),
     #[error("replica group `{0}` not found")]
     GroupNotFound(GroupId),
-    #[error("replica group `{group}` still has {nodes} nodes")]
+    #[error(
+        "replica group `{group}` still has {nodes} nodes: it is removed only while Draining, with another group Active"
+    )]
     GroupNotEmpty { group: GroupId, nodes: usize },
     #[error("index `{0}` already exists")]
     IndexExists(IndexUid),

@@ -9,7 +9,12 @@
 //!   copy (`from = None`) when the placement has fewer than RF owners.
 //!
 //! A failed owner inside its grace period is never replaced: it may come back. A migration
-//! needs a source, an in-sync owner that is not failed.
+//! needs a source ([`copy_source`]): an in-sync owner that is not failed, in the same group if
+//! one is left, else in another Active group (every in-sync copy holds every acknowledged write).
+//!
+//! A group that holds no placement of a shard yet (a replica group being filled) gets one
+//! migration per shard onto its best-ranked node, copied from another group; the copies it
+//! still lacks below RF then come from inside the group, like any RF restore.
 
 use std::collections::BTreeSet;
 
@@ -52,6 +57,16 @@ pub fn plan(s: &ClusterState, failed_past_grace: &BTreeSet<NodeId>, limit: usize
     let mut busy: BTreeSet<NodeId> = s.migrations.values().map(|m| m.to.clone()).collect();
     for (index, shards) in &s.placements {
         for (shard, groups) in shards.iter().enumerate() {
+            for group in s.groups.iter().filter(|(g, _)| !groups.contains_key(*g)).map(|(g, _)| g) {
+                let Some(m) = fill_move(s, index, shard as ShardId, group) else { continue };
+                if !busy.insert(m.to.clone()) {
+                    continue;
+                }
+                out.push(m);
+                if out.len() >= limit {
+                    return out;
+                }
+            }
             for (group, p) in groups {
                 if p.migration.is_some() || s.groups.get(group).is_none_or(|g| g.status == GroupStatus::Draining) {
                     continue;
@@ -74,6 +89,41 @@ fn status(s: &ClusterState, node: &str) -> Option<NodeStatus> {
     s.nodes.get(node).map(|n| n.status)
 }
 
+/// The in-sync copy a migration onto `to` reads (index, shard) from: an Active (then Draining)
+/// in-sync owner in `group`, else one in another Active group. Owners in a Draining group are
+/// not used: that group is on its way out.
+pub fn copy_source(s: &ClusterState, index: &str, shard: ShardId, group: &str, to: &str) -> Option<NodeId> {
+    let groups = s.placements.get(index)?.get(shard as usize)?;
+    groups
+        .iter()
+        .filter(|(g, _)| *g == group || s.groups.get(*g).is_some_and(|g| g.status == GroupStatus::Active))
+        .flat_map(|(g, p)| p.in_sync_owners().map(move |n| (g, n)))
+        .filter(|(_, n)| *n != to)
+        .filter_map(|(g, n)| {
+            let rank = match status(s, n)? {
+                NodeStatus::Active => 0,
+                NodeStatus::Draining => 1,
+                _ => return None,
+            };
+            Some((g != group, rank, n))
+        })
+        .min()
+        .map(|(_, _, n)| n.clone())
+}
+
+/// The first copy of (index, shard) in a group that has no placement of it: onto the group's
+/// best-ranked node, from a copy in another group. Draining groups and groups without Active
+/// nodes are not filled.
+fn fill_move(s: &ClusterState, index: &str, shard: ShardId, group: &str) -> Option<Move> {
+    if s.groups.get(group)?.status == GroupStatus::Draining {
+        return None;
+    }
+    let held = s.deleting.get(index);
+    let to = target_owners(s, index, shard, group).into_iter().find(|n| !held.is_some_and(|h| h.contains(n)))?;
+    copy_source(s, index, shard, group, &to)?;
+    Some(Move { index: index.into(), shard, group: group.into(), from: None, to })
+}
+
 /// The move that brings this placement closer to its target, if any can start now.
 pub fn next_move(
     s: &ClusterState,
@@ -83,11 +133,7 @@ pub fn next_move(
     p: &Placement,
     failed_past_grace: &BTreeSet<NodeId>,
 ) -> Option<Move> {
-    let has_source = |to: &str| {
-        p.owners.iter().any(|o| {
-            o.in_sync && o.node != to && matches!(status(s, &o.node), Some(NodeStatus::Active | NodeStatus::Draining))
-        })
-    };
+    let has_source = |to: &str| copy_source(s, index, shard, group, to).is_some();
     let target = target_owners(s, index, shard, group);
     let mv = |from: Option<NodeId>, to: NodeId| Move { index: index.into(), shard, group: group.into(), from, to };
 

@@ -1,5 +1,5 @@
-//! Operating a real coordinator cluster: `miroirctl` (peer add/remove, node add/list, `--json`
-//! output and errors) and the Prometheus `/metrics` endpoint.
+//! Operating a real coordinator cluster: `miroirctl` (peer add/remove, node add/list, group
+//! add/list/remove, `--json` output and errors) and the Prometheus `/metrics` endpoint.
 
 mod common;
 
@@ -108,4 +108,50 @@ async fn metrics_endpoint_exposes_raft_and_proposal_metrics() {
     ] {
         assert!(body.contains(name), "/metrics lacks `{name}`:\n{body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miroirctl_adds_lists_and_removes_replica_groups() {
+    let c = TestCluster::start(1);
+    c.wait_leader(SECS(20)).await;
+    let all = addrs(&c, &[1]);
+    for (n, g) in [("n1", "g1"), ("n2", "g1")] {
+        let out = ctl(&all, &["node", "add", n, "--url", &format!("http://{}", free_addr()), "--group", g]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let create = miroir::Command::CreateIndex {
+        uid: "movies".into(),
+        primary_key: Some("id".into()),
+        shards: Some(2),
+        rf: Some(1),
+        at: 0,
+    };
+    c.client().propose(&create).await.unwrap().0.unwrap();
+
+    // A group added to a cluster with an index waits to be filled before serving reads.
+    assert!(ctl(&all, &["group", "add", "g2"]).status.success());
+    let out = ctl(&all, &["node", "add", "m1", "--url", &format!("http://{}", free_addr()), "--group", "g2"]);
+    assert!(out.status.success(), "{out:?}");
+    let list = json_of(&ctl(&all, &["--json", "group", "list"]));
+    assert_eq!(list["groups"]["g1"]["status"], "active", "{list}");
+    assert_eq!(list["groups"]["g2"]["status"], "initializing", "{list}");
+    let human = String::from_utf8_lossy(&ctl(&all, &["group", "list"]).stdout).to_string();
+    assert!(human.lines().any(|l| l.starts_with("g2") && l.contains("Initializing") && l.ends_with('1')), "{human}");
+
+    // Removing it drains it (aborting a fill copy the rebalancer may have started) and removes
+    // its node with it.
+    let out = ctl(&all, &["--json", "group", "remove", "g2", "--timeout", "30"]);
+    assert!(out.status.success(), "{out:?}");
+    let (state, _) = c.client().get_state().await.unwrap();
+    assert!(!state.groups.contains_key("g2"));
+    assert_eq!(state.nodes["m1"].status, miroir::state::NodeStatus::Removed);
+    assert!(state.migrations.is_empty(), "{:?}", state.migrations);
+    assert!(state.placements["movies"].iter().all(|groups| groups.keys().eq(["g1"])));
+
+    // The last group serving reads cannot be drained: the command fails and changes nothing.
+    let out = ctl(&all, &["--json", "group", "remove", "g1", "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(json_of(&out)["error"]["kind"], "refused", "{out:?}");
+    let (state, _) = c.client().get_state().await.unwrap();
+    assert_eq!(state.groups["g1"].status, miroir::state::GroupStatus::Active);
 }

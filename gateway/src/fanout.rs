@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::join_all;
 use miroir::command::Command;
 use miroir::ids::{GroupId, NodeId, ShardId};
+use miroir::state::GroupStatus;
 use miroir::task::Share;
 use miroir::RoutingMap;
 use miroir_node_client::{NodeError, NodeRequest};
@@ -166,16 +167,18 @@ pub async fn settle(
     Ok(out)
 }
 
-/// The shards of `index` that have fewer in-sync copies than RF in some group.
+/// The shards of `index` that have fewer in-sync copies than RF in some group that serves reads
+/// (a group being filled lacks copies by design; reads do not use it).
 pub fn degraded_shards(map: &RoutingMap, index: &str) -> BTreeSet<ShardId> {
     let rf = map.indexes.get(index).map_or(1, |i| i.rf) as usize;
+    let filling = |g: &str| map.groups.get(g).is_some_and(|g| g.status == GroupStatus::Initializing);
     map.placements
         .get(index)
         .map(|shards| {
             shards
                 .iter()
                 .enumerate()
-                .filter(|(_, groups)| groups.values().any(|p| p.in_sync_owners().count() < rf))
+                .filter(|(_, groups)| groups.iter().any(|(g, p)| !filling(g) && p.in_sync_owners().count() < rf))
                 .map(|(s, _)| s as ShardId)
                 .collect()
         })

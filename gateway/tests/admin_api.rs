@@ -113,6 +113,31 @@ async fn nodes_and_groups_are_added_drained_and_removed_through_the_gateway() {
     assert_eq!(s, 200, "{r}");
     assert_eq!(a.cluster.read(|s| s.nodes[&owner].status), NodeStatus::Draining);
 
+    // A second group is filled from the first (Initializing); the last Active group cannot drain.
+    for id in ["n4", "n5"] {
+        assert_eq!(a.master("POST", "/_miroir/nodes", Some(node(id, "g3"))).await.0, 200);
+    }
+    let (_, groups) = a.master("GET", "/_miroir/groups", None).await;
+    assert_eq!(groups["groups"]["g3"]["status"], "initializing", "{groups}");
+    assert_error(a.master("POST", "/_miroir/groups/g1/drain", None).await, 400, "bad_request");
+    assert_error(a.master("DELETE", "/_miroir/groups/g3", None).await, 409, "miroir_topology_refused");
+    assert_eq!(a.master("POST", "/_miroir/groups/g3/drain", None).await.0, 200);
+    // A gateway with a live lease that has not installed the draining map could still read it.
+    let now = miroir_gateway::tasks::now_millis();
+    a.cluster
+        .apply(Command::RegisterGateway { id: "gw".into(), address: "x".into(), at: now, lease_ms: 60_000 })
+        .unwrap();
+    let (s, e) = a.master("DELETE", "/_miroir/groups/g3", None).await;
+    assert_eq!((s, e["code"].as_str()), (409, Some("miroir_topology_refused")), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("gateway"), "{e}");
+    let version = a.cluster.read(|s| s.map_version);
+    a.cluster
+        .apply(Command::GatewayHeartbeat { id: "gw".into(), at: now, lease_ms: 60_000, acked_version: Some(version) })
+        .unwrap();
+    let (s, r) = a.master("DELETE", "/_miroir/groups/g3", None).await;
+    assert_eq!(s, 200, "{r}");
+    assert!(a.cluster.read(|s| !s.groups.contains_key("g3") && s.nodes["n4"].status == NodeStatus::Removed));
+
     // A group with nodes cannot go; an empty one can.
     assert_error(a.master("DELETE", "/_miroir/groups/g1", None).await, 409, "miroir_topology_refused");
     assert_eq!(a.master("POST", "/_miroir/groups", Some(json!({"id": "g2"}))).await.0, 200);
@@ -180,6 +205,7 @@ async fn the_admin_api_takes_the_master_key_only() {
         ("DELETE", "/_miroir/nodes/n1"),
         ("GET", "/_miroir/groups"),
         ("DELETE", "/_miroir/groups/g1"),
+        ("POST", "/_miroir/groups/g1/drain"),
         ("GET", "/_miroir/migrations"),
         ("GET", "/_miroir/indexes/movies/verify"),
     ];

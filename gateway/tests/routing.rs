@@ -61,8 +61,8 @@ fn reads_avoid_stale_and_failed_copies_and_skip_groups_that_cannot_cover() {
         let cover = covering_set(&map, "i", start).unwrap();
         assert!(cover.keys().all(|n| n != "c"));
     }
-    // With g1 initializing as well, nothing can cover: the shards are reported.
-    run(&mut s, Command::SetGroupStatus { id: "g1".into(), status: GroupStatus::Initializing });
+    // With g1 draining as well, nothing can cover: the shards are reported.
+    run(&mut s, Command::SetGroupStatus { id: "g1".into(), status: GroupStatus::Draining });
     let missing = covering_set(&s.routing_map(), "i", 0).unwrap_err();
     assert_eq!(missing, vec![0, 1, 2, 3]);
 }

@@ -1,7 +1,8 @@
 //! Topology changes end to end (DESIGN §7): real coordinators, gateways and dev nodes on
 //! loopback, clients writing and updating all along. After every change: each acknowledged
 //! document is on every in-sync owner of its shard at its last acknowledged version, and no node
-//! holds documents of a shard it does not own.
+//! holds documents of a shard it does not own. A replica group added under writes is filled and
+//! then serves every document on its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use miroir::placement::{canonical_doc_id, shard_of, target_owners};
-use miroir::state::{MigrationPhase, NodeStatus};
+use miroir::state::{GroupStatus, MigrationPhase, NodeStatus};
 use miroir::ClusterState;
 use miroir_coordinator::client::Client;
 use miroir_sim::harness::{ClusterSpec, TestCluster};
@@ -554,4 +555,58 @@ async fn a_gateway_paused_through_a_cutover_never_writes_to_the_old_owners() {
     let s = state(&cluster).await;
     assert!(s.migrations.is_empty());
     check_data(&http, &cluster, &s, &acked, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_added_replica_group_is_filled_under_writes_and_then_serves_every_document_alone() {
+    let mut cluster = TestCluster::start(spec(1, 2, 6, 2, &["--copy-batch", "200"]));
+    let http = Http::new(&cluster.master_key);
+    let gws: Vec<String> = cluster.gateways.iter().map(|g| g.url.clone()).collect();
+    http.create_index(&gws[0]).await;
+    preload(&http, &gws[0], 2000).await;
+
+    let writers = Writers::start(&http, &gws, 2, 2000);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(cluster.ctl(&["group", "add", "g2"]).is_some());
+    for id in ["node-g2-1", "node-g2-2"] {
+        let node = cluster.spawn_node(id);
+        assert!(cluster.ctl(&["node", "add", id, "--url", &node.url, "--group", "g2"]).is_some());
+        cluster.nodes.push(node);
+    }
+    let s = state(&cluster).await;
+    assert_eq!(s.groups["g2"].status, GroupStatus::Initializing, "it holds nothing yet");
+    wait_state(&cluster, "g2 filled and Active", Duration::from_secs(60), |s| {
+        s.groups["g2"].status == GroupStatus::Active && settled(s)
+    })
+    .await;
+    let acked = writers.stop().await;
+    let s = state(&cluster).await;
+    assert!(s.placements[INDEX].iter().all(|g| g["g2"].in_sync_owners().count() == 2 && g["main"].owners.len() == 2));
+    // Every acknowledged write, those made during the fill included, is on both groups' owners.
+    check_data(&http, &cluster, &s, &acked, &[]).await;
+
+    // Remove the original group: from now on every read is served by g2 alone.
+    assert!(cluster.ctl(&["group", "remove", "main", "--timeout", "30"]).is_some(), "group remove main");
+    let s = state(&cluster).await;
+    assert!(!s.groups.contains_key("main") && s.nodes["node-1"].status == NodeStatus::Removed);
+    let total = acked.len() as u64;
+    // Search counts stop at maxTotalHits (1000 by default), as in Meilisearch: raise it first.
+    let body = json!({"pagination": {"maxTotalHits": 100000}});
+    let (status, t) =
+        http.call(reqwest::Method::PATCH, &format!("{}/indexes/{INDEX}/settings", gws[0]), Some(&body)).await;
+    assert_eq!(status, 202, "{t}");
+    assert_eq!(http.wait_task(&gws[0], t["taskUid"].as_u64().unwrap()).await["status"], "succeeded");
+    for gw in &gws {
+        let (status, r) =
+            http.call(reqwest::Method::GET, &format!("{gw}/indexes/{INDEX}/documents?limit=1"), None).await;
+        assert_eq!((status, r["total"].as_u64()), (200, Some(total)), "{r}");
+        let body = json!({"q": "doc", "page": 1, "hitsPerPage": 1});
+        let (status, r) = http.call(reqwest::Method::POST, &format!("{gw}/indexes/{INDEX}/search"), Some(&body)).await;
+        assert_eq!((status, r["totalHits"].as_u64()), (200, Some(total)), "{r}");
+        for (id, v) in acked.iter().step_by(11) {
+            let (status, d) =
+                http.call(reqwest::Method::GET, &format!("{gw}/indexes/{INDEX}/documents/{id}"), None).await;
+            assert_eq!((status, d["v"].as_u64()), (200, Some(*v)), "document {id}: {d}");
+        }
+    }
 }

@@ -57,8 +57,16 @@ enum Cmd {
 enum GroupCmd {
     /// Adds a replica group (Initializing while it is filled, when indexes exist).
     Add { id: String },
-    /// Removes a replica group that has no nodes left.
-    Remove { id: String },
+    /// Stops reads from a replica group (Draining), waits until every gateway routes by that
+    /// map, then removes the group and its nodes. Another Active group must hold every shard.
+    Remove {
+        id: String,
+        /// Longest wait for the gateways, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Replica groups and their status (Initializing while being filled).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -133,6 +141,47 @@ async fn drain_and_wait(client: &Client, id: &str, timeout: Duration, quiet: boo
             anyhow::bail!("node {id} still holds {left} copies after {timeout:?}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Sets the group Draining (no more reads from it) and waits until every gateway with a live
+/// lease installed that map, so the group is removed only once no gateway can read it, and until
+/// no migration targets it (`RemoveGroup` refuses otherwise).
+async fn drain_group(client: &Client, id: &str, timeout: Duration) -> anyhow::Result<()> {
+    let (state, _) = client.get_state().await?;
+    let group = state.groups.get(id).ok_or_else(|| anyhow::anyhow!("group {id} not found"))?;
+    if !state.nodes.values().any(|n| n.group == id && n.status != NodeStatus::Removed) {
+        return Ok(()); // it holds nothing and serves nothing
+    }
+    let version = if group.status == miroir::state::GroupStatus::Draining {
+        state.map_version
+    } else {
+        let cmd = Command::SetGroupStatus { id: id.into(), status: miroir::state::GroupStatus::Draining };
+        let (a, i) = client.propose(&cmd).await?;
+        applied(a, i)?;
+        i
+    };
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        let (state, _) = client.get_state().await?;
+        // Copies into a group on its way out are wasted: those not cut over yet are aborted (a
+        // refusal means the worker moved on meanwhile), the others are waited for.
+        let moving: Vec<_> = state.migrations.iter().filter(|(_, m)| m.group == id).collect();
+        for (mid, m) in &moving {
+            if m.phase < miroir::state::MigrationPhase::Cutover {
+                let _ = client.propose(&Command::AbortMigration { id: **mid }).await?;
+            }
+        }
+        if moving.is_empty() && state.gateways_acked(version, now_ms()) {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= end {
+            anyhow::bail!(
+                "group {id}: gateways did not install map version {version}, or {} migration(s) into it did not end, within {timeout:?}",
+                moving.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -259,7 +308,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let v = applied(a, i)?;
             print(j, v, || format!("group {id} added"));
         }
-        Cmd::Group(GroupCmd::Remove { id }) => {
+        Cmd::Group(GroupCmd::List) => {
+            let (state, _) = client.get_state().await?;
+            let v = json!({"groups": state.groups});
+            print(j, v, || {
+                let mut out = format!("{:<16} {:<13} NODES", "ID", "STATUS");
+                for (id, g) in &state.groups {
+                    let n = state.nodes.values().filter(|n| n.group == *id && n.status != NodeStatus::Removed).count();
+                    out.push_str(&format!("\n{id:<16} {:<13} {n}", format!("{:?}", g.status)));
+                }
+                out
+            });
+        }
+        Cmd::Group(GroupCmd::Remove { id, timeout }) => {
+            drain_group(&client, &id, Duration::from_secs(timeout)).await?;
             let (a, i) = client.propose(&Command::RemoveGroup { id: id.clone() }).await?;
             let v = applied(a, i)?;
             print(j, v, || format!("group {id} removed"));

@@ -34,7 +34,7 @@ struct View {
     to_url: String,
     to_status: Option<NodeStatus>,
     from: Option<(String, NodeStatus, bool)>,
-    /// An in-sync owner to read the shard from: not `to`, not failed.
+    /// An in-sync copy to read the shard from: not `to`, not failed (`rebalance::copy_source`).
     source: Option<(NodeId, String)>,
 }
 
@@ -48,22 +48,9 @@ fn view(s: &ClusterState, id: MigrationId) -> Option<View> {
         let holds = p.owner(f).is_some() || p.incoming.contains(f);
         node(f).map(|(u, st)| (u, st, holds))
     });
-    let mut sources: Vec<(u8, NodeId, String)> = p
-        .owners
-        .iter()
-        .filter(|o| o.in_sync && o.node != m.to)
-        .filter_map(|o| {
-            let (url, st) = node(&o.node)?;
-            let rank = match st {
-                NodeStatus::Active => 0,
-                NodeStatus::Draining => 1,
-                _ => return None,
-            };
-            Some((rank, o.node.clone(), url))
-        })
-        .collect();
-    sources.sort();
-    let source = sources.into_iter().next().map(|(_, n, u)| (n, u));
+    // The same group's copy first; a group being filled reads from another group.
+    let source = miroir::rebalance::copy_source(s, &m.index, m.shard, &m.group, &m.to)
+        .and_then(|n| node(&n).map(|(url, _)| (n, url)));
     Some(View { m, pk: idx.primary_key.clone(), settings: idx.settings.clone(), to_url, to_status, from, source })
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use miroir::ids::{NodeId, ShardId};
 use miroir::placement::{canonical_doc_id, shard_of};
+use miroir::state::GroupStatus;
 use miroir::RoutingMap;
 use serde_json::Value;
 
@@ -127,7 +128,12 @@ pub fn plan_by_node(
     for (shard, doc) in docs {
         let groups = placements.get(shard as usize).ok_or_else(|| AppError::internal("shard outside the placement"))?;
         let mut targets = groups.values().flat_map(|p| p.write_targets()).peekable();
-        if targets.peek().is_none() || groups.values().any(|p| p.in_sync_owners().next().is_none()) {
+        // A placement of a serving group whose owners are all stale cannot take the write. A group
+        // being filled serves no reads: it may hold no owner yet (the first copy, its incoming
+        // node takes the write) or only stale ones (repaired later from another group).
+        let serving = |g: &str| map.groups.get(g).is_some_and(|g| g.status == GroupStatus::Active);
+        let stale = groups.iter().any(|(g, p)| serving(g) && p.in_sync_owners().next().is_none());
+        if targets.peek().is_none() || stale {
             return Err(AppError::new(
                 Code::MIROIR_NO_QUORUM,
                 format!("Shard {shard} of index `{index}` has no in-sync copy to take the write."),
@@ -147,6 +153,7 @@ pub fn plan_by_node(
 mod tests {
     use super::*;
     use miroir::command::Command;
+    use miroir::state::MigrationPhase;
     use miroir::{apply, ClusterState};
     use serde_json::json;
 
@@ -215,5 +222,55 @@ mod tests {
         for node in ["a", "b", "c", "d"] {
             assert_eq!(plan[node].len(), 50, "RF = group size: every node holds everything");
         }
+    }
+
+    #[test]
+    fn a_group_being_filled_gets_the_writes_of_its_incoming_copies() {
+        let mut s = ClusterState::default();
+        let create = Command::CreateIndex {
+            uid: "i".into(),
+            primary_key: Some("id".into()),
+            shards: Some(2),
+            rf: Some(1),
+            at: 0,
+        };
+        let cmds = [
+            Command::AddGroup { id: "g1".into() },
+            Command::AddNode { id: "a".into(), url: "u".into(), group: "g1".into() },
+            create,
+            Command::AddGroup { id: "g2".into() },
+            Command::AddNode { id: "c".into(), url: "u".into(), group: "g2".into() },
+            Command::StartMigration {
+                index: "i".into(),
+                shard: 0,
+                group: "g2".into(),
+                from: None,
+                to: "c".into(),
+                at: 1,
+            },
+        ];
+        for (i, c) in cmds.iter().enumerate() {
+            apply(&mut s, c, i as u64 + 1).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        }
+        let docs = shard_documents((0..40).map(|i| doc(json!({"id": i}))).collect(), "id", 2).unwrap();
+        let in_shard_0 = docs.iter().filter(|(shard, _)| *shard == 0).count();
+        let plan = plan_by_node(&s.routing_map(), "i", docs).unwrap();
+        assert_eq!(plan["a"].len(), 40);
+        assert_eq!(plan["c"].len(), in_shard_0, "only the shard being copied to it");
+
+        // Its only copy misses a write and goes stale: g2 serves no reads, writes still succeed.
+        let mut cmds: Vec<Command> = [MigrationPhase::Copy, MigrationPhase::Verify, MigrationPhase::Cutover]
+            .into_iter()
+            .map(|phase| Command::AdvanceMigration { id: 0, phase, at: 1 })
+            .collect();
+        cmds.push(Command::MarkStale { index: "i".into(), shard: 0, group: "g2".into(), node: "c".into() });
+        for (i, c) in cmds.iter().enumerate() {
+            apply(&mut s, c, i as u64 + 10).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        }
+        let docs = shard_documents((0..40).map(|i| doc(json!({"id": i}))).collect(), "id", 2).unwrap();
+        let plan = plan_by_node(&s.routing_map(), "i", docs).unwrap();
+        assert_eq!(plan["a"].len(), 40);
+        assert!(!plan.contains_key("c"), "a stale copy gets no writes");
+        assert!(crate::fanout::degraded_shards(&s.routing_map(), "i").is_empty(), "g2 is not serving");
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use miroir::command::Command;
-use miroir::state::NodeStatus;
+use miroir::state::{GroupStatus, MigrationPhase, NodeStatus};
 use miroir::CommandError;
 use serde::Deserialize;
 use serde_json::json;
@@ -15,7 +15,7 @@ use serde_json::json;
 use super::json_ok;
 use crate::app::AppState;
 use crate::cluster::ClusterError;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 
 /// What an operator gets back from a change: the log index it was committed at (the map version
@@ -76,7 +76,40 @@ pub async fn add_group(State(app): State<Arc<AppState>>, Json(g): Json<NewGroup>
     commit(&app, Command::AddGroup { id: g.id }).await
 }
 
+/// Stops reads from the group (refused for the last Active group); then `DELETE` removes it.
+pub async fn drain_group(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> AppResult<Response> {
+    commit(&app, Command::SetGroupStatus { id, status: GroupStatus::Draining }).await
+}
+
+/// Removes a group, as `miroirctl group remove` does but without waiting: a group with nodes must
+/// be Draining, every gateway with a live lease must have installed the current map (none can still
+/// read the group) and no copy may be on its way into it (those not cut over yet are aborted here).
+/// Until then the answer is `miroir_topology_refused`, to retry.
 pub async fn remove_group(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> AppResult<Response> {
+    let state = app.cluster.state().await?;
+    let Some(group) = state.groups.get(&id) else {
+        return Err(ClusterError::Rejected(CommandError::GroupNotFound(id)).into());
+    };
+    let has_nodes = state.nodes.values().any(|n| n.group == id && n.status != NodeStatus::Removed);
+    if has_nodes && group.status == GroupStatus::Draining {
+        let moving: Vec<_> = state.migrations.iter().filter(|(_, m)| m.group == id).collect();
+        for (mid, m) in &moving {
+            if m.phase < MigrationPhase::Cutover {
+                // A refusal means the migration moved on meanwhile: the retry sees it.
+                let _ = app.cluster.propose(Command::AbortMigration { id: **mid }).await;
+            }
+        }
+        let caught_up = state.gateways_acked(state.map_version, crate::tasks::now_millis());
+        let wait = match (moving.len(), caught_up) {
+            (0, true) => None,
+            (0, false) => Some("some gateway has not installed the map in which it drains yet".to_string()),
+            (n, _) => Some(format!("{n} copies are still moving into it")),
+        };
+        if let Some(why) = wait {
+            let msg = format!("Replica group `{id}` cannot be removed yet: {why}. Retry shortly.");
+            return Err(AppError::new(Code::MIROIR_TOPOLOGY_REFUSED, msg));
+        }
+    }
     commit(&app, Command::RemoveGroup { id }).await
 }
 

@@ -35,6 +35,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/_miroir/nodes/{id}/drain", post(admin::drain_node))
         .route("/_miroir/groups", get(admin::list_groups).post(admin::add_group))
         .route("/_miroir/groups/{id}", axum::routing::delete(admin::remove_group))
+        .route("/_miroir/groups/{id}/drain", post(admin::drain_group))
         .route("/_miroir/migrations", get(admin::migrations))
         .route("/_miroir/indexes/{uid}/verify", get(admin::verify))
         .route("/indexes", get(indexes::list).post(indexes::create))

@@ -195,6 +195,8 @@ async fn a_cluster_lists_fields_exactly_like_one_node() {
         ("/indexes/books/fields", json!([]), "bad_request"),
         ("/indexes/nope/fields", json!({"limit": "x"}), "invalid_index_limit"),
         ("/indexes/nope/fields", json!({}), "index_not_found"),
+        ("/indexes/bad%20uid!/fields", json!({}), "index_not_found"),
+        ("/indexes/.meili-x/fields", json!({}), "invalid_index_uid"),
     ] {
         let (status, err) = compare(path.into(), body.clone()).await;
         assert_eq!(err["code"], json!(code), "{path} {body}: {err}");

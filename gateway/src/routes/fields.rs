@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use miroir::fields::{parse, union};
+use miroir::fields::{check_uid, parse, union, FieldsRefusal};
 use miroir_node_client::{Method, NodeError, NodeRequest};
 use serde_json::{json, Value};
 
@@ -30,10 +30,12 @@ pub async fn list(
     Path(uid): Path<String>,
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
-    // Meilisearch reads the body before it looks the index up; its uid is not validated.
-    let req = parse(&body).map_err(|r| {
+    // Meilisearch reads the body before it looks the index up; only its reserved uids are invalid.
+    let refused = |r: FieldsRefusal| {
         AppError::new(Code { name: r.code, status: StatusCode::BAD_REQUEST, ..Code::BAD_REQUEST }, r.message)
-    })?;
+    };
+    let req = parse(&body).map_err(refused)?;
+    check_uid(&uid).map_err(refused)?;
     let map = app.map();
     if !map.indexes.contains_key(&uid) {
         return Err(AppError::index_not_found(&uid));

@@ -467,10 +467,12 @@ async fn facet_search(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
     ok(StatusCode::OK, search::facet_search(e.index(&uid)?, &body)?)
 }
 
-/// The body is checked before the index is looked up (Meilisearch extracts it first); the uid is
-/// not validated, an invalid one is just not found.
+/// The body is checked before the index is looked up (Meilisearch extracts it first); only a
+/// reserved uid is refused, any other unknown one is not found.
 async fn list_fields(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
-    let req = miroir::fields::parse(&json_body(ct(&h), &b)?).map_err(|r| DevError::new(r.code, r.message))?;
+    let refused = |r: miroir::fields::FieldsRefusal| DevError::new(r.code, r.message);
+    let req = miroir::fields::parse(&json_body(ct(&h), &b)?).map_err(refused)?;
+    miroir::fields::check_uid(&uid).map_err(refused)?;
     let e = s.engine();
     ok(StatusCode::OK, crate::devnode::engine::fields::list(e.index(&uid)?, &req))
 }

@@ -203,6 +203,15 @@ async fn a_cluster_lists_fields_exactly_like_one_node() {
         assert_eq!(status, if code == "index_not_found" { 404 } else { 400 });
     }
 
+    // A node that fails has its shards answered by their other copies: nothing is missing.
+    nodes[0].set_fail_rate(1.0);
+    for body in [json!({"limit": 1000}), json!({"filter": {"attributePatterns": ["solo_*"]}, "offset": 3, "limit": 30})]
+    {
+        let (status, answer) = compare("/indexes/books/fields".into(), body.clone()).await;
+        assert_eq!(status, 200, "{body}: {answer}");
+    }
+    nodes[0].clear_faults();
+
     // An index without documents has no field; a field outlives its documents, as in milli.
     let (_, empty) = compare("/indexes/empty/fields".into(), json!({})).await;
     assert_eq!(empty, json!({"results": [], "offset": 0, "limit": 20, "total": 0}));

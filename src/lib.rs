@@ -8,6 +8,7 @@ pub mod apply;
 pub mod cancel;
 pub mod command;
 pub mod error;
+pub mod fields;
 pub mod ids;
 pub mod keys;
 pub mod map;

@@ -16,7 +16,7 @@ const ROOT: &[&str] =
     &["/chats", "/dumps", "/dynamic-search-rules", "/export", "/logs", "/network", "/render-template", "/snapshots"];
 
 /// Index sub-routes (after `/indexes/{uid}/`) without a cluster implementation in Miroir yet.
-const INDEX: &[&str] = &["similar", "fields", "documents/edit", "chat"];
+const INDEX: &[&str] = &["similar", "documents/edit", "chat"];
 
 /// Whether Meilisearch serves `path` (some method of it), while this gateway does not.
 pub fn is_unsupported_meilisearch_route(path: &str) -> bool {
@@ -55,8 +55,15 @@ mod tests {
         for p in ["/dumps", "/indexes/movies/similar", "/indexes/m/documents/edit", "/network/"] {
             assert!(unsupported(p), "{p}");
         }
-        for p in ["/nope", "/keys", "/keys/abc", "/indexes/movies", "/indexes/movies/documents", "/indexes/searchable"]
-        {
+        for p in [
+            "/nope",
+            "/keys",
+            "/keys/abc",
+            "/indexes/movies",
+            "/indexes/movies/documents",
+            "/indexes/movies/fields",
+            "/indexes/searchable",
+        ] {
             assert!(!unsupported(p), "{p}");
         }
     }

@@ -16,6 +16,7 @@ use crate::fanout::Outcome;
 mod admin;
 mod documents;
 mod features;
+mod fields;
 mod indexes;
 mod keys;
 mod meta;
@@ -69,6 +70,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/indexes/{uid}/compact", post(indexes::compact))
         .route("/indexes/{uid}/search", get(crate::search::get).post(crate::search::post))
         .route("/indexes/{uid}/facet-search", post(crate::search::facet_search::post))
+        .route("/indexes/{uid}/fields", post(fields::list))
         .route("/multi-search", post(crate::search::multi))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{key}", get(keys::get).patch(keys::update).delete(keys::delete))

@@ -4,6 +4,7 @@
 pub mod browse;
 pub mod facets;
 pub mod features;
+pub mod fields;
 pub mod filter;
 pub mod payload;
 pub mod search;
@@ -12,7 +13,7 @@ pub mod swap;
 pub mod task_query;
 pub mod tasks;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -34,6 +35,8 @@ pub struct Index {
     /// is Meilisearch's tie-break order.
     pub docs: BTreeMap<u64, Doc>,
     pub ids: HashMap<String, u64>,
+    /// Every field path a document brought, kept after its documents go (milli's fields ids map).
+    pub fields: BTreeSet<String>,
     next_internal: u64,
 }
 
@@ -47,6 +50,7 @@ impl Index {
             settings_set: json!({}),
             docs: BTreeMap::new(),
             ids: HashMap::new(),
+            fields: BTreeSet::new(),
             next_internal: 0,
         }
     }
@@ -431,6 +435,7 @@ impl Engine {
                 idx.primary_key = Some(pk);
                 let n = docs.len();
                 for (id, d) in ids.into_iter().zip(docs) {
+                    fields::record(&mut idx.fields, &d);
                     match idx.ids.get(&id) {
                         Some(internal) => {
                             let slot = idx.docs.entry(*internal).or_default();

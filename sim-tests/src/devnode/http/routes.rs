@@ -182,6 +182,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/indexes/{uid}/documents/{id}", g(get(get_document).delete(delete_document)))
         .route("/indexes/{uid}/search", g(get(search_get).post(search_post)))
         .route("/indexes/{uid}/facet-search", g(post(facet_search)))
+        .route("/indexes/{uid}/fields", g(post(list_fields)))
         .route("/multi-search", g(post(multi_search)))
         .route("/indexes/{uid}/settings", g(get(get_settings).patch(patch_settings).delete(reset_settings)))
         .route("/experimental-features", g(get(get_features).patch(patch_features)))
@@ -464,6 +465,16 @@ async fn facet_search(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
     let body = object(json_body(ct(&h), &b)?)?;
     let e = s.engine();
     ok(StatusCode::OK, search::facet_search(e.index(&uid)?, &body)?)
+}
+
+/// The body is checked before the index is looked up (Meilisearch extracts it first); only a
+/// reserved uid is refused, any other unknown one is not found.
+async fn list_fields(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    let refused = |r: miroir::fields::FieldsRefusal| DevError::new(r.code, r.message);
+    let req = miroir::fields::parse(&json_body(ct(&h), &b)?).map_err(refused)?;
+    miroir::fields::check_uid(&uid).map_err(refused)?;
+    let e = s.engine();
+    ok(StatusCode::OK, crate::devnode::engine::fields::list(e.index(&uid)?, &req))
 }
 
 async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {

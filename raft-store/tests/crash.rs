@@ -125,7 +125,10 @@ async fn acknowledged_entries_survive_sigkill() {
         .spawn()
         .unwrap();
     let mut acked: BTreeMap<u64, Proposal> = BTreeMap::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+    // The pipe stays open until the child is dead: closed earlier, the child's next print fails,
+    // it panics and starts shutting down, and the SIGKILL no longer lands on a process mid-stream.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         let Some((index, json)) = line.split_once(' ') else { continue };
         let Ok(index) = index.parse::<u64>() else { continue };
@@ -136,6 +139,7 @@ async fn acknowledged_entries_survive_sigkill() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    drop(lines);
     assert_eq!(acked.len(), ACKS_BEFORE_KILL, "the child stopped before acknowledging enough entries");
 
     let (mut log, mut sm) = open_rocks(dir.path()).unwrap();
@@ -164,7 +168,17 @@ async fn acknowledged_entries_survive_sigkill() {
         }
     }
     let recovered = state.read(|s| serde_json::to_vec(s).unwrap());
-    assert_eq!(recovered, serde_json::to_vec(&expected).unwrap(), "recovered state differs from the durable log");
+    if recovered != serde_json::to_vec(&expected).unwrap() {
+        let last_logged = entries.last().map(|e| e.log_id.index);
+        let snapshot_at = snapshot.meta.last_log_id.map(|l| l.index);
+        let got: miroir::ClusterState = serde_json::from_slice(&recovered).unwrap();
+        let extra: Vec<&String> = got.groups.keys().filter(|g| !expected.groups.contains_key(*g)).collect();
+        let missing: Vec<&String> = expected.groups.keys().filter(|g| !got.groups.contains_key(*g)).collect();
+        panic!(
+            "recovered state differs from the durable log: applied {applied}, last logged {last_logged:?}, \
+             snapshot at {snapshot_at:?}, acked up to {last}; groups only recovered {extra:?}, only replayed {missing:?}"
+        );
+    }
     for p in acked.values() {
         let Command::AddGroup { id } = &p.command else { unreachable!() };
         assert!(state.read(|s| s.groups.contains_key(id)), "acknowledged group {id:?} lost");

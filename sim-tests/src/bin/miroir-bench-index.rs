@@ -1,8 +1,8 @@
 //! Indexing load driver: the same documents sent straight to one node and through a Miroir gateway
-//! (3 coordinators, 3 nodes, S shards, RF copies), in the same run; prints documents per second
+//! (3 coordinators, `--nodes` nodes, S shards, RF copies), in the same run; prints documents per second
 //! from the first request to the last task succeeded. Nodes are dev nodes, or real Meilisearch when
 //! `MEILI_BIN` is set. Then it times the same search queries against both (`--searches`, p50/p99
-//! and throughput). With `--add-node`, it then adds a fourth node to the loaded cluster and reports
+//! and throughput). With `--add-node`, it then adds one more node to the loaded cluster and reports
 //! the time until every shard is on its new owners, the documents moved per second, and the search
 //! latency clients saw meanwhile. Build with `--release` for meaningful numbers.
 
@@ -22,6 +22,9 @@ struct Args {
     /// Concurrent clients.
     #[arg(long, default_value_t = 4)]
     clients: u64,
+    /// Meilisearch nodes in the cluster.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
     #[arg(long, default_value_t = 8)]
     shards: u32,
     #[arg(long, default_value_t = 2)]
@@ -168,9 +171,18 @@ async fn main() {
 
     let args = Args::parse();
     let mut cluster = tokio::task::spawn_blocking({
-        let (shards, rf) = (args.shards, args.rf);
+        let (nodes, shards, rf) = (args.nodes, args.shards, args.rf);
         let coordinator_args = args.coordinator_arg.clone();
-        move || TestCluster::start(ClusterSpec { gateways: 1, shards, rf, coordinator_args, ..ClusterSpec::default() })
+        move || {
+            TestCluster::start(ClusterSpec {
+                nodes,
+                gateways: 1,
+                shards,
+                rf,
+                coordinator_args,
+                ..ClusterSpec::default()
+            })
+        }
     })
     .await
     .unwrap();
@@ -182,8 +194,8 @@ async fn main() {
     let gateway = bench::Target { url: cluster.gateways[0].url.clone(), key, http };
 
     println!(
-        "{} documents, batches of {}, {} clients; cluster: 3 nodes, {} shards, RF {}",
-        args.docs, args.batch, args.clients, args.shards, args.rf
+        "{} documents, batches of {}, {} clients; cluster: {} nodes, {} shards, RF {}",
+        args.docs, args.batch, args.clients, args.nodes, args.shards, args.rf
     );
     let t_node = node.run("bench", args.docs, args.batch, args.clients).await;
     let t_gw = gateway.run("bench", args.docs, args.batch, args.clients).await;
@@ -197,13 +209,17 @@ async fn main() {
     );
     if args.searches > 0 {
         let pct = |l: &[std::time::Duration], p: f64| l[((l.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0;
+        let gateway_pid = cluster.gateways[0].proc.pid().expect("gateway running");
         for (name, target) in [("one node", &node), ("through gateway", &gateway)] {
+            let cpu_before = cpu_seconds(gateway_pid);
             let (lat, wall) = target.searches("bench", args.searches, args.clients as usize).await;
+            let cpu = cpu_seconds(gateway_pid) - cpu_before;
             println!(
-                "search, {name:<16} {:>7.0} queries/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+                "search, {name:<16} {:>7.0} queries/s  p50 {:>6.2} ms  p99 {:>6.2} ms  gateway CPU {:>5.0} µs/query",
                 lat.len() as f64 / wall.as_secs_f64(),
                 pct(&lat, 0.5),
-                pct(&lat, 0.99)
+                pct(&lat, 0.99),
+                cpu * 1e6 / lat.len() as f64
             );
         }
     }
@@ -214,6 +230,23 @@ async fn main() {
     drop(cluster);
 }
 
+/// User plus system CPU time the process has used, from /proc (Linux).
+#[cfg(not(madsim))]
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|x| x.parse::<f64>().ok()).sum());
+    let per_second = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    ticks / per_second
+}
+
 /// Adds a node to the loaded cluster; searches run from `clients` clients until every migration is
 /// done. Prints the time to settle, documents moved per second and the searches' latency.
 #[cfg(not(madsim))]
@@ -222,7 +255,7 @@ async fn move_to_a_new_node(cluster: &mut miroir_sim::harness::TestCluster, gate
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    let node = cluster.spawn_node("node-4");
+    let node = cluster.spawn_node("node-added");
     let node_url = node.url.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let searchers = {
@@ -237,7 +270,7 @@ async fn move_to_a_new_node(cluster: &mut miroir_sim::harness::TestCluster, gate
         })
     };
     let started = Instant::now();
-    cluster.ctl(&["node", "add", "node-4", "--url", &node_url, "--group", "main"]).expect("node add");
+    cluster.ctl(&["node", "add", "node-added", "--url", &node_url, "--group", "main"]).expect("node add");
     cluster.nodes.push(node);
     // Settled: the new node holds documents and no migration is left (`miroirctl migrations`).
     let docs_on_new_node = || async {

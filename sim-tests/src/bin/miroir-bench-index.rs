@@ -272,22 +272,29 @@ async fn move_to_a_new_node(cluster: &mut miroir_sim::harness::TestCluster, gate
     let started = Instant::now();
     cluster.ctl(&["node", "add", "node-added", "--url", &node_url, "--group", "main"]).expect("node add");
     cluster.nodes.push(node);
-    // Settled: the new node holds documents and no migration is left (`miroirctl migrations`).
+    // Settled: the new node holds documents and no migration has been in flight for two rebalancer
+    // rounds (it starts at most `--max-migrations` at a time, so one may end before the next starts).
     let docs_on_new_node = || async {
         let url = format!("{node_url}/indexes/bench/stats");
         let resp = gateway.http.get(url).bearer_auth(&gateway.key).send().await.expect("node stats");
         resp.json::<serde_json::Value>().await.ok().and_then(|v| v["numberOfDocuments"].as_u64()).unwrap_or(0)
     };
-    loop {
+    let mut idle_since: Option<Instant> = None;
+    let settled_at = loop {
         let migrations = cluster.ctl(&["migrations"]).expect("miroirctl migrations");
         let idle = migrations["migrations"].as_array().is_some_and(Vec::is_empty);
-        if idle && docs_on_new_node().await > 0 {
-            break;
+        if !idle {
+            idle_since = None;
+        } else if docs_on_new_node().await > 0 {
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= Duration::from_millis(2_500) {
+                break since;
+            }
         }
         assert!(started.elapsed() < Duration::from_secs(3600), "migrations did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let took = started.elapsed();
+    };
+    let took = settled_at - started;
     stop.store(true, Ordering::Relaxed);
     let mut lat = searchers.await.unwrap();
     lat.sort();

@@ -102,6 +102,11 @@ impl AppState {
         metrics::gauge!(crate::metrics::MAP_VERSION).set(version as f64);
     }
 
+    /// Each newly installed map version, as it is installed.
+    pub fn installed_versions(&self) -> watch::Receiver<u64> {
+        self.version_tx.subscribe()
+    }
+
     /// Waits until the installed map is at least `version` (a change this gateway just committed).
     pub async fn wait_for_version(&self, version: u64) -> AppResult<Arc<RoutingMap>> {
         self.wait_until(|m| m.version >= version).await

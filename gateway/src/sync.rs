@@ -45,13 +45,16 @@ pub async fn follow_map(app: Arc<AppState>) {
     }
 }
 
-/// Registers the gateway, then renews its lease and acknowledges the installed map version.
+/// Registers the gateway, then renews its lease and acknowledges the installed map version: every
+/// `lease / 3`, and at once when a newer map is installed, since migration barriers wait for that
+/// acknowledgement (on the period alone, each barrier cost up to a third of the lease).
 pub async fn keep_lease(app: Arc<AppState>, cfg: LeaseConfig) {
     let lease_ms = cfg.lease.as_millis() as u64;
     let period = cfg.lease / 3;
     // Writes stop this long before the coordinator could consider the lease expired.
     let margin = cfg.lease / 4;
     let mut registered = false;
+    let mut installed = app.installed_versions();
     loop {
         // Taken before sending: the leader starts the lease later than this, by any clock.
         let sent = Instant::now();
@@ -68,6 +71,16 @@ pub async fn keep_lease(app: Arc<AppState>, cfg: LeaseConfig) {
             Err(crate::cluster::ClusterError::Rejected(miroir::CommandError::GatewayNotFound(_))) => registered = false,
             Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
         }
-        tokio::time::sleep(period.saturating_sub(sent.elapsed()).max(Duration::from_millis(20))).await;
+        let next = tokio::time::sleep(period.saturating_sub(sent.elapsed()).max(Duration::from_millis(20)));
+        if registered {
+            tokio::select! {
+                _ = next => {}
+                changed = installed.changed() => if changed.is_err() {
+                    tokio::time::sleep(period).await;
+                },
+            }
+        } else {
+            next.await;
+        }
     }
 }

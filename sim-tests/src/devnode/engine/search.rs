@@ -449,9 +449,6 @@ impl Ranked {
     pub fn score(&self) -> f64 {
         self.score
     }
-    pub fn details(&self) -> &Map<String, Value> {
-        &self.details
-    }
 }
 
 /// One hit as a search shows it: the document projected, then the scores asked for.
@@ -555,7 +552,6 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
     let fields = string_list(body, "attributesToRetrieve", "invalid_search_attributes_to_retrieve")?;
     let facets = string_list(body, "facets", "invalid_search_facets")?;
     let sort_raw = string_list(body, "sort", "invalid_search_sort")?.unwrap_or_default();
-    let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
     let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_search_filter")?;
 
     let mut sort = Vec::new();

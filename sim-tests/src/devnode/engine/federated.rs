@@ -282,7 +282,7 @@ pub fn search<'a>(
                         weighted: r.score() * weight,
                         query: *i,
                         ranked: r,
-                        doc: *d,
+                        doc: d,
                         evaluated: n,
                         index: uid.as_str(),
                     })

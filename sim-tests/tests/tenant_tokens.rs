@@ -143,6 +143,14 @@ async fn a_tenant_sees_only_its_documents_across_every_shard() {
     assert!(r["results"][0]["hits"].as_array().unwrap().iter().all(|h| h["tenant"] == 1));
     assert_eq!(r["results"][0]["estimatedTotalHits"], DOCS / 3);
     assert_eq!(r["results"][1]["estimatedTotalHits"], 1);
+    // So does a federated one, in its hits and in the per-node counts of its total.
+    let federated = json!({"federation": {"limit": 1000}, "queries": [{"indexUid": "movies"}, {"indexUid": "books"}]});
+    let (status, r) = s.send(reqwest::Method::POST, "/multi-search", Some(&token), &federated).await;
+    assert_eq!(status, 200, "{r}");
+    let hits = r["hits"].as_array().unwrap();
+    assert_eq!(hits.len() as u64, DOCS / 3 + 1, "{r}");
+    assert!(hits.iter().filter(|h| h["_federation"]["indexUid"] == "movies").all(|h| h["tenant"] == 1));
+    assert_eq!(r["estimatedTotalHits"], DOCS / 3 + 1);
 
     // A list of indexes has no filter: everything in them.
     let open = sign("HS512", &secret, &json!({"searchRules": ["movies"], "apiKeyUid": uid}));

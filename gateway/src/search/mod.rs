@@ -4,6 +4,7 @@
 
 pub mod distinct;
 pub mod facet_search;
+pub mod federated;
 pub mod get;
 pub mod merge;
 
@@ -255,8 +256,8 @@ async fn search_value(
     Ok((merged, gathered.missing))
 }
 
-/// `POST /multi-search` without federation: every query answered as its own search, in order.
-/// Federated search (one merged list across indexes, with weights) is not served yet.
+/// `POST /multi-search`: without federation, every query answered as its own search, in order;
+/// with it, one merged list (see `federated`).
 pub async fn multi(
     State(app): State<Arc<AppState>>,
     access: Access,
@@ -264,15 +265,24 @@ pub async fn multi(
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
     let policy = policy(&headers)?;
-    if body.get("federation").is_some_and(|f| !f.is_null()) {
-        return Err(AppError::new(
-            Code::MIROIR_NOT_SUPPORTED,
-            "Federated `POST /multi-search` is not supported by Miroir yet.",
-        ));
-    }
     let Some(Value::Array(queries)) = body.get("queries") else {
         return Err(AppError::new(Code::MISSING_MULTI_SEARCH_QUERIES, "Missing field `queries`"));
     };
+    if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
+        let window = federated::parse_federation(f)?;
+        let mut parsed = Vec::with_capacity(queries.len());
+        for (i, q) in queries.iter().enumerate() {
+            parsed.push(federated::parse_query(i, q)?);
+        }
+        for q in parsed.iter_mut() {
+            if !access.index_authorized(&q.index_uid) {
+                return Err(crate::auth::invalid_api_key().inside(&format!("Inside `.queries[{}]`: ", q.position)));
+            }
+            add_search_rules(&mut q.body, access.search_filter(&q.index_uid));
+        }
+        let (answer, missing) = federated::search(&app, parsed, window, policy, &new_request_uid()).await?;
+        return Ok((degraded_headers(&missing), axum::Json(answer)).into_response());
+    }
     let mut parsed = Vec::with_capacity(queries.len());
     for (i, q) in queries.iter().enumerate() {
         let mut q = q.as_object().cloned().unwrap_or_default();

@@ -12,11 +12,14 @@ pub struct DevError {
     /// Most codes are literals; a few are built from a parameter name (`invalid_search_limit`).
     pub code: Cow<'static, str>,
     pub message: String,
+    /// The HTTP status when it is not the code's usual one (a federated search answers an unknown
+    /// index with 400, not 404: the missing resource is not in the URL).
+    pub status_override: Option<u16>,
 }
 
 impl DevError {
     pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        DevError { code: code.into(), message: message.into() }
+        DevError { code: code.into(), message: message.into(), status_override: None }
     }
 
     pub fn index_not_found(uid: &str) -> Self {
@@ -29,6 +32,9 @@ impl DevError {
 
     /// HTTP status Meilisearch answers with for this code.
     pub fn status(&self) -> u16 {
+        if let Some(s) = self.status_override {
+            return s;
+        }
         match self.code.as_ref() {
             "index_not_found" | "document_not_found" | "task_not_found" | "batch_not_found" | "api_key_not_found" => {
                 404

@@ -4,6 +4,7 @@
 pub mod browse;
 pub mod facets;
 pub mod features;
+pub mod federated;
 pub mod fields;
 pub mod filter;
 pub mod payload;

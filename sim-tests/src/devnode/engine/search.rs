@@ -428,7 +428,103 @@ pub(super) fn facet_key(v: &Value) -> String {
     }
 }
 
+/// A query evaluated on one index: every matching document, ranked (and deduplicated under
+/// `distinct`), with what rendering its hits needs.
+pub(super) struct Evaluated<'a> {
+    pub view: View,
+    pub ranked: Vec<(Ranked, &'a Doc)>,
+    pub q_raw: String,
+    pub offset: usize,
+    pub limit: usize,
+    pub page: Option<usize>,
+    pub hits_per_page: Option<usize>,
+    pub fields: Option<Vec<String>>,
+    pub facets: Option<Vec<String>>,
+}
+
+impl Ranked {
+    pub fn internal(&self) -> u64 {
+        self.internal
+    }
+    pub fn score(&self) -> f64 {
+        self.score
+    }
+}
+
+/// One hit as a search shows it: the document projected, then the scores asked for.
+pub(super) fn render_hit(r: &Ranked, d: &Doc, ev: &Evaluated, body: &Map<String, Value>) -> Map<String, Value> {
+    let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let mut h = project(d, &ev.view, ev.fields.as_deref());
+    if flag("showRankingScore") {
+        h.insert("_rankingScore".into(), json!(r.score));
+    }
+    if flag("showRankingScoreDetails") {
+        h.insert("_rankingScoreDetails".into(), Value::Object(r.details.clone()));
+    }
+    h
+}
+
 pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> DevResult<Value> {
+    let ev = evaluate(idx, body)?;
+    let Evaluated { view, ranked, q_raw, offset, limit, page, hits_per_page, facets, .. } = &ev;
+    let (offset, limit, page, hits_per_page) = (*offset, *limit, *page, *hits_per_page);
+    let total = ranked.len();
+    let mut out = Map::new();
+    let (start, count) = match (page, hits_per_page) {
+        (None, None) => (offset, limit),
+        (p, h) => {
+            let p = p.unwrap_or(1);
+            let h = h.unwrap_or(20);
+            if p == 0 {
+                (0, 0)
+            } else {
+                ((p - 1) * h, h)
+            }
+        }
+    };
+    // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
+    // requested limit (`perform_search` answers with `SearchQuery.limit`).
+    let capped = total.min(view.max_total_hits);
+    let start = start.min(view.max_total_hits);
+    let count = count.min(view.max_total_hits.saturating_sub(start));
+    let offset = start;
+    let end = (start + count).min(capped);
+    let hits: Vec<Value> = ranked
+        .get(start.min(end)..end)
+        .unwrap_or(&[])
+        .iter()
+        .map(|(r, d)| Value::Object(render_hit(r, d, &ev, body)))
+        .collect();
+    out.insert("hits".into(), Value::Array(hits));
+    out.insert("query".into(), json!(q_raw));
+    out.insert("processingTimeMs".into(), json!(0));
+    match (page, hits_per_page) {
+        (None, None) => {
+            out.insert("limit".into(), json!(limit));
+            out.insert("offset".into(), json!(offset));
+            out.insert("estimatedTotalHits".into(), json!(capped));
+        }
+        (p, h) => {
+            let h = h.unwrap_or(20);
+            out.insert("hitsPerPage".into(), json!(h));
+            out.insert("page".into(), json!(p.unwrap_or(1)));
+            out.insert("totalPages".into(), json!(if h == 0 { 0 } else { capped.div_ceil(h) }));
+            out.insert("totalHits".into(), json!(capped));
+        }
+    }
+    if let Some(fs) = facets {
+        let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs.clone() };
+        let (dist, stats) =
+            facet_distribution(ranked.iter().map(|(_, d)| *d), &names, view.max_values_per_facet, &view.facet_orders);
+        out.insert("facetDistribution".into(), dist);
+        out.insert("facetStats".into(), stats);
+    }
+    out.insert("requestUid".into(), json!(request_uid));
+    Ok(Value::Object(out))
+}
+
+/// Validates a query and ranks every matching document.
+pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResult<Evaluated<'a>> {
     if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
         return Err(DevError::bad_request(format!(
             "Unknown field `{k}`: expected one of {}",
@@ -456,7 +552,6 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     let fields = string_list(body, "attributesToRetrieve", "invalid_search_attributes_to_retrieve")?;
     let facets = string_list(body, "facets", "invalid_search_facets")?;
     let sort_raw = string_list(body, "sort", "invalid_search_sort")?.unwrap_or_default();
-    let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
     let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_search_filter")?;
 
     let mut sort = Vec::new();
@@ -526,67 +621,5 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
             }
         });
     }
-    let total = ranked.len();
-
-    let mut out = Map::new();
-    let (start, count) = match (page, hits_per_page) {
-        (None, None) => (offset, limit),
-        (p, h) => {
-            let p = p.unwrap_or(1);
-            let h = h.unwrap_or(20);
-            if p == 0 {
-                (0, 0)
-            } else {
-                ((p - 1) * h, h)
-            }
-        }
-    };
-    // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
-    // requested limit (`perform_search` answers with `SearchQuery.limit`).
-    let capped = total.min(view.max_total_hits);
-    let start = start.min(view.max_total_hits);
-    let count = count.min(view.max_total_hits.saturating_sub(start));
-    let offset = start;
-    let end = (start + count).min(capped);
-    let hits: Vec<Value> = ranked
-        .get(start.min(end)..end)
-        .unwrap_or(&[])
-        .iter()
-        .map(|(r, d)| {
-            let mut h = project(d, &view, fields.as_deref());
-            if flag("showRankingScore") {
-                h.insert("_rankingScore".into(), json!(r.score));
-            }
-            if flag("showRankingScoreDetails") {
-                h.insert("_rankingScoreDetails".into(), Value::Object(r.details.clone()));
-            }
-            Value::Object(h)
-        })
-        .collect();
-    out.insert("hits".into(), Value::Array(hits));
-    out.insert("query".into(), json!(q_raw));
-    out.insert("processingTimeMs".into(), json!(0));
-    match (page, hits_per_page) {
-        (None, None) => {
-            out.insert("limit".into(), json!(limit));
-            out.insert("offset".into(), json!(offset));
-            out.insert("estimatedTotalHits".into(), json!(capped));
-        }
-        (p, h) => {
-            let h = h.unwrap_or(20);
-            out.insert("hitsPerPage".into(), json!(h));
-            out.insert("page".into(), json!(p.unwrap_or(1)));
-            out.insert("totalPages".into(), json!(if h == 0 { 0 } else { capped.div_ceil(h) }));
-            out.insert("totalHits".into(), json!(capped));
-        }
-    }
-    if let Some(fs) = facets {
-        let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs };
-        let (dist, stats) =
-            facet_distribution(ranked.iter().map(|(_, d)| *d), &names, view.max_values_per_facet, &view.facet_orders);
-        out.insert("facetDistribution".into(), dist);
-        out.insert("facetStats".into(), stats);
-    }
-    out.insert("requestUid".into(), json!(request_uid));
-    Ok(Value::Object(out))
+    Ok(Evaluated { view, ranked, q_raw, offset, limit, page, hits_per_page, fields, facets })
 }

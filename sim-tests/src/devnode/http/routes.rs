@@ -16,7 +16,7 @@ use super::documents::{
     add_replace, add_update, browse_get, browse_post, clear, delete_batch, delete_document, delete_filter, get_document,
 };
 use super::{json_body, now, Faults, Shared};
-use crate::devnode::engine::{check_index_uid, search, settings, task_query, Op};
+use crate::devnode::engine::{check_index_uid, federated, search, settings, task_query, Op};
 use crate::devnode::error::{DevError, DevResult};
 
 pub(super) type St = State<Arc<Shared>>;
@@ -482,13 +482,14 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     if let Some(k) = body.keys().find(|k| *k != "queries" && *k != "federation") {
         return Err(DevError::bad_request(format!("Unknown field `{k}`: expected one of `queries`, `federation`")));
     }
-    // Refused rather than answered as a non-federated search, which it is not.
-    if body.get("federation").is_some_and(|f| !f.is_null()) {
-        return Err(DevError::bad_request("The dev node does not support federated multi-search."));
-    }
     let Some(Value::Array(queries)) = body.get("queries") else {
         return Err(DevError::new("missing_multi_search_queries", "Missing field `queries`"));
     };
+    if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
+        let window = federated::parse_federation(f)?;
+        let e = s.engine();
+        return ok(StatusCode::OK, federated::search(|uid| e.index(uid), queries, window, request_uid(&s))?);
+    }
     let e = s.engine();
     let mut results = Vec::new();
     // One request uid for the whole multi-search, shown in every result (`perform_search` sets

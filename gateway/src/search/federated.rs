@@ -1,0 +1,453 @@
+//! Federated `POST /multi-search` (a `federation` object): one list of hits from several queries,
+//! merged as Meilisearch's `perform_federated_search` does. Every query is first answered exactly
+//! as a single search over the whole cluster (its best `offset + limit` hits, in the order one node
+//! would give); then, as in Meilisearch, the queries of each index are merged by weighted ranking
+//! score (`_rankingScore × federationOptions.weight`; equal within `f64::EPSILON` goes to the
+//! earlier query) with a document found by several of them kept once, and the indexes' lists are
+//! merged the same way. The total is, per index, the number of documents any of its queries
+//! matches: each node counts it for its shards with a federated search of its own, and shards do
+//! not share documents, so the counts add up.
+//!
+//! Refused (never approximated), see docs/search.md: `facetsByIndex`, `mergeFacets`,
+//! `federation.distinct`, remote queries, `sort` inside a federated query, and `distinct` (the
+//! query's or the index's `distinctAttribute`), whose union count cannot be added up over shards.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Code};
+use crate::read::shard_filter;
+use crate::scatter::{scatter, MissingPolicy};
+
+/// Meilisearch's default `limit`/`hitsPerPage`.
+const DEFAULT_LIMIT: usize = 20;
+
+/// An error in Meilisearch's own shape (code, status) that the gateway's codes do not name.
+fn meili(status: u16, code: &str, message: String) -> AppError {
+    AppError::forwarded(
+        status,
+        json!({
+            "message": message,
+            "code": code,
+            "type": "invalid_request",
+            "link": format!("https://docs.meilisearch.com/errors#{code}"),
+        }),
+    )
+}
+
+fn not_supported(what: &str) -> AppError {
+    AppError::new(Code::MIROIR_NOT_SUPPORTED, format!("{what} is not supported by Miroir in a federated search."))
+}
+
+/// How many hits and which window a federation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub limit: usize,
+    pub offset: usize,
+    pub page: Option<usize>,
+    pub hits_per_page: Option<usize>,
+}
+
+impl Window {
+    /// Hits each index must rank (Meilisearch's `required_hit_count`).
+    pub fn required(&self) -> usize {
+        match (self.page, self.hits_per_page) {
+            (None, None) => self.limit + self.offset,
+            (None, Some(h)) => h,
+            (Some(0), _) => 0,
+            (Some(p), None) => DEFAULT_LIMIT * p,
+            (Some(p), Some(h)) => h * p,
+        }
+    }
+
+    /// Hits skipped, then shown, of the merged list.
+    pub fn skip_take(&self) -> (usize, usize) {
+        match (self.page, self.hits_per_page) {
+            (None, None) => (self.offset, self.limit),
+            (None, Some(h)) => (0, h),
+            (Some(0), _) => (0, 0),
+            (Some(p), None) => ((p - 1) * DEFAULT_LIMIT, DEFAULT_LIMIT),
+            (Some(p), Some(h)) => ((p - 1) * h, h),
+        }
+    }
+
+    /// The answer's pagination fields; `total` is not clamped to `maxTotalHits`, as in Meilisearch.
+    pub fn info(&self, total: usize) -> Map<String, Value> {
+        let mut out = Map::new();
+        match (self.page, self.hits_per_page) {
+            (None, None) => {
+                out.insert("limit".into(), json!(self.limit));
+                out.insert("offset".into(), json!(self.offset));
+                out.insert("estimatedTotalHits".into(), json!(total));
+            }
+            (page, h) => {
+                let h = h.unwrap_or(DEFAULT_LIMIT);
+                out.insert("hitsPerPage".into(), json!(h));
+                out.insert("page".into(), json!(page.unwrap_or(1)));
+                out.insert("totalPages".into(), json!(if h == 0 { 0 } else { total.div_ceil(h) }));
+                out.insert("totalHits".into(), json!(total));
+            }
+        }
+        out
+    }
+}
+
+fn count(v: Option<&Value>, at: &str, code: &str) -> AppResult<Option<usize>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+            meili(400, code, format!("Invalid value type at `{at}`: expected a positive integer, but found {v}"))
+        }),
+    }
+}
+
+/// Parses `federation`, refusing what Miroir does not serve.
+pub fn parse_federation(f: &Value) -> AppResult<Window> {
+    let Some(f) = f.as_object() else {
+        return Err(AppError::new(
+            Code::BAD_REQUEST,
+            format!("Invalid value type at `.federation`: expected an object, but found {f}"),
+        ));
+    };
+    const KNOWN: [&str; 7] = ["limit", "offset", "page", "hitsPerPage", "facetsByIndex", "mergeFacets", "distinct"];
+    if let Some(k) = f.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(AppError::new(
+            Code::BAD_REQUEST,
+            format!(
+                "Unknown field `{k}` inside `.federation`: expected one of {}",
+                KNOWN.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    for k in ["facetsByIndex", "mergeFacets", "distinct"] {
+        if f.get(k).is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty())) {
+            return Err(not_supported(&format!("`federation.{k}`")));
+        }
+    }
+    Ok(Window {
+        limit: count(f.get("limit"), ".federation.limit", "invalid_search_limit")?.unwrap_or(DEFAULT_LIMIT),
+        offset: count(f.get("offset"), ".federation.offset", "invalid_search_offset")?.unwrap_or(0),
+        page: count(f.get("page"), ".federation.page", "invalid_search_page")?,
+        hits_per_page: count(f.get("hitsPerPage"), ".federation.hitsPerPage", "invalid_search_hits_per_page")?,
+    })
+}
+
+/// One query of a federated search: its position, index, search parameters and weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub position: usize,
+    pub index_uid: String,
+    pub body: Map<String, Value>,
+    pub weight: f64,
+}
+
+/// Checks a query as Meilisearch's `PartitionedQueries::partition` does (pagination and facets
+/// belong to the federation) and takes its `federationOptions` out.
+pub fn parse_query(i: usize, q: &Value) -> AppResult<Query> {
+    let mut body = q.as_object().cloned().unwrap_or_default();
+    let Some(index_uid) = body.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
+        return Err(AppError::new(Code::MISSING_INDEX_UID, format!("Missing field `indexUid` inside `.queries[{i}]`")));
+    };
+    let paging = ["offset", "limit", "page", "hitsPerPage"];
+    if let Some(field) = paging.into_iter().find(|k| body.get(*k).is_some_and(|v| !v.is_null())) {
+        return Err(meili(400, "invalid_multi_search_query_pagination", format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search")));
+    }
+    if let Some(Value::Array(facets)) = body.get("facets") {
+        if !facets.is_empty() {
+            let names: Vec<String> =
+                facets.iter().map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string)).collect();
+            return Err(meili(400, "invalid_multi_search_query_facets", format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search")));
+        }
+    }
+    for k in ["sort", "distinct"] {
+        if body.get(k).is_some_and(|s| !s.is_null()) {
+            return Err(not_supported(&format!("`{k}` inside a query (`.queries[{i}]`)")));
+        }
+    }
+    let mut weight = 1.0;
+    match body.remove("federationOptions") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(o)) => {
+            if let Some(k) = o.keys().find(|k| *k != "weight") {
+                return Err(not_supported(&format!("`.queries[{i}].federationOptions.{k}`")));
+            }
+            match o.get("weight") {
+                None | Some(Value::Null) => {}
+                Some(w) => match w.as_f64() {
+                    Some(w) if w >= 0.0 => weight = w,
+                    _ => return Err(meili(400, "invalid_multi_search_weight", format!("Invalid value at `.queries[{i}].federationOptions.weight`: the value of `weight` is invalid, expected a positive float (>= 0.0)."))),
+                },
+            }
+        }
+        Some(other) => {
+            return Err(meili(
+                400,
+                "invalid_multi_search_federation_options",
+                format!(
+                    "Invalid value type at `.queries[{i}].federationOptions`: expected an object, but found {other}"
+                ),
+            ));
+        }
+    }
+    Ok(Query { position: i, index_uid, body, weight })
+}
+
+/// Meilisearch's `weighted_scores::compare` for scores of one value each (no sort rule): equal
+/// within `f64::EPSILON`.
+pub fn cmp_weighted(a: f64, b: f64) -> std::cmp::Ordering {
+    if (a - b).abs() <= f64::EPSILON {
+        std::cmp::Ordering::Equal
+    } else {
+        a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+/// `itertools::kmerge_by` over lists each already in order: repeatedly the head that `first`
+/// puts before every other head.
+pub fn kmerge<T>(lists: Vec<Vec<T>>, first: impl Fn(&T, &T) -> bool) -> Vec<T> {
+    let mut lists: Vec<std::iter::Peekable<std::vec::IntoIter<T>>> =
+        lists.into_iter().map(|l| l.into_iter().peekable()).collect();
+    let mut out = Vec::new();
+    loop {
+        let mut best: Option<(usize, &T)> = None;
+        for (i, list) in lists.iter_mut().enumerate() {
+            let Some(h) = list.peek() else { continue };
+            best = match best {
+                Some((b, bh)) if !first(h, bh) => Some((b, bh)),
+                _ => Some((i, h)),
+            };
+        }
+        match best.map(|(b, _)| b) {
+            Some(b) => out.extend(lists[b].next()),
+            None => return out,
+        }
+    }
+}
+
+/// A hit with what the merges compare: its weighted score and its query's position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub weighted: f64,
+    pub position: usize,
+    pub hit: Value,
+}
+
+pub fn before(a: &Scored, b: &Scored) -> bool {
+    match cmp_weighted(a.weighted, b.weighted) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => a.position < b.position,
+        std::cmp::Ordering::Less => false,
+    }
+}
+
+/// Merges one index's queries (each list in its query's order), keeping a document (by primary
+/// key) where it first comes, up to `take` hits.
+pub fn merge_index(lists: Vec<Vec<Scored>>, primary_key: &str, take: usize) -> Vec<Scored> {
+    let mut seen = HashSet::new();
+    kmerge(lists, before)
+        .into_iter()
+        .filter(|s| seen.insert(s.hit.get(primary_key).map(Value::to_string).unwrap_or_default()))
+        .take(take)
+        .collect()
+}
+
+/// A query with the shard filter of `shards` in front of its own.
+fn scoped(body: &Map<String, Value>, shards: &[u32]) -> Map<String, Value> {
+    let mut b = body.clone();
+    let mut filter = vec![Value::from(shard_filter(shards))];
+    match b.remove("filter") {
+        Some(Value::Array(parts)) => filter.extend(parts),
+        Some(Value::Null) | None => {}
+        Some(f) => filter.push(f),
+    }
+    b.insert("filter".into(), Value::Array(filter));
+    b
+}
+
+/// The number of documents any of `queries` (all on index `uid`) matches: each node counts it for
+/// its shards with a federated search asking for no hits.
+async fn union_count(
+    app: &AppState,
+    uid: &str,
+    queries: &[&Query],
+    policy: MissingPolicy,
+) -> AppResult<(usize, Vec<u32>)> {
+    let map = app.map();
+    let build = |shards: &[u32]| {
+        let qs: Vec<Value> = queries
+            .iter()
+            .map(|q| {
+                let mut b = scoped(&q.body, shards);
+                b.insert("indexUid".into(), Value::from(uid));
+                Value::Object(b)
+            })
+            .collect();
+        json!({"federation": {"limit": 0, "offset": 0}, "queries": qs})
+    };
+    let gathered = scatter(app, &map, uid, "/multi-search", build, app.read_deadline(), policy).await?;
+    let mut total = 0;
+    for a in &gathered.answers {
+        let v: Value = serde_json::from_slice(&a.body).map_err(|e| {
+            AppError::new(Code::MIROIR_UNAVAILABLE, format!("Node `{}` answered an unreadable search: {e}", a.node))
+        })?;
+        total += v.get("estimatedTotalHits").and_then(Value::as_u64).unwrap_or(0) as usize;
+    }
+    Ok((total, gathered.missing))
+}
+
+/// Runs a federated search whose queries are already authorised and carry their search rules.
+pub async fn search(
+    app: &AppState,
+    queries: Vec<Query>,
+    window: Window,
+    policy: MissingPolicy,
+    request_uid: &str,
+) -> AppResult<(Value, Vec<u32>)> {
+    let started = Instant::now();
+    let required = window.required();
+    let mut by_index: BTreeMap<String, Vec<&Query>> = BTreeMap::new();
+    for q in &queries {
+        by_index.entry(q.index_uid.clone()).or_default().push(q);
+    }
+    let map = app.map();
+    let mut missing = Vec::new();
+    let mut total = 0;
+    let mut index_lists = Vec::new();
+    // Indexes in uid order, as Meilisearch runs them (which error comes first depends on it).
+    for (uid, qs) in &by_index {
+        let inside = |i: usize| format!("Inside `.queries[{i}]`: ");
+        let Some(index) = map.indexes.get(uid) else {
+            let message = format!("{}Index `{uid}` not found.", inside(qs[0].position));
+            return Err(meili(400, "index_not_found", message));
+        };
+        if index.settings.get("distinctAttribute").is_some_and(|d| !d.is_null()) {
+            return Err(not_supported(&format!("An index with a `distinctAttribute` (`{uid}`)")));
+        }
+        let primary_key = index.primary_key.clone().unwrap_or_else(|| "id".into());
+        let max_total_hits =
+            index.settings.pointer("/pagination/maxTotalHits").and_then(Value::as_u64).map_or(1000, |n| n as usize);
+        let mut lists = Vec::new();
+        for q in qs {
+            let mut body = q.body.clone();
+            body.insert("showRankingScore".into(), Value::Bool(true));
+            body.insert("offset".into(), json!(0));
+            body.insert("limit".into(), json!(required));
+            // Documents are told apart by primary key, so it must come back.
+            if let Some(Value::Array(attrs)) = body.get_mut("attributesToRetrieve") {
+                if !attrs.iter().any(|a| a == "*" || a.as_str() == Some(primary_key.as_str())) {
+                    attrs.push(Value::from(primary_key.clone()));
+                }
+            }
+            let (answer, miss) = super::search_value(app, uid, body, policy, request_uid)
+                .await
+                .map_err(|e| e.inside(&inside(q.position)))?;
+            missing.extend(miss);
+            let hits = answer.get("hits").and_then(Value::as_array).cloned().unwrap_or_default();
+            lists.push(
+                hits.into_iter()
+                    .map(|hit| Scored {
+                        weighted: hit.get("_rankingScore").and_then(Value::as_f64).unwrap_or(0.0) * q.weight,
+                        position: q.position,
+                        hit,
+                    })
+                    .collect(),
+            );
+        }
+        let (count, miss) = union_count(app, uid, qs, policy).await.map_err(|e| e.inside(&inside(qs[0].position)))?;
+        total += count;
+        missing.extend(miss);
+        index_lists.push(merge_index(lists, &primary_key, required.min(max_total_hits)));
+    }
+    let (skip, take) = window.skip_take();
+    let hits: Vec<Value> =
+        kmerge(index_lists, before).into_iter().skip(skip).take(take).map(|s| render(s, &queries, &map)).collect();
+    let mut out = Map::new();
+    out.insert("hits".into(), Value::Array(hits));
+    out.insert("processingTimeMs".into(), json!(started.elapsed().as_millis() as u64));
+    out.extend(window.info(total));
+    out.insert("requestUid".into(), json!(request_uid));
+    missing.sort_unstable();
+    missing.dedup();
+    Ok((Value::Object(out), missing))
+}
+
+/// A merged hit as the client sees it: what its query asked for, then `_federation` before the
+/// scores, as Meilisearch puts it in the document.
+fn render(s: Scored, queries: &[Query], map: &miroir::RoutingMap) -> Value {
+    let q = &queries[s.position];
+    let Value::Object(mut h) = s.hit else { return s.hit };
+    let flag = |k: &str| q.body.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let score = h.remove("_rankingScore");
+    let details = h.remove("_rankingScoreDetails");
+    let primary_key = map.indexes.get(&q.index_uid).and_then(|i| i.primary_key.clone()).unwrap_or_else(|| "id".into());
+    if let Some(Value::Array(attrs)) = q.body.get("attributesToRetrieve") {
+        if !attrs.iter().any(|a| a == "*" || a.as_str() == Some(primary_key.as_str())) {
+            h.remove(&primary_key);
+        }
+    }
+    h.insert(
+        "_federation".into(),
+        json!({"indexUid": q.index_uid, "queriesPosition": q.position, "weightedRankingScore": s.weighted}),
+    );
+    if flag("showRankingScore") {
+        h.extend(score.map(|v| ("_rankingScore".to_string(), v)));
+    }
+    if flag("showRankingScoreDetails") {
+        h.extend(details.map(|v| ("_rankingScoreDetails".to_string(), v)));
+    }
+    Value::Object(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(w: f64, p: usize, id: u64) -> Scored {
+        Scored { weighted: w, position: p, hit: json!({"id": id}) }
+    }
+
+    #[test]
+    fn merge_breaks_ties_by_query_and_keeps_a_document_once() {
+        let q0 = vec![s(0.9, 0, 1), s(0.5, 0, 2)];
+        let q1 = vec![s(0.9, 1, 3), s(0.7, 1, 2), s(0.1, 1, 4)];
+        let ids: Vec<u64> = merge_index(vec![q0, q1], "id", 10).iter().map(|x| x.hit["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, vec![1, 3, 2, 4]);
+        assert_eq!(merge_index(vec![vec![s(1.0, 0, 1), s(0.5, 0, 2)]], "id", 1).len(), 1);
+    }
+
+    #[test]
+    fn scores_within_epsilon_are_equal() {
+        assert_eq!(cmp_weighted(0.3, 0.1 + 0.2), std::cmp::Ordering::Equal);
+        assert!(before(&s(0.3, 0, 1), &s(0.1 + 0.2, 1, 2)));
+    }
+
+    #[test]
+    fn windows_follow_meilisearch() {
+        let w = Window { limit: 5, offset: 3, page: None, hits_per_page: None };
+        assert_eq!((w.required(), w.skip_take()), (8, (3, 5)));
+        let w = Window { limit: 20, offset: 0, page: Some(3), hits_per_page: Some(4) };
+        assert_eq!((w.required(), w.skip_take()), (12, (8, 4)));
+        assert_eq!(w.info(9)["totalPages"], json!(3));
+        let w = Window { limit: 20, offset: 0, page: Some(0), hits_per_page: None };
+        assert_eq!((w.required(), w.skip_take()), (0, (0, 0)));
+    }
+
+    #[test]
+    fn queries_refuse_pagination_facets_sort_and_bad_weights() {
+        let e = parse_query(1, &json!({"indexUid": "a", "limit": 3})).unwrap_err();
+        assert_eq!(e.body()["code"], "invalid_multi_search_query_pagination");
+        let e = parse_query(0, &json!({"indexUid": "a", "facets": ["g"]})).unwrap_err();
+        assert_eq!(e.body()["code"], "invalid_multi_search_query_facets");
+        let e = parse_query(0, &json!({"indexUid": "a", "sort": ["p:asc"]})).unwrap_err();
+        assert_eq!(e.body()["code"], "miroir_not_supported");
+        let e = parse_query(0, &json!({"indexUid": "a", "federationOptions": {"weight": -1}})).unwrap_err();
+        assert_eq!(e.body()["code"], "invalid_multi_search_weight");
+        let q = parse_query(2, &json!({"indexUid": "a", "q": "x", "federationOptions": {"weight": 2.5}})).unwrap();
+        assert_eq!((q.position, q.index_uid.as_str(), q.weight), (2, "a", 2.5));
+        assert!(!q.body.contains_key("federationOptions"));
+        assert!(parse_federation(&json!({"facetsByIndex": {"a": ["g"]}})).is_err());
+    }
+}

@@ -1,0 +1,355 @@
+//! Federated `POST /multi-search` (a `federation` object): the hits of every query, each query's
+//! ranking scores multiplied by its `federationOptions.weight`, merged into one list as
+//! Meilisearch's `perform_federated_search` does: queries grouped by index, each index's ranked
+//! lists merged (a document found by several queries of an index kept once, where it ranks best),
+//! then the indexes' lists merged; equal weighted scores (within `f64::EPSILON`) go to the earlier
+//! query, and hits of one query keep that query's order.
+//!
+//! Not served (refused with an error, never approximated): `facetsByIndex`, `mergeFacets`,
+//! `federation.distinct`, remote queries (`federationOptions.remote`/`queryPosition`) and `sort`
+//! inside a federated query (whose cross-query comparison needs per-rule weighted scores).
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{json, Map, Value};
+
+use super::search::{evaluate, render_hit, Evaluated, Ranked};
+use super::{Doc, Index};
+use crate::devnode::error::{DevError, DevResult};
+
+/// Meilisearch's default `limit`/`hitsPerPage`.
+const DEFAULT_LIMIT: usize = 20;
+
+/// How many hits and which window a federation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub limit: usize,
+    pub offset: usize,
+    pub page: Option<usize>,
+    pub hits_per_page: Option<usize>,
+}
+
+impl Window {
+    /// Hits each index must rank (`required_hit_count`).
+    pub fn required(&self) -> usize {
+        match (self.page, self.hits_per_page) {
+            (None, None) => self.limit + self.offset,
+            (None, Some(h)) => h,
+            (Some(0), _) => 0,
+            (Some(p), None) => DEFAULT_LIMIT * p,
+            (Some(p), Some(h)) => h * p,
+        }
+    }
+
+    /// Hits skipped then shown of the merged list.
+    pub fn skip_take(&self) -> (usize, usize) {
+        match (self.page, self.hits_per_page) {
+            (None, None) => (self.offset, self.limit),
+            (None, Some(h)) => (0, h),
+            (Some(0), _) => (0, 0),
+            (Some(p), None) => ((p - 1) * DEFAULT_LIMIT, DEFAULT_LIMIT),
+            (Some(p), Some(h)) => ((p - 1) * h, h),
+        }
+    }
+
+    /// The pagination fields of the answer, from the number of matching documents.
+    pub fn info(&self, total: usize) -> Map<String, Value> {
+        let mut out = Map::new();
+        match (self.page, self.hits_per_page) {
+            (None, None) => {
+                out.insert("limit".into(), json!(self.limit));
+                out.insert("offset".into(), json!(self.offset));
+                out.insert("estimatedTotalHits".into(), json!(total));
+            }
+            (page, h) => {
+                let h = h.unwrap_or(DEFAULT_LIMIT);
+                out.insert("hitsPerPage".into(), json!(h));
+                out.insert("page".into(), json!(page.unwrap_or(1)));
+                out.insert("totalPages".into(), json!(if h == 0 { 0 } else { total.div_ceil(h) }));
+                out.insert("totalHits".into(), json!(total));
+            }
+        }
+        out
+    }
+}
+
+fn count(v: &Value, at: &str, code: &'static str) -> DevResult<Option<usize>> {
+    match v {
+        Value::Null => Ok(None),
+        v => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+            DevError::new(code, format!("Invalid value type at `{at}`: expected a positive integer, but found {v}"))
+        }),
+    }
+}
+
+/// Parses `federation`, refusing what is not served.
+pub fn parse_federation(f: &Value) -> DevResult<Window> {
+    let Some(f) = f.as_object() else {
+        return Err(DevError::bad_request(format!(
+            "Invalid value type at `.federation`: expected an object, but found {f}"
+        )));
+    };
+    const KNOWN: [&str; 7] = ["limit", "offset", "page", "hitsPerPage", "facetsByIndex", "mergeFacets", "distinct"];
+    if let Some(k) = f.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(DevError::bad_request(format!(
+            "Unknown field `{k}` inside `.federation`: expected one of {}",
+            KNOWN.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    for k in ["facetsByIndex", "mergeFacets", "distinct"] {
+        if f.get(k).is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty())) {
+            return Err(DevError::bad_request(format!("The dev node does not support `federation.{k}`.")));
+        }
+    }
+    let get = |k: &str, code| count(f.get(k).unwrap_or(&Value::Null), &format!(".federation.{k}"), code);
+    Ok(Window {
+        limit: get("limit", "invalid_search_limit")?.unwrap_or(DEFAULT_LIMIT),
+        offset: get("offset", "invalid_search_offset")?.unwrap_or(0),
+        page: get("page", "invalid_search_page")?,
+        hits_per_page: get("hitsPerPage", "invalid_search_hits_per_page")?,
+    })
+}
+
+/// One query of a federated search, checked: its index, its search parameters, its weight.
+pub struct FederatedQuery {
+    pub index_uid: String,
+    pub body: Map<String, Value>,
+    pub weight: f64,
+}
+
+/// Checks a query as Meilisearch's `PartitionedQueries::partition` does (pagination and facets
+/// belong to the federation) and takes its `federationOptions` out.
+pub fn parse_query(i: usize, q: &Value) -> DevResult<FederatedQuery> {
+    let mut body = q.as_object().cloned().unwrap_or_default();
+    let Some(index_uid) = body.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
+        return Err(DevError::new("missing_index_uid", format!("Missing field `indexUid` inside `.queries[{i}]`")));
+    };
+    if let Some(field) =
+        ["offset", "limit", "page", "hitsPerPage"].into_iter().find(|k| body.get(*k).is_some_and(|v| !v.is_null()))
+    {
+        return Err(DevError::new(
+            "invalid_multi_search_query_pagination",
+            format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search"),
+        ));
+    }
+    if let Some(Value::Array(facets)) = body.get("facets") {
+        if !facets.is_empty() {
+            let names: Vec<String> =
+                facets.iter().map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string)).collect();
+            return Err(DevError::new(
+                "invalid_multi_search_query_facets",
+                format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search"),
+            ));
+        }
+    }
+    if body.get("sort").is_some_and(|s| !s.is_null()) {
+        return Err(DevError::bad_request(format!(
+            "Inside `.queries[{i}]`: the dev node does not support `sort` in a federated query."
+        )));
+    }
+    let mut weight = 1.0;
+    match body.remove("federationOptions") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(o)) => {
+            if let Some(k) = o.keys().find(|k| *k != "weight") {
+                return Err(DevError::bad_request(format!(
+                    "Inside `.queries[{i}]`: the dev node does not support `federationOptions.{k}`."
+                )));
+            }
+            match o.get("weight") {
+                None | Some(Value::Null) => {}
+                Some(w) => match w.as_f64() {
+                    Some(w) if w >= 0.0 => weight = w,
+                    _ => {
+                        return Err(DevError::new(
+                            "invalid_multi_search_weight",
+                            format!("Invalid value at `.queries[{i}].federationOptions.weight`: the value of `weight` is invalid, expected a positive float (>= 0.0)."),
+                        ))
+                    }
+                },
+            }
+        }
+        Some(other) => {
+            return Err(DevError::new(
+                "invalid_multi_search_federation_options",
+                format!(
+                    "Invalid value type at `.queries[{i}].federationOptions`: expected an object, but found {other}"
+                ),
+            ))
+        }
+    }
+    Ok(FederatedQuery { index_uid, body, weight })
+}
+
+/// Meilisearch's `weighted_scores::compare` for hits whose scores are one value each (no sort
+/// rule): equal within `f64::EPSILON`.
+pub fn cmp_weighted(a: f64, b: f64) -> std::cmp::Ordering {
+    if (a - b).abs() <= f64::EPSILON {
+        std::cmp::Ordering::Equal
+    } else {
+        a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+/// `itertools::kmerge_by` over lists each already in order: repeatedly the head that `first`
+/// puts before every other head.
+pub fn kmerge<T>(lists: Vec<Vec<T>>, first: impl Fn(&T, &T) -> bool) -> Vec<T> {
+    let mut lists: Vec<std::iter::Peekable<std::vec::IntoIter<T>>> =
+        lists.into_iter().map(|l| l.into_iter().peekable()).collect();
+    let mut out = Vec::new();
+    loop {
+        let mut best: Option<(usize, &T)> = None;
+        for (i, list) in lists.iter_mut().enumerate() {
+            let Some(h) = list.peek() else { continue };
+            best = match best {
+                Some((b, bh)) if !first(h, bh) => Some((b, bh)),
+                _ => Some((i, h)),
+            };
+        }
+        let best = best.map(|(b, _)| b);
+        match best {
+            Some(b) => out.push(lists[b].next().expect("peeked")),
+            None => return out,
+        }
+    }
+}
+
+/// A hit on its way through the merges.
+struct Candidate<'a> {
+    weighted: f64,
+    query: usize,
+    ranked: &'a Ranked,
+    doc: &'a Doc,
+    evaluated: usize,
+    index: &'a str,
+}
+
+fn before(a: &Candidate, b: &Candidate) -> bool {
+    match cmp_weighted(a.weighted, b.weighted) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => a.query < b.query,
+        std::cmp::Ordering::Less => false,
+    }
+}
+
+/// Runs a federated search. `index` looks an index up (an unknown one is a 400 here: the missing
+/// resource is not in the URL).
+pub fn search<'a>(
+    index: impl Fn(&str) -> DevResult<&'a Index>,
+    queries: &[Value],
+    window: Window,
+    request_uid: String,
+) -> DevResult<Value> {
+    let mut by_index: BTreeMap<String, Vec<(usize, FederatedQuery)>> = BTreeMap::new();
+    for (i, q) in queries.iter().enumerate() {
+        let q = parse_query(i, q)?;
+        by_index.entry(q.index_uid.clone()).or_default().push((i, q));
+    }
+    let required = window.required();
+    let inside = |i: usize, e: DevError| DevError { message: format!("Inside `.queries[{i}]`: {}", e.message), ..e };
+    // Every query is evaluated before any hit is made, so `evaluated` outlives the candidates.
+    let mut evaluated: Vec<(usize, f64, Evaluated<'a>, Map<String, Value>)> = Vec::new();
+    let mut uids: Vec<(&String, &Vec<(usize, FederatedQuery)>)> = by_index.iter().collect();
+    uids.sort_by(|a, b| a.0.cmp(b.0));
+    let mut per_index: Vec<(String, usize, usize)> = Vec::new();
+    for (uid, qs) in uids {
+        let first = qs[0].0;
+        let idx = index(uid).map_err(|e| {
+            let mut e = inside(first, e);
+            e.status_override = Some(400);
+            e
+        })?;
+        let from = evaluated.len();
+        for (i, q) in qs {
+            let ev = evaluate(idx, &q.body).map_err(|e| inside(*i, e))?;
+            evaluated.push((*i, q.weight, ev, q.body.clone()));
+        }
+        per_index.push((uid.clone(), from, evaluated.len()));
+    }
+    let mut total = 0;
+    let mut index_lists = Vec::new();
+    for (uid, from, to) in &per_index {
+        let mut lists = Vec::new();
+        let mut candidates = HashSet::new();
+        let mut max_total_hits = usize::MAX;
+        for (n, (i, weight, ev, _)) in evaluated.iter().enumerate().take(*to).skip(*from) {
+            max_total_hits = max_total_hits.min(ev.view.max_total_hits);
+            candidates.extend(ev.ranked.iter().map(|(r, _)| r.internal()));
+            lists.push(
+                ev.ranked
+                    .iter()
+                    .map(|(r, d)| Candidate {
+                        weighted: r.score() * weight,
+                        query: *i,
+                        ranked: r,
+                        doc: d,
+                        evaluated: n,
+                        index: uid.as_str(),
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        total += candidates.len();
+        let mut seen = HashSet::new();
+        let merged: Vec<Candidate> = kmerge(lists, before)
+            .into_iter()
+            .filter(|c| seen.insert(c.ranked.internal()))
+            .take(required.min(max_total_hits))
+            .collect();
+        index_lists.push(merged);
+    }
+    let (skip, take) = window.skip_take();
+    let hits: Vec<Value> = kmerge(index_lists, before)
+        .into_iter()
+        .skip(skip)
+        .take(take)
+        .map(|c| {
+            let (_, _, ev, body) = &evaluated[c.evaluated];
+            let mut h = render_hit(c.ranked, c.doc, ev, body);
+            // Meilisearch puts `_federation` in the document, before the scores.
+            let scores: Vec<(String, Value)> = ["_rankingScore", "_rankingScoreDetails"]
+                .into_iter()
+                .filter_map(|k| h.remove(k).map(|v| (k.to_string(), v)))
+                .collect();
+            h.insert(
+                "_federation".into(),
+                json!({"indexUid": c.index, "queriesPosition": c.query, "weightedRankingScore": c.weighted}),
+            );
+            h.extend(scores);
+            Value::Object(h)
+        })
+        .collect();
+    let mut out = Map::new();
+    out.insert("hits".into(), Value::Array(hits));
+    out.insert("processingTimeMs".into(), json!(0));
+    out.extend(window.info(total));
+    out.insert("requestUid".into(), json!(request_uid));
+    Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kmerge_takes_the_best_head_and_breaks_ties_by_list_order() {
+        let merged =
+            kmerge(vec![vec![(0.9, 0), (0.5, 0)], vec![(0.9, 1), (0.7, 1)]], |a, b| match cmp_weighted(a.0, b.0) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Equal => a.1 < b.1,
+                std::cmp::Ordering::Less => false,
+            });
+        assert_eq!(merged, vec![(0.9, 0), (0.9, 1), (0.7, 1), (0.5, 0)]);
+    }
+
+    #[test]
+    fn windows_follow_meilisearch() {
+        let w = Window { limit: 5, offset: 3, page: None, hits_per_page: None };
+        assert_eq!((w.required(), w.skip_take()), (8, (3, 5)));
+        let w = Window { limit: 20, offset: 0, page: Some(3), hits_per_page: Some(4) };
+        assert_eq!((w.required(), w.skip_take()), (12, (8, 4)));
+        assert_eq!(w.info(9)["totalPages"], json!(3));
+        let w = Window { limit: 20, offset: 0, page: Some(0), hits_per_page: None };
+        assert_eq!((w.required(), w.skip_take()), (0, (0, 0)));
+    }
+}

@@ -131,3 +131,16 @@ pub fn shard_filter(shards: &[ShardId]) -> String {
     let list = shards.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
     format!("{} IN [{list}]", crate::documents::route::SHARD_FIELD)
 }
+
+/// `[_miroir_shard IN [..], <the client's filter>]`: the client's filter (a string or an array of
+/// conditions, ANDed) within some shards.
+pub fn scoped_filter(shards: &[ShardId], filter: Option<&serde_json::Value>) -> serde_json::Value {
+    use serde_json::Value;
+    let mut parts = vec![Value::from(shard_filter(shards))];
+    match filter {
+        Some(Value::Array(more)) => parts.extend(more.iter().cloned()),
+        Some(Value::Null) | None => {}
+        Some(f) => parts.push(f.clone()),
+    }
+    Value::from(parts)
+}

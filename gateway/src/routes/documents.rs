@@ -23,7 +23,7 @@ use crate::documents::route::{check_documents, plan_by_node, resolve_primary_key
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::{bool_param, uint_param, Json, Query, RawBody};
 use crate::fanout::{self, degraded_shards, index_nodes};
-use crate::read::{covering_set, get_with_failover, read_candidates, shard_filter};
+use crate::read::{covering_set, get_with_failover, read_candidates, scoped_filter};
 use crate::tasks::now_millis;
 
 #[derive(Deserialize)]
@@ -365,17 +365,6 @@ async fn broadcast(
     accepted(app, task, outcome, vec![]).await
 }
 
-/// `[_miroir_shard IN [..], <the client's filter>]`: the client's filter within some shards.
-fn scoped_filter(shards: &[ShardId], filter: Option<&Value>) -> Value {
-    let mut parts = vec![Value::from(shard_filter(shards))];
-    match filter {
-        Some(Value::Array(more)) => parts.extend(more.iter().cloned()),
-        Some(Value::Null) | None => {}
-        Some(f) => parts.push(f.clone()),
-    }
-    Value::from(parts)
-}
-
 pub async fn delete_by_filter(
     State(app): State<Arc<AppState>>,
     Path(uid): Path<String>,
@@ -491,12 +480,7 @@ async fn browse_documents(app: &AppState, uid: &str, q: BrowseQuery) -> AppResul
         f
     });
     let calls = cover.into_iter().map(|(node, shards)| {
-        let mut filter = vec![Value::from(shard_filter(&shards))];
-        match &q.filter {
-            Some(Value::Array(parts)) => filter.extend(parts.iter().cloned()),
-            Some(Value::Null) | None => {}
-            Some(f) => filter.push(f.clone()),
-        }
+        let filter = scoped_filter(&shards, q.filter.as_ref());
         let mut body = json!({"offset": 0, "limit": offset + limit, "filter": filter});
         if let Some(f) = &node_fields {
             body["fields"] = Value::from(f.clone());

@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
-use crate::read::shard_filter;
+use crate::read::scoped_filter;
 use crate::scatter::scatter;
 
 pub async fn post(
@@ -43,13 +43,8 @@ pub async fn post(
     let count_order = body.get("facetName").and_then(Value::as_str).is_some_and(|name| by_count(&orders, name));
     let build = |shards: &[u32]| {
         let mut b = body.clone();
-        let mut filter = vec![Value::from(shard_filter(shards))];
-        match b.remove("filter") {
-            Some(Value::Array(parts)) => filter.extend(parts),
-            Some(Value::Null) | None => {}
-            Some(f) => filter.push(f),
-        }
-        b.insert("filter".into(), Value::Array(filter));
+        let filter = scoped_filter(shards, b.get("filter"));
+        b.insert("filter".into(), filter);
         Value::Object(b)
     };
     let path = format!("/indexes/{uid}/facet-search");

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::read::shard_filter;
+use crate::read::scoped_filter;
 use crate::scatter::{scatter, MissingPolicy};
 
 /// Meilisearch's default `limit`/`hitsPerPage`.
@@ -257,13 +257,8 @@ pub fn merge_index(lists: Vec<Vec<Scored>>, primary_key: &str, take: usize) -> V
 /// A query with the shard filter of `shards` in front of its own.
 fn scoped(body: &Map<String, Value>, shards: &[u32]) -> Map<String, Value> {
     let mut b = body.clone();
-    let mut filter = vec![Value::from(shard_filter(shards))];
-    match b.remove("filter") {
-        Some(Value::Array(parts)) => filter.extend(parts),
-        Some(Value::Null) | None => {}
-        Some(f) => filter.push(f),
-    }
-    b.insert("filter".into(), Value::Array(filter));
+    let filter = scoped_filter(shards, b.get("filter"));
+    b.insert("filter".into(), filter);
     b
 }
 

@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
-use crate::read::shard_filter;
+use crate::read::scoped_filter;
 use crate::scatter::{scatter, MissingPolicy};
 use crate::settings::SHARD_FIELD;
 use distinct::Distinct;
@@ -190,13 +190,8 @@ async fn search_value(
 
     let build = |shards: &[u32]| {
         let mut b = body.clone();
-        let mut filter = vec![Value::from(shard_filter(shards))];
-        match b.remove("filter") {
-            Some(Value::Array(parts)) => filter.extend(parts),
-            Some(Value::Null) | None => {}
-            Some(f) => filter.push(f),
-        }
-        b.insert("filter".into(), Value::Array(filter));
+        let filter = scoped_filter(shards, b.get("filter"));
+        b.insert("filter".into(), filter);
         for k in ["offset", "limit", "page", "hitsPerPage"] {
             b.remove(k);
         }

@@ -7,3 +7,6 @@ pub mod devnode;
 
 #[cfg(not(madsim))]
 pub mod harness;
+
+#[cfg(not(madsim))]
+pub mod in_process;

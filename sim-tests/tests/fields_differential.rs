@@ -3,14 +3,8 @@
 //! few documents have (so only some shards hold them) must be listed, Miroir's `_miroir_shard`
 //! never; paging, filters and refusals must give the same answers, byte for byte.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use miroir::command::Command;
-use miroir_gateway::app::{router, AppState};
-use miroir_gateway::local::LocalCluster;
-use miroir_node_client::{HttpTransport, NodeClient};
 use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
+use miroir_sim::in_process::{start_cluster, InProcessCluster};
 use serde_json::{json, Value};
 
 const KEY: &str = "fields-differential-master-key";
@@ -79,27 +73,7 @@ async fn a_cluster_lists_fields_exactly_like_one_node() {
     post(&http, &format!("{base}/indexes/books/documents"), &json!(docs)).await;
     single.wait_idle().await;
 
-    let cluster = LocalCluster::new();
-    cluster.apply(Command::AddGroup { id: "main".into() }).unwrap();
-    let mut nodes = Vec::new();
-    for i in 0..3 {
-        let node = start(DevNodeConfig { listen: None, master_key: Some(KEY.into()) }).await.unwrap();
-        cluster.apply(Command::AddNode { id: format!("n{i}"), url: node.url(), group: "main".into() }).unwrap();
-        nodes.push(node);
-    }
-    cluster
-        .apply(Command::SetDefaults { shards: Some(8), rf: Some(2), min_in_sync: None, task_retention: None })
-        .unwrap();
-    let app = AppState::new(
-        cluster.clone(),
-        NodeClient::new(Arc::new(HttpTransport::new(Some(KEY.into()), Duration::from_secs(10)))),
-    );
-    app.disable_fencing();
-    tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(app)).await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let InProcessCluster { gateway: gw, nodes, .. } = start_cluster(KEY).await;
     for uid in ["books", "empty"] {
         let (status, t) = post(&http, &format!("{gw}/indexes"), &json!({"uid": uid, "primaryKey": "id"})).await;
         assert_eq!(status, 202, "{t}");

@@ -4,14 +4,10 @@
 //! offsets) must give the
 //! same hits in the same order, the same totals and the same facets.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use miroir::command::Command;
-use miroir_gateway::app::{router, AppState};
-use miroir_gateway::local::LocalCluster;
-use miroir_node_client::{HttpTransport, NodeClient};
 use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
+use miroir_sim::in_process::{start_cluster, InProcessCluster};
 use serde_json::{json, Value};
 
 const KEY: &str = "search-differential-master-key";
@@ -175,28 +171,7 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     single.wait_idle().await;
 
     // The cluster: three dev nodes behind an in-process gateway.
-    let cluster = LocalCluster::new();
-    cluster.apply(Command::AddGroup { id: "main".into() }).unwrap();
-    let mut nodes = Vec::new();
-    for i in 0..3 {
-        let node = start(DevNodeConfig { listen: None, master_key: Some(KEY.into()) }).await.unwrap();
-        cluster.apply(Command::AddNode { id: format!("n{i}"), url: node.url(), group: "main".into() }).unwrap();
-        nodes.push(node);
-    }
-    cluster
-        .apply(Command::SetDefaults { shards: Some(8), rf: Some(2), min_in_sync: None, task_retention: None })
-        .unwrap();
-    let app = AppState::new(
-        cluster.clone(),
-        NodeClient::new(Arc::new(HttpTransport::new(Some(KEY.into()), Duration::from_secs(10)))),
-    );
-    app.disable_fencing();
-    let gateway_state = app.clone();
-    tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(app)).await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let InProcessCluster { gateway: gw, app: gateway_state, nodes } = start_cluster(KEY).await;
     let (status, t) = post(&http, &format!("{gw}/indexes"), &json!({"uid": "books", "primaryKey": "id"})).await;
     assert_eq!(status, 202, "{t}");
     assert_eq!(patch(&http, &format!("{gw}/indexes/books/settings"), &settings).await, 202);

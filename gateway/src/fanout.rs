@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::join_all;
 use miroir::command::Command;
 use miroir::ids::{GroupId, NodeId, ShardId};
-use miroir::state::GroupStatus;
+use miroir::state::{GroupStatus, Placement};
 use miroir::task::Share;
 use miroir::RoutingMap;
 use miroir_node_client::{NodeError, NodeRequest};
@@ -102,32 +102,25 @@ pub async fn send(
 
 /// Every (shard, group) of `index` in which `node` holds an in-sync copy.
 pub fn in_sync_copies(map: &RoutingMap, index: &str, node: &str) -> Vec<(ShardId, GroupId)> {
-    let Some(shards) = map.placements.get(index) else { return vec![] };
-    shards
-        .iter()
-        .enumerate()
-        .flat_map(|(shard, groups)| {
-            groups
-                .iter()
-                .filter(|(_, p)| p.owner(node).is_some_and(|o| o.in_sync))
-                .map(move |(g, _)| (shard as ShardId, g.clone()))
-        })
-        .collect()
+    copies_where(map, index, |p| p.owner(node).is_some_and(|o| o.in_sync))
 }
 
 /// Every (shard, group) of `index` that `node` is sent writes for: in-sync owner or incoming.
 /// A miss on an incoming node must be reported too: it sends the migration back to Copy, so the
 /// write is not lost at Cutover (see `Command::MarkStale`).
 pub fn write_target_copies(map: &RoutingMap, index: &str, node: &str) -> Vec<(ShardId, GroupId)> {
+    copies_where(map, index, |p| p.owner(node).is_some_and(|o| o.in_sync) || p.incoming.iter().any(|n| n == node))
+}
+
+/// Every (shard, group) of `index` whose placement satisfies `pred`.
+fn copies_where(map: &RoutingMap, index: &str, pred: impl Fn(&Placement) -> bool) -> Vec<(ShardId, GroupId)> {
     let Some(shards) = map.placements.get(index) else { return vec![] };
+    let pred = &pred;
     shards
         .iter()
         .enumerate()
         .flat_map(|(shard, groups)| {
-            groups
-                .iter()
-                .filter(|(_, p)| p.owner(node).is_some_and(|o| o.in_sync) || p.incoming.iter().any(|n| n == node))
-                .map(move |(g, _)| (shard as ShardId, g.clone()))
+            groups.iter().filter(move |(_, p)| pred(p)).map(move |(g, _)| (shard as ShardId, g.clone()))
         })
         .collect()
 }

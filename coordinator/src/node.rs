@@ -232,8 +232,9 @@ impl Coordinator {
                 let q = q.clone();
                 async move {
                     let read = self.read_barrier().await?;
-                    let result = self.inner.state.read(|s| q.run(&s.tasks)).map_err(Error::internal)?;
-                    Ok(Some(pb::TaskQueryReply { result, applied_index: self.inner.state.last_applied().max(read) }))
+                    let (result, applied) = self.inner.state.read_at(|s| q.run(&s.tasks));
+                    let result = result.map_err(Error::internal)?;
+                    Ok(Some(pb::TaskQueryReply { result, applied_index: applied.max(read) }))
                 }
             },
             |mut c| {
@@ -253,8 +254,9 @@ impl Coordinator {
             forwarded,
             || async move {
                 let read = self.read_barrier().await?;
-                let state = self.inner.state.read(serde_json::to_vec).map_err(Error::internal)?;
-                Ok(Some(pb::GetStateReply { state, applied_index: self.inner.state.last_applied().max(read) }))
+                let (state, applied) = self.inner.state.read_at(serde_json::to_vec);
+                let state = state.map_err(Error::internal)?;
+                Ok(Some(pb::GetStateReply { state, applied_index: applied.max(read) }))
             },
             |mut c| async move {
                 let mut req = tonic::Request::new(pb::GetStateRequest {});
@@ -266,9 +268,8 @@ impl Coordinator {
     }
 
     pub fn local_state(&self) -> Result<pb::GetStateReply> {
-        let applied_index = self.inner.state.last_applied();
-        let state = self.inner.state.read(serde_json::to_vec).map_err(Error::internal)?;
-        Ok(pb::GetStateReply { state, applied_index })
+        let (state, applied_index) = self.inner.state.read_at(serde_json::to_vec);
+        Ok(pb::GetStateReply { state: state.map_err(Error::internal)?, applied_index })
     }
 
     pub fn members(&self) -> Vec<pb::Peer> {

@@ -51,9 +51,12 @@ impl StateHandle {
         f(&self.0.applied.read().unwrap_or_else(|p| p.into_inner()).state)
     }
 
-    /// Index of the last applied log entry (0 before any).
-    pub fn last_applied(&self) -> u64 {
-        *self.0.applied_index.borrow()
+    /// Runs `f` on the state, and answers with it the index of the last entry that state includes
+    /// (0 before any), both read under one lock: reading them one after the other could pair a
+    /// state with an index it does not (or no longer) stands for.
+    pub fn read_at<T>(&self, f: impl FnOnce(&ClusterState) -> T) -> (T, u64) {
+        let a = self.0.applied.read().unwrap_or_else(|p| p.into_inner());
+        (f(&a.state), a.last_applied.as_ref().map_or(0, |l| l.index))
     }
 
     /// Every map change applied from now on, in log order.

@@ -159,7 +159,9 @@ async fn acknowledged_entries_survive_sigkill() {
     let last = *acked.keys().next_back().unwrap();
     raft.wait(Some(Duration::from_secs(20))).applied_index_at_least(Some(last), "replayed").await.unwrap();
     raft.shutdown().await.unwrap();
-    let applied = state.last_applied();
+    // The state machine may still be applying after shutdown returns: the state and the index it
+    // stands for are read together.
+    let (recovered, applied) = state.read_at(|s| serde_json::to_vec(s).unwrap());
 
     let mut expected = miroir::ClusterState::default();
     for e in entries.iter().filter(|e| e.log_id.index <= applied) {
@@ -167,7 +169,6 @@ async fn acknowledged_entries_survive_sigkill() {
             miroir::apply_proposal(&mut expected, p, e.log_id.index).result.expect("logged commands apply");
         }
     }
-    let recovered = state.read(|s| serde_json::to_vec(s).unwrap());
     if recovered != serde_json::to_vec(&expected).unwrap() {
         let last_logged = entries.last().map(|e| e.log_id.index);
         let snapshot_at = snapshot.meta.last_log_id.map(|l| l.index);

@@ -10,9 +10,11 @@ pub mod filter;
 pub mod payload;
 pub mod search;
 pub mod settings;
+pub mod similar;
 pub mod swap;
 pub mod task_query;
 pub mod tasks;
+pub mod vectors;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -435,7 +437,8 @@ impl Engine {
                 }
                 idx.primary_key = Some(pk);
                 let n = docs.len();
-                for (id, d) in ids.into_iter().zip(docs) {
+                for (id, mut d) in ids.into_iter().zip(docs) {
+                    vectors::normalize(&mut d);
                     fields::record(&mut idx.fields, &d);
                     match idx.ids.get(&id) {
                         Some(internal) => {

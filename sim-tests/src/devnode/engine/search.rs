@@ -13,6 +13,7 @@ use super::facets::facet_distribution;
 pub use super::facets::facet_search;
 use super::filter::{self, Filter};
 use super::settings::View;
+use super::vectors;
 use super::{Doc, Index};
 use crate::devnode::error::{DevError, DevResult};
 
@@ -117,7 +118,8 @@ struct Tok {
 fn searchable_tokens(doc: &Doc, view: &View) -> (Vec<Tok>, Vec<String>, usize) {
     let attrs: Vec<String> = match &view.searchable {
         Some(list) => list.clone(),
-        None => doc.keys().cloned().collect(),
+        // `_vectors` holds embeddings, never searchable text.
+        None => doc.keys().filter(|k| *k != vectors::FIELD).cloned().collect(),
     };
     let mut toks = Vec::new();
     let mut texts = Vec::new();
@@ -137,7 +139,7 @@ fn searchable_tokens(doc: &Doc, view: &View) -> (Vec<Tok>, Vec<String>, usize) {
 
 /// A comparable ranking key per rule: numbers compare descending (higher is better).
 #[derive(Debug, Clone)]
-enum Key {
+pub(super) enum Key {
     Score(f64),
     Sort(Option<Value>, bool),
 }
@@ -147,6 +149,8 @@ pub(super) struct Ranked {
     keys: Vec<Key>,
     details: Map<String, Value>,
     score: f64,
+    /// Found by the semantic side of a search (counted in `semanticHitCount`).
+    pub semantic: bool,
 }
 
 fn cmp_values(a: &Value, b: &Value) -> Ordering {
@@ -186,7 +190,7 @@ fn cmp_keys(a: &[Key], b: &[Key]) -> Ordering {
     Ordering::Equal
 }
 
-fn sort_value(doc: &Doc, field: &str, asc: bool) -> Option<Value> {
+pub(super) fn sort_value(doc: &Doc, field: &str, asc: bool) -> Option<Value> {
     let mut vals = filter::leaf_values(doc, field);
     vals.sort_by(cmp_values);
     if asc {
@@ -361,7 +365,7 @@ pub(super) fn rank(
         w /= 8.0;
     }
     let score = if den == 0.0 { 1.0 } else { num / den };
-    Some(Ranked { internal, keys, details, score })
+    Some(Ranked::new(internal, keys, details, score))
 }
 
 /// Attribute rank (an earlier searchable attribute is better) and word position (earlier in the
@@ -440,9 +444,33 @@ pub(super) struct Evaluated<'a> {
     pub hits_per_page: Option<usize>,
     pub fields: Option<Vec<String>>,
     pub facets: Option<Vec<String>>,
+    /// The number of matching documents when it is not `ranked.len()` (a hybrid search ranks
+    /// only the best `offset + limit` of each side; its candidates are both sides').
+    pub total: Option<usize>,
+    /// The documents facets are counted over when they are not the ranked ones.
+    pub facet_docs: Option<Vec<&'a Doc>>,
+    pub semantic_hits: SemanticHits,
+}
+
+/// What `semanticHitCount` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SemanticHits {
+    /// A keyword search: no `semanticHitCount`.
+    None,
+    /// Every hit of the page (a semantic search).
+    All,
+    /// The hits of the page found by the semantic side (a hybrid search; 0 when the keyword
+    /// results were good enough to skip it).
+    Counted,
 }
 
 impl Ranked {
+    pub(super) fn new(internal: u64, keys: Vec<Key>, details: Map<String, Value>, score: f64) -> Ranked {
+        Ranked { internal, keys, details, score, semantic: false }
+    }
+    pub fn details(&self) -> &Map<String, Value> {
+        &self.details
+    }
     pub fn internal(&self) -> u64 {
         self.internal
     }
@@ -455,6 +483,7 @@ impl Ranked {
 pub(super) fn render_hit(r: &Ranked, d: &Doc, ev: &Evaluated, body: &Map<String, Value>) -> Map<String, Value> {
     let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
     let mut h = project(d, &ev.view, ev.fields.as_deref());
+    vectors::present(&mut h, d, flag("retrieveVectors"));
     if flag("showRankingScore") {
         h.insert("_rankingScore".into(), json!(r.score));
     }
@@ -468,33 +497,23 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     let ev = evaluate(idx, body)?;
     let Evaluated { view, ranked, q_raw, offset, limit, page, hits_per_page, facets, .. } = &ev;
     let (offset, limit, page, hits_per_page) = (*offset, *limit, *page, *hits_per_page);
-    let total = ranked.len();
+    let total = ev.total.unwrap_or(ranked.len());
     let mut out = Map::new();
-    let (start, count) = match (page, hits_per_page) {
-        (None, None) => (offset, limit),
-        (p, h) => {
-            let p = p.unwrap_or(1);
-            let h = h.unwrap_or(20);
-            if p == 0 {
-                (0, 0)
-            } else {
-                ((p - 1) * h, h)
-            }
-        }
-    };
+    let (start, count) = window(offset, limit, page, hits_per_page);
     // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
     // requested limit (`perform_search` answers with `SearchQuery.limit`).
     let capped = total.min(view.max_total_hits);
     let start = start.min(view.max_total_hits);
     let count = count.min(view.max_total_hits.saturating_sub(start));
     let offset = start;
-    let end = (start + count).min(capped);
-    let hits: Vec<Value> = ranked
-        .get(start.min(end)..end)
-        .unwrap_or(&[])
-        .iter()
-        .map(|(r, d)| Value::Object(render_hit(r, d, &ev, body)))
-        .collect();
+    let end = (start + count).min(capped).min(ranked.len());
+    let page_hits = ranked.get(start.min(end)..end).unwrap_or(&[]);
+    let semantic_hits = match ev.semantic_hits {
+        SemanticHits::None => None,
+        SemanticHits::All => Some(page_hits.len()),
+        SemanticHits::Counted => Some(page_hits.iter().filter(|(r, _)| r.semantic).count()),
+    };
+    let hits: Vec<Value> = page_hits.iter().map(|(r, d)| Value::Object(render_hit(r, d, &ev, body))).collect();
     out.insert("hits".into(), Value::Array(hits));
     out.insert("query".into(), json!(q_raw));
     out.insert("processingTimeMs".into(), json!(0));
@@ -514,13 +533,35 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     }
     if let Some(fs) = facets {
         let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs.clone() };
-        let (dist, stats) =
-            facet_distribution(ranked.iter().map(|(_, d)| *d), &names, view.max_values_per_facet, &view.facet_orders);
+        let docs: Vec<&Doc> = match &ev.facet_docs {
+            Some(docs) => docs.clone(),
+            None => ranked.iter().map(|(_, d)| *d).collect(),
+        };
+        let (dist, stats) = facet_distribution(docs.into_iter(), &names, view.max_values_per_facet, &view.facet_orders);
         out.insert("facetDistribution".into(), dist);
         out.insert("facetStats".into(), stats);
     }
+    if let Some(n) = semantic_hits {
+        out.insert("semanticHitCount".into(), json!(n));
+    }
     out.insert("requestUid".into(), json!(request_uid));
     Ok(Value::Object(out))
+}
+
+/// The first hit and the number of hits a request's pagination asks for.
+pub(super) fn window(offset: usize, limit: usize, page: Option<usize>, hits_per_page: Option<usize>) -> (usize, usize) {
+    match (page, hits_per_page) {
+        (None, None) => (offset, limit),
+        (p, h) => {
+            let p = p.unwrap_or(1);
+            let h = h.unwrap_or(20);
+            if p == 0 {
+                (0, 0)
+            } else {
+                ((p - 1) * h, h)
+            }
+        }
+    }
 }
 
 /// Validates a query and ranks every matching document.
@@ -596,30 +637,82 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
         }
     }
 
-    let mut ranked: Vec<(Ranked, &Doc)> = idx
-        .docs
-        .iter()
-        .filter(|(_, d)| filter.as_ref().is_none_or(|f| f.matches(d)))
-        .filter_map(|(i, d)| {
-            rank(*i, d, &Query { words: &q, prefix_last, text: &q_text }, &view.ranking_rules, &sort, &view)
-                .map(|r| (r, d))
-        })
-        .collect();
-    ranked.sort_by(|(a, _), (b, _)| cmp_keys(&a.keys, &b.keys).then(a.internal.cmp(&b.internal)));
-    if let Some(attr) = &distinct {
-        let mut seen = Vec::new();
-        ranked.retain(|(_, d)| match filter::leaf_values(d, attr).first() {
-            None => true,
-            Some(v) => {
-                let k = facet_key(v).to_lowercase();
-                if seen.contains(&k) {
-                    false
-                } else {
-                    seen.push(k);
-                    true
+    let embedders = idx.settings().get("embedders").cloned().unwrap_or_else(|| json!({}));
+    let kind = vectors::kind(body, &q_raw, &embedders)?;
+    let universe: Vec<(u64, &Doc)> =
+        idx.docs.iter().filter(|(_, d)| filter.as_ref().is_none_or(|f| f.matches(d))).map(|(i, d)| (*i, d)).collect();
+    let keyword = || {
+        let ranked: Vec<(Ranked, &Doc)> = universe
+            .iter()
+            .filter_map(|(i, d)| {
+                rank(*i, d, &Query { words: &q, prefix_last, text: &q_text }, &view.ranking_rules, &sort, &view)
+                    .map(|r| (r, *d))
+            })
+            .collect();
+        finish(ranked, distinct.as_deref())
+    };
+    let semantic = |embedder: &str, vector: Option<&[f64]>| {
+        let ranked: Vec<(Ranked, &Doc)> = universe
+            .iter()
+            .map(|(i, d)| (vectors::rank(*i, d, embedder, vector, &view.ranking_rules, &sort), *d))
+            .collect();
+        finish(ranked, distinct.as_deref())
+    };
+    let (start, count) = window(offset, limit, page, hits_per_page);
+    let wanted = start + count;
+    let (ranked, total, facet_docs, semantic_hits) = match &kind {
+        vectors::Kind::Keyword => (keyword(), None, None, SemanticHits::None),
+        vectors::Kind::Semantic { embedder, vector } => {
+            (semantic(embedder, vector.as_deref()), None, None, SemanticHits::All)
+        }
+        vectors::Kind::Hybrid { embedder, vector, ratio } => {
+            let mut kw = keyword();
+            let kw_total = Some(kw.len());
+            let kw_docs: Vec<&Doc> = kw.iter().map(|(_, d)| *d).collect();
+            kw.truncate(wanted);
+            let good =
+                vectors::good_enough(kw.iter().map(|(r, _)| r.score).collect::<Vec<_>>().into_iter(), wanted, *ratio);
+            match vector {
+                // A user-provided embedder cannot embed `q`: milli falls back on the keyword results.
+                _ if good => (kw, kw_total, Some(kw_docs), SemanticHits::Counted),
+                None => (kw, kw_total, Some(kw_docs), SemanticHits::Counted),
+                Some(v) => {
+                    let mut sem = semantic(embedder, Some(v));
+                    let total = sem.len();
+                    sem.truncate(wanted);
+                    let merged = vectors::merge(sem, kw, *ratio, distinct.as_deref());
+                    let docs = universe.iter().map(|(_, d)| *d).collect();
+                    (merged, Some(total), Some(docs), SemanticHits::Counted)
                 }
             }
+        }
+    };
+    Ok(Evaluated {
+        view,
+        ranked,
+        q_raw,
+        offset,
+        limit,
+        page,
+        hits_per_page,
+        fields,
+        facets,
+        total,
+        facet_docs,
+        semantic_hits,
+    })
+}
+
+/// Sorts ranked documents (ties by internal id, Meilisearch's insertion order) and keeps the
+/// first of each `distinct` value.
+fn finish<'a>(mut ranked: Vec<(Ranked, &'a Doc)>, distinct: Option<&str>) -> Vec<(Ranked, &'a Doc)> {
+    ranked.sort_by(|(a, _), (b, _)| cmp_keys(&a.keys, &b.keys).then(a.internal.cmp(&b.internal)));
+    if let Some(attr) = distinct {
+        let mut seen = std::collections::HashSet::new();
+        ranked.retain(|(_, d)| match filter::leaf_values(d, attr).first() {
+            None => true,
+            Some(v) => seen.insert(facet_key(v).to_lowercase()),
         });
     }
-    Ok(Evaluated { view, ranked, q_raw, offset, limit, page, hits_per_page, fields, facets })
+    ranked
 }

@@ -6,7 +6,9 @@ pub mod distinct;
 pub mod facet_search;
 pub mod federated;
 pub mod get;
+pub mod hybrid;
 pub mod merge;
+pub mod similar;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -130,8 +132,144 @@ pub(crate) fn degraded_headers(missing: &[u32]) -> HeaderMap {
     headers
 }
 
-/// One search's merged answer, and the shards no copy answered for.
+/// One search's answer, and the shards no copy answered for: a keyword or semantic search merged
+/// from the shards' answers, a hybrid one from both sides' (see `hybrid`).
 async fn search_value(
+    app: &AppState,
+    uid: &str,
+    body: Map<String, Value>,
+    policy: MissingPolicy,
+    request_uid: &str,
+) -> AppResult<(Value, Vec<u32>)> {
+    match hybrid::kind(&body) {
+        hybrid::Kind::Keyword => merged_search(app, uid, body, policy, request_uid).await,
+        hybrid::Kind::Semantic => {
+            let (mut answer, missing) = merged_search(app, uid, body, policy, request_uid).await?;
+            let n = answer.get("hits").and_then(Value::as_array).map_or(0, Vec::len);
+            answer["semanticHitCount"] = Value::from(n);
+            Ok((answer, missing))
+        }
+        hybrid::Kind::Hybrid { ratio } => hybrid_search(app, uid, body, ratio, policy, request_uid).await,
+    }
+}
+
+/// Both sides of a hybrid search, each merged over the shards for the best `offset + limit`
+/// hits, then interleaved as milli's `execute_hybrid` does.
+async fn hybrid_search(
+    app: &AppState,
+    uid: &str,
+    mut body: Map<String, Value>,
+    ratio: f64,
+    policy: MissingPolicy,
+    request_uid: &str,
+) -> AppResult<(Value, Vec<u32>)> {
+    let started = Instant::now();
+    let map = app.map();
+    let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
+    let primary_key = index.primary_key.clone().unwrap_or_else(|| "id".into());
+    let distinct = body
+        .get("distinct")
+        .and_then(Value::as_str)
+        .or_else(|| setting(&index.settings, &["distinctAttribute"]).and_then(Value::as_str))
+        .map(str::to_string);
+    let offset_mode = !body.contains_key("page") && !body.contains_key("hitsPerPage");
+    let offset = usize_param(&body, "offset", "invalid_search_offset")?.unwrap_or(0);
+    let limit = usize_param(&body, "limit", "invalid_search_limit")?.unwrap_or(20);
+    let page = usize_param(&body, "page", "invalid_search_page")?.unwrap_or(1);
+    let hits_per_page = usize_param(&body, "hitsPerPage", "invalid_search_hits_per_page")?.unwrap_or(20);
+    let (start, count) = if offset_mode {
+        (offset, limit)
+    } else if page == 0 {
+        (0, 0)
+    } else {
+        ((page - 1) * hits_per_page, hits_per_page)
+    };
+    let wanted = start + count;
+    let flag = |b: &Map<String, Value>, k: &str| b.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let (show_score, show_details) = (flag(&body, "showRankingScore"), flag(&body, "showRankingScoreDetails"));
+    // The merge needs every hit's key, distinct value and scores; what the client did not ask
+    // for is removed at the end.
+    let mut added = Vec::new();
+    if let Some(Value::Array(attrs)) = body.get_mut("attributesToRetrieve") {
+        for extra in std::iter::once(&primary_key).chain(distinct.as_ref()) {
+            if !attrs.iter().any(|a| a == "*" || a.as_str() == Some(extra.as_str())) {
+                attrs.push(Value::from(extra.clone()));
+                added.push(extra.clone());
+            }
+        }
+    }
+    for k in ["offset", "limit", "page", "hitsPerPage"] {
+        body.remove(k);
+    }
+    if offset_mode {
+        body.insert("offset".into(), Value::from(0));
+        body.insert("limit".into(), Value::from(wanted));
+    } else {
+        body.insert("page".into(), Value::from(1));
+        body.insert("hitsPerPage".into(), Value::from(wanted));
+    }
+    body.insert("showRankingScore".into(), Value::Bool(true));
+    body.insert("showRankingScoreDetails".into(), Value::Bool(true));
+    let mut keyword = body.clone();
+    keyword.remove("hybrid");
+    keyword.remove("vector");
+    let mut semantic = body;
+    if let Some(h) = semantic.get_mut("hybrid").and_then(Value::as_object_mut) {
+        h.insert("semanticRatio".into(), Value::from(1.0));
+    }
+    let (kw, sem) = tokio::join!(
+        merged_search(app, uid, keyword, policy, request_uid),
+        merged_search(app, uid, semantic, policy, request_uid)
+    );
+    let ((mut kw, mut missing), (mut sem, sem_missing)) = (kw?, sem?);
+    missing.extend(sem_missing);
+    missing.sort_unstable();
+    missing.dedup();
+    let take_hits = |v: &mut Value| match v.get_mut("hits").map(Value::take) {
+        Some(Value::Array(h)) => h,
+        _ => vec![],
+    };
+    let kw_hits = take_hits(&mut kw);
+    let (mut answer, ranked): (Value, Vec<(Value, bool)>) = if hybrid::good_enough(&kw_hits, wanted, ratio) {
+        (kw, kw_hits.into_iter().map(|h| (h, false)).collect())
+    } else {
+        let sem_hits = take_hits(&mut sem);
+        (sem, hybrid::merge(sem_hits, kw_hits, ratio, &primary_key, distinct.as_deref()))
+    };
+    let window: Vec<(Value, bool)> = ranked.into_iter().skip(start).take(count).collect();
+    let semantic_hits = window.iter().filter(|(_, s)| *s).count();
+    let mut hits: Vec<Value> = window.into_iter().map(|(h, _)| h).collect();
+    for h in hits.iter_mut().filter_map(Value::as_object_mut) {
+        for a in &added {
+            h.remove(a);
+        }
+        if !show_details {
+            h.remove("_rankingScoreDetails");
+        }
+        if !show_score {
+            h.remove("_rankingScore");
+        }
+    }
+    if let Some(obj) = answer.as_object_mut() {
+        obj.insert("hits".into(), Value::Array(hits));
+        obj.insert("semanticHitCount".into(), Value::from(semantic_hits));
+        if offset_mode {
+            obj.insert("offset".into(), Value::from(offset));
+            obj.insert("limit".into(), Value::from(limit));
+        } else {
+            let total = obj.get("totalHits").and_then(Value::as_u64).unwrap_or(0) as usize;
+            obj.insert("page".into(), Value::from(page));
+            obj.insert("hitsPerPage".into(), Value::from(hits_per_page));
+            let pages = if hits_per_page == 0 { 0 } else { total.div_ceil(hits_per_page) };
+            obj.insert("totalPages".into(), Value::from(pages));
+        }
+        obj.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
+    }
+    Ok((answer, missing))
+}
+
+/// One keyword or semantic search merged from the shards' answers.
+async fn merged_search(
     app: &AppState,
     uid: &str,
     mut body: Map<String, Value>,
@@ -172,7 +310,6 @@ async fn search_value(
             .cloned()
             .unwrap_or_default(),
         total_override: None,
-        by_score: body.get("hybrid").is_some_and(|h| !h.is_null()),
     };
     let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
     let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);

@@ -339,6 +339,7 @@ pub async fn search(
             let (answer, miss) = super::search_value(app, uid, body, policy, request_uid)
                 .await
                 .map_err(|e| e.inside(&inside(q.position)))?;
+            let answer = answer.into_value();
             missing.extend(miss);
             let hits = answer.get("hits").and_then(Value::as_array).cloned().unwrap_or_default();
             lists.push(

@@ -8,6 +8,7 @@ pub mod federated;
 pub mod get;
 pub mod hybrid;
 pub mod merge;
+pub mod raw;
 pub mod similar;
 
 use std::sync::Arc;
@@ -24,7 +25,6 @@ use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::read::scoped_filter;
 use crate::scatter::{scatter, MissingPolicy};
-use crate::settings::SHARD_FIELD;
 use distinct::Distinct;
 use merge::MergeSpec;
 
@@ -140,16 +140,18 @@ async fn search_value(
     body: Map<String, Value>,
     policy: MissingPolicy,
     request_uid: &str,
-) -> AppResult<(Value, Vec<u32>)> {
+) -> AppResult<(raw::Answer, Vec<u32>)> {
     match hybrid::kind(&body) {
         hybrid::Kind::Keyword => merged_search(app, uid, body, policy, request_uid).await,
         hybrid::Kind::Semantic => {
             let (mut answer, missing) = merged_search(app, uid, body, policy, request_uid).await?;
-            let n = answer.get("hits").and_then(Value::as_array).map_or(0, Vec::len);
-            answer["semanticHitCount"] = Value::from(n);
+            answer.rest.insert("semanticHitCount".into(), Value::from(answer.hits.len()));
             Ok((answer, missing))
         }
-        hybrid::Kind::Hybrid { ratio } => hybrid_search(app, uid, body, ratio, policy, request_uid).await,
+        hybrid::Kind::Hybrid { ratio } => {
+            let (answer, missing) = hybrid_search(app, uid, body, ratio, policy, request_uid).await?;
+            Ok((raw::Answer::from_value(answer), missing))
+        }
     }
 }
 
@@ -221,7 +223,8 @@ async fn hybrid_search(
         merged_search(app, uid, keyword, policy, request_uid),
         merged_search(app, uid, semantic, policy, request_uid)
     );
-    let ((mut kw, mut missing), (mut sem, sem_missing)) = (kw?, sem?);
+    let ((kw, mut missing), (sem, sem_missing)) = (kw?, sem?);
+    let (mut kw, mut sem) = (kw.into_value(), sem.into_value());
     missing.extend(sem_missing);
     missing.sort_unstable();
     missing.dedup();
@@ -275,7 +278,7 @@ async fn merged_search(
     mut body: Map<String, Value>,
     policy: MissingPolicy,
     request_uid: &str,
-) -> AppResult<(Value, Vec<u32>)> {
+) -> AppResult<(raw::Answer, Vec<u32>)> {
     let started = Instant::now();
     let map = app.map();
     let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
@@ -350,12 +353,13 @@ async fn merged_search(
     };
     let path = format!("/indexes/{uid}/search");
     let gathered = scatter(app, &map, uid, &path, build, app.read_deadline(), policy).await?;
-    let mut answers = Vec::with_capacity(gathered.answers.len());
-    for a in &gathered.answers {
-        answers.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {
-            AppError::new(Code::MIROIR_UNAVAILABLE, format!("Node `{}` answered an unreadable search: {e}", a.node))
-        })?);
-    }
+    let parsed = raw::parse(
+        gathered.answers.iter().map(|a| a.body.as_ref()),
+        &primary_key,
+        distinct.as_ref().map(|d| d.attr.as_str()),
+    )
+    .map_err(|e| AppError::new(Code::MIROIR_UNAVAILABLE, format!("A node answered an unreadable search: {e}")))?;
+    let answers = parsed.answers.clone();
     if let Some(d) = &distinct {
         spec.total_override = d.total(&answers, offset_mode);
     }
@@ -363,29 +367,26 @@ async fn merged_search(
     if let Some(d) = &distinct {
         d.clean(&mut merged);
     }
-    if let Some(hits) = merged.get_mut("hits").and_then(Value::as_array_mut) {
-        for h in hits.iter_mut().filter_map(Value::as_object_mut) {
-            h.remove(SHARD_FIELD);
-            if let Some(f) = h.get_mut("_formatted").and_then(Value::as_object_mut) {
-                f.remove(SHARD_FIELD);
-            }
-            if !show_details {
-                h.remove("_rankingScoreDetails");
-            }
-            if !show_score {
-                h.remove("_rankingScore");
-            }
-            if strip_pk {
-                h.remove(&primary_key);
-            }
-        }
-    }
-    if let Some(obj) = merged.as_object_mut() {
-        obj.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
-        // The nodes' own uids name their sub-requests, not the client's request.
-        obj.insert("requestUid".into(), Value::from(request_uid));
-    }
-    Ok((merged, gathered.missing))
+    let strip = raw::Strip {
+        show_score,
+        show_details,
+        pk: strip_pk.then_some(primary_key.as_str()),
+        distinct: distinct.as_ref().and_then(Distinct::stripped),
+    };
+    let Value::Object(mut rest) = merged else { return Err(AppError::internal("a merged search is an object")) };
+    let keys = match rest.shift_remove("hits") {
+        Some(Value::Array(keys)) => keys,
+        _ => vec![],
+    };
+    let hits = keys
+        .iter()
+        .map(|k| parsed.render(k, &strip))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AppError::internal(format!("re-writing a hit: {e}")))?;
+    rest.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
+    // The nodes' own uids name their sub-requests, not the client's request.
+    rest.insert("requestUid".into(), Value::from(request_uid));
+    Ok((raw::Answer { hits, rest }, gathered.missing))
 }
 
 /// `POST /multi-search`: without federation, every query answered as its own search, in order;
@@ -442,12 +443,10 @@ pub async fn multi(
             .await
             .map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
         missing_all.extend(missing);
-        let mut out = Map::new();
-        out.insert("indexUid".into(), Value::from(uid));
-        if let Value::Object(a) = answer {
-            out.extend(a);
-        }
-        results.push(Value::Object(out));
+        let mut rest = Map::new();
+        rest.insert("indexUid".into(), Value::from(uid));
+        rest.extend(answer.rest);
+        results.push(raw::Answer { hits: answer.hits, rest });
     }
     let mut headers = HeaderMap::new();
     missing_all.sort_unstable();

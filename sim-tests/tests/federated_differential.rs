@@ -3,8 +3,7 @@
 //! (several queries per index and across indexes, close weights, filters, both pagination modes) must
 //! give the same hits (documents, `_federation`, scores) in the same order and the same totals.
 
-use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
-use miroir_sim::in_process::{start_cluster, InProcessCluster};
+use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
 use serde_json::{json, Value};
 
 const KEY: &str = "federated-differential-master-key";
@@ -114,7 +113,7 @@ async fn a_cluster_answers_federated_searches_exactly_like_one_node() {
         json!({"searchableAttributes": searchable, "filterableAttributes": ["genre", "price"]})
     };
 
-    let single: DevNode = start(DevNodeConfig { listen: None, master_key: Some(KEY.into()) }).await.unwrap();
+    let single = TestNode::start(KEY).await;
     let base = single.url();
     for (n, uid) in INDEXES.iter().enumerate() {
         post(&http, &format!("{base}/indexes"), &json!({"uid": uid, "primaryKey": "id"})).await;

@@ -3,8 +3,7 @@
 //! nodes behind the gateway (S = 8, RF = 2). Every answer must be the same: hits, order, scores,
 //! totals, facets, `semanticHitCount`; and documents keep their embeddings through the cluster.
 
-use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
-use miroir_sim::in_process::{start_cluster, InProcessCluster};
+use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
 use serde_json::{json, Map, Value};
 
 const KEY: &str = "vector-differential-master-key";
@@ -138,7 +137,7 @@ async fn a_cluster_answers_semantic_hybrid_and_similar_queries_like_one_node() {
     });
     let docs = corpus();
 
-    let single: DevNode = start(DevNodeConfig { listen: None, master_key: Some(KEY.into()) }).await.unwrap();
+    let single = TestNode::start(KEY).await;
     let base = single.url();
     post(&http, &format!("{base}/indexes"), &json!({"uid": "books", "primaryKey": "id"})).await;
     let r = http.patch(format!("{base}/indexes/books/settings")).bearer_auth(KEY).json(&settings).send().await;

@@ -2,6 +2,7 @@
 //! and no clock of its own (times are passed in), so a simulation can drive it directly.
 
 pub mod browse;
+pub mod evaluate;
 pub mod facets;
 pub mod features;
 pub mod federated;

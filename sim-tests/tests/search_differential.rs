@@ -205,6 +205,19 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     let all = http.get(format!("{gw}/indexes/books/settings")).bearer_auth(KEY).send().await.unwrap();
     assert_eq!(all.json::<Value>().await.unwrap()["faceting"], faceting);
 
+    // `*` facets every filterable attribute the client declared, never Miroir's shard field.
+    let star = json!({"q": "river", "facets": ["*"]});
+    let (_, one) = post(&http, &format!("{base}/indexes/books/search"), &star).await;
+    let (_, many) = post(&http, &format!("{gw}/indexes/books/search"), &star).await;
+    assert!(one["facetDistribution"].get("genre").is_some(), "{one}");
+    let names = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(names(&many["facetDistribution"]), names(&one["facetDistribution"]), "{many}");
+    assert_eq!(many["facetStats"], one["facetStats"]);
+    // (A value spelt two ways shows the spelling its node saw first: see docs/search.md.)
+    for f in ["genre", "year", "price"] {
+        assert_eq!(many["facetDistribution"][f], one["facetDistribution"][f], "{f}");
+    }
+
     let mut rng = Rng(0xfeed_beef);
     let mut nonempty = 0;
     let mut distinct_queries = 0;

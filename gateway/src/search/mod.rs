@@ -374,6 +374,12 @@ async fn merged_search(
         distinct: distinct.as_ref().and_then(Distinct::stripped),
     };
     let Value::Object(mut rest) = merged else { return Err(AppError::internal("a merged search is an object")) };
+    // `facets: ["*"]` names Miroir's shard field too, on the nodes.
+    for k in ["facetDistribution", "facetStats"] {
+        if let Some(f) = rest.get_mut(k).and_then(Value::as_object_mut) {
+            f.shift_remove(crate::settings::SHARD_FIELD);
+        }
+    }
     let keys = match rest.shift_remove("hits") {
         Some(Value::Array(keys)) => keys,
         _ => vec![],

@@ -8,8 +8,8 @@
 //! matches: each node counts it for its shards with a federated search of its own, and shards do
 //! not share documents, so the counts add up.
 //!
-//! Refused (never approximated), see docs/search.md: `facetsByIndex`, `mergeFacets`,
-//! `federation.distinct`, remote queries, `sort` inside a federated query, and `distinct` (the
+//! Facets (`facetsByIndex`, `mergeFacets`) ride on the same per-node count (`federated_facets`).
+//! Refused (never approximated), see docs/search.md: `federation.distinct`, remote queries, `sort` inside a federated query, and `distinct` (the
 //! query's or the index's `distinctAttribute`), whose union count cannot be added up over shards.
 
 use std::collections::{BTreeMap, HashSet};
@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
+use super::federated_facets::{self, FacetRequest};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
 use crate::read::scoped_filter;
@@ -105,7 +106,7 @@ fn count(v: Option<&Value>, at: &str, code: &str) -> AppResult<Option<usize>> {
 }
 
 /// Parses `federation`, refusing what Miroir does not serve.
-pub fn parse_federation(f: &Value) -> AppResult<Window> {
+pub fn parse_federation(f: &Value) -> AppResult<(Window, FacetRequest)> {
     let Some(f) = f.as_object() else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
@@ -122,17 +123,16 @@ pub fn parse_federation(f: &Value) -> AppResult<Window> {
             ),
         ));
     }
-    for k in ["facetsByIndex", "mergeFacets", "distinct"] {
-        if f.get(k).is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty())) {
-            return Err(not_supported(&format!("`federation.{k}`")));
-        }
+    if f.get("distinct").is_some_and(|v| !v.is_null()) {
+        return Err(not_supported("`federation.distinct`"));
     }
-    Ok(Window {
+    let window = Window {
         limit: count(f.get("limit"), ".federation.limit", "invalid_search_limit")?.unwrap_or(DEFAULT_LIMIT),
         offset: count(f.get("offset"), ".federation.offset", "invalid_search_offset")?.unwrap_or(0),
         page: count(f.get("page"), ".federation.page", "invalid_search_page")?,
         hits_per_page: count(f.get("hitsPerPage"), ".federation.hitsPerPage", "invalid_search_hits_per_page")?,
-    })
+    };
+    Ok((window, federated_facets::parse(f)?))
 }
 
 /// One query of a federated search: its position, index, search parameters and weight.
@@ -262,14 +262,15 @@ fn scoped(body: &Map<String, Value>, shards: &[u32]) -> Map<String, Value> {
     b
 }
 
-/// The number of documents any of `queries` (all on index `uid`) matches: each node counts it for
-/// its shards with a federated search asking for no hits.
+/// The number of documents any of `queries` (all on index `uid`) matches, and their `facets`:
+/// each node counts them for its shards with a federated search asking for no hits.
 async fn union_count(
     app: &AppState,
     uid: &str,
     queries: &[&Query],
+    facets: Option<&[String]>,
     policy: MissingPolicy,
-) -> AppResult<(usize, Vec<u32>)> {
+) -> AppResult<(usize, Option<Value>, Vec<u32>)> {
     let map = app.map();
     let build = |shards: &[u32]| {
         let qs: Vec<Value> = queries
@@ -280,17 +281,47 @@ async fn union_count(
                 Value::Object(b)
             })
             .collect();
-        json!({"federation": {"limit": 0, "offset": 0}, "queries": qs})
+        let mut federation = json!({"limit": 0, "offset": 0});
+        if let Some(f) = facets {
+            federation["facetsByIndex"] = json!({ uid: f });
+        }
+        json!({"federation": federation, "queries": qs})
     };
     let gathered = scatter(app, &map, uid, "/multi-search", build, app.read_deadline(), policy).await?;
     let mut total = 0;
+    let mut entries = Vec::new();
     for a in &gathered.answers {
         let v: Value = serde_json::from_slice(&a.body).map_err(|e| {
             AppError::new(Code::MIROIR_UNAVAILABLE, format!("Node `{}` answered an unreadable search: {e}", a.node))
         })?;
         total += v.get("estimatedTotalHits").and_then(Value::as_u64).unwrap_or(0) as usize;
+        entries.extend(v.pointer(&format!("/facetsByIndex/{uid}")).cloned());
     }
-    Ok((total, gathered.missing))
+    let computed = facets.map(|_| {
+        let settings = map.indexes.get(uid).map(|i| i.settings.clone()).unwrap_or(Value::Null);
+        federated_facets::from_nodes(&entries, &settings)
+    });
+    Ok((total, computed, gathered.missing))
+}
+
+/// Checks an index listed in `facetsByIndex` that no query uses, as Meilisearch does: it must
+/// exist and its facets be filterable.
+async fn check_unused(app: &AppState, uid: &str, facets: Option<&[String]>, policy: MissingPolicy) -> AppResult<()> {
+    let wrap = |e: AppError| {
+        let message = format!(
+            "Inside `.federation.facetsByIndex.{uid}`: {}\n - Note: index `{uid}` is not used in queries",
+            e.body()["message"].as_str().unwrap_or_default()
+        );
+        let mut body = e.body();
+        body["message"] = Value::from(message);
+        AppError::forwarded(400, body)
+    };
+    if !app.map().indexes.contains_key(uid) {
+        return Err(wrap(AppError::index_not_found(uid)));
+    }
+    let Some(facets) = facets else { return Ok(()) };
+    let body = serde_json::Map::from_iter([("facets".to_string(), json!(facets)), ("limit".to_string(), json!(0))]);
+    super::merged_search(app, uid, body, policy, "").await.map(|_| ()).map_err(wrap)
 }
 
 /// Runs a federated search whose queries are already authorised and carry their search rules.
@@ -298,6 +329,7 @@ pub async fn search(
     app: &AppState,
     queries: Vec<Query>,
     window: Window,
+    facets: &FacetRequest,
     policy: MissingPolicy,
     request_uid: &str,
 ) -> AppResult<(Value, Vec<u32>)> {
@@ -311,6 +343,7 @@ pub async fn search(
     let mut missing = Vec::new();
     let mut total = 0;
     let mut index_lists = Vec::new();
+    let mut facets_of: BTreeMap<String, Value> = BTreeMap::new();
     // Indexes in uid order, as Meilisearch runs them (which error comes first depends on it).
     for (uid, qs) in &by_index {
         let inside = |i: usize| format!("Inside `.queries[{i}]`: ");
@@ -352,11 +385,39 @@ pub async fn search(
                     .collect(),
             );
         }
-        let (count, miss) = union_count(app, uid, qs, policy).await.map_err(|e| e.inside(&inside(qs[0].position)))?;
+        let wanted = facets.by_index.get(uid).and_then(|f| f.as_deref());
+        let (count, computed, miss) = union_count(app, uid, qs, wanted, policy).await.map_err(|e| {
+            // A node names a facet error itself (`Inside .federation.facetsByIndex…`).
+            let facet_error = e.body()["message"].as_str().is_some_and(|m| m.starts_with("Inside `.federation."));
+            if facet_error {
+                e
+            } else {
+                e.inside(&inside(qs[0].position))
+            }
+        })?;
         total += count;
         missing.extend(miss);
+        facets_of.extend(computed.map(|c| (uid.clone(), c)));
         index_lists.push(merge_index(lists, &primary_key, required.min(max_total_hits)));
     }
+    for (uid, names) in &facets.by_index {
+        if !by_index.contains_key(uid) {
+            check_unused(app, uid, names.as_deref(), policy).await?;
+        }
+    }
+    let merged_facets = match facets.merge {
+        Some(max) => {
+            let mut listed = Vec::new();
+            for (uid, names) in &facets.by_index {
+                if let (Some(names), Some(index)) = (names, map.indexes.get(uid)) {
+                    listed.push((uid.as_str(), &index.settings, names.as_slice()));
+                }
+            }
+            let by_count = federated_facets::check_orders(listed.into_iter())?;
+            Some(federated_facets::merge(&facets_of, &by_count, max))
+        }
+        None => None,
+    };
     let (skip, take) = window.skip_take();
     let hits: Vec<Value> =
         kmerge(index_lists, before).into_iter().skip(skip).take(take).map(|s| render(s, &queries, &map)).collect();
@@ -364,6 +425,17 @@ pub async fn search(
     out.insert("hits".into(), Value::Array(hits));
     out.insert("processingTimeMs".into(), json!(started.elapsed().as_millis() as u64));
     out.extend(window.info(total));
+    match merged_facets {
+        Some(Some((distribution, stats))) => {
+            out.insert("facetDistribution".into(), distribution);
+            out.insert("facetStats".into(), stats);
+        }
+        Some(None) => {}
+        None if !facets_of.is_empty() => {
+            out.insert("facetsByIndex".into(), json!(facets_of));
+        }
+        None => {}
+    }
     out.insert("requestUid".into(), json!(request_uid));
     missing.sort_unstable();
     missing.dedup();
@@ -444,6 +516,7 @@ mod tests {
         let q = parse_query(2, &json!({"indexUid": "a", "q": "x", "federationOptions": {"weight": 2.5}})).unwrap();
         assert_eq!((q.position, q.index_uid.as_str(), q.weight), (2, "a", 2.5));
         assert!(!q.body.contains_key("federationOptions"));
-        assert!(parse_federation(&json!({"facetsByIndex": {"a": ["g"]}})).is_err());
+        assert!(parse_federation(&json!({"facetsByIndex": {"a": ["g"]}})).is_ok());
+        assert!(parse_federation(&json!({"distinct": "g"})).is_err());
     }
 }

@@ -5,6 +5,7 @@
 pub mod distinct;
 pub mod facet_search;
 pub mod federated;
+pub mod federated_facets;
 pub mod get;
 pub mod hybrid;
 pub mod merge;
@@ -408,7 +409,7 @@ pub async fn multi(
         return Err(AppError::new(Code::MISSING_MULTI_SEARCH_QUERIES, "Missing field `queries`"));
     };
     if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
-        let window = federated::parse_federation(f)?;
+        let (window, facets) = federated::parse_federation(f)?;
         let mut parsed = Vec::with_capacity(queries.len());
         for (i, q) in queries.iter().enumerate() {
             parsed.push(federated::parse_query(i, q)?);
@@ -419,7 +420,7 @@ pub async fn multi(
             }
             add_search_rules(&mut q.body, access.search_filter(&q.index_uid));
         }
-        let (answer, missing) = federated::search(&app, parsed, window, policy, &new_request_uid()).await?;
+        let (answer, missing) = federated::search(&app, parsed, window, &facets, policy, &new_request_uid()).await?;
         return Ok((degraded_headers(&missing), axum::Json(answer)).into_response());
     }
     let mut parsed = Vec::with_capacity(queries.len());

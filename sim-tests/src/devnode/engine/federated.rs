@@ -5,7 +5,8 @@
 //! then the indexes' lists merged; equal weighted scores (within `f64::EPSILON`) go to the earlier
 //! query, and hits of one query keep that query's order.
 //!
-//! Not served (refused with an error, never approximated): `facetsByIndex`, `mergeFacets`,
+//! Facets (`facetsByIndex`, `mergeFacets`) are computed over each index's matched documents (see
+//! `federated_facets`). Not served (refused with an error, never approximated):
 //! `federation.distinct`, remote queries (`federationOptions.remote`/`queryPosition`) and `sort`
 //! inside a federated query (whose cross-query comparison needs per-rule weighted scores).
 
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
+use super::federated_facets::{self, FacetRequest};
 use super::search::{evaluate, render_hit, Evaluated, Ranked};
 use super::{Doc, Index};
 use crate::devnode::error::{DevError, DevResult};
@@ -83,7 +85,7 @@ fn count(v: &Value, at: &str, code: &'static str) -> DevResult<Option<usize>> {
 }
 
 /// Parses `federation`, refusing what is not served.
-pub fn parse_federation(f: &Value) -> DevResult<Window> {
+pub fn parse_federation(f: &Value) -> DevResult<(Window, FacetRequest)> {
     let Some(f) = f.as_object() else {
         return Err(DevError::bad_request(format!(
             "Invalid value type at `.federation`: expected an object, but found {f}"
@@ -96,18 +98,17 @@ pub fn parse_federation(f: &Value) -> DevResult<Window> {
             KNOWN.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
         )));
     }
-    for k in ["facetsByIndex", "mergeFacets", "distinct"] {
-        if f.get(k).is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty())) {
-            return Err(DevError::bad_request(format!("The dev node does not support `federation.{k}`.")));
-        }
+    if f.get("distinct").is_some_and(|v| !v.is_null()) {
+        return Err(DevError::bad_request("The dev node does not support `federation.distinct`.".to_string()));
     }
     let get = |k: &str, code| count(f.get(k).unwrap_or(&Value::Null), &format!(".federation.{k}"), code);
-    Ok(Window {
+    let window = Window {
         limit: get("limit", "invalid_search_limit")?.unwrap_or(DEFAULT_LIMIT),
         offset: get("offset", "invalid_search_offset")?.unwrap_or(0),
         page: get("page", "invalid_search_page")?,
         hits_per_page: get("hitsPerPage", "invalid_search_hits_per_page")?,
-    })
+    };
+    Ok((window, federated_facets::parse(f)?))
 }
 
 /// One query of a federated search, checked: its index, its search parameters, its weight.
@@ -238,6 +239,7 @@ pub fn search<'a>(
     index: impl Fn(&str) -> DevResult<&'a Index>,
     queries: &[Value],
     window: Window,
+    facets: &FacetRequest,
     request_uid: String,
 ) -> DevResult<Value> {
     let mut by_index: BTreeMap<String, Vec<(usize, FederatedQuery)>> = BTreeMap::new();
@@ -268,13 +270,21 @@ pub fn search<'a>(
     }
     let mut total = 0;
     let mut index_lists = Vec::new();
+    let mut facets_of: BTreeMap<String, Value> = BTreeMap::new();
+    let in_facets = |uid: &str, e: DevError| DevError {
+        message: format!("Inside `.federation.facetsByIndex.{uid}`: {}", e.message),
+        status_override: Some(400),
+        ..e
+    };
     for (uid, from, to) in &per_index {
         let mut lists = Vec::new();
         let mut candidates = HashSet::new();
+        let mut matched: BTreeMap<u64, &Doc> = BTreeMap::new();
         let mut max_total_hits = usize::MAX;
         for (n, (i, weight, ev, _)) in evaluated.iter().enumerate().take(*to).skip(*from) {
             max_total_hits = max_total_hits.min(ev.view.max_total_hits);
             candidates.extend(ev.ranked.iter().map(|(r, _)| r.internal()));
+            matched.extend(ev.ranked.iter().map(|(r, d)| (r.internal(), *d)));
             lists.push(
                 ev.ranked
                     .iter()
@@ -290,6 +300,12 @@ pub fn search<'a>(
             );
         }
         total += candidates.len();
+        if let Some(Some(names)) = facets.by_index.get(uid) {
+            let idx = index(uid)?;
+            let computed =
+                federated_facets::compute(idx, matched.values().copied(), names).map_err(|e| in_facets(uid, e))?;
+            facets_of.insert(uid.clone(), computed);
+        }
         let mut seen = HashSet::new();
         let merged: Vec<Candidate> = kmerge(lists, before)
             .into_iter()
@@ -298,6 +314,34 @@ pub fn search<'a>(
             .collect();
         index_lists.push(merged);
     }
+    // Indexes listed for facets that no query uses are only checked.
+    let unused = |uid: &str, e: DevError| {
+        let mut e = in_facets(uid, e);
+        e.message = format!("{}\n - Note: index `{uid}` is not used in queries", e.message);
+        e
+    };
+    for (uid, names) in &facets.by_index {
+        if per_index.iter().any(|(u, ..)| u == uid) {
+            continue;
+        }
+        let idx = index(uid).map_err(|e| unused(uid, e))?;
+        if let Some(names) = names {
+            federated_facets::check_unused(idx, names).map_err(|e| unused(uid, e))?;
+        }
+    }
+    let merged_facets = match facets.merge {
+        Some(max) => {
+            let mut listed = Vec::new();
+            for (uid, names) in &facets.by_index {
+                if let Some(names) = names {
+                    listed.push((uid.as_str(), index(uid)?, names.as_slice()));
+                }
+            }
+            let by_count = federated_facets::check_orders(listed.into_iter())?;
+            Some(federated_facets::merge(&facets_of, &by_count, max))
+        }
+        None => None,
+    };
     let (skip, take) = window.skip_take();
     let hits: Vec<Value> = kmerge(index_lists, before)
         .into_iter()
@@ -323,6 +367,17 @@ pub fn search<'a>(
     out.insert("hits".into(), Value::Array(hits));
     out.insert("processingTimeMs".into(), json!(0));
     out.extend(window.info(total));
+    match merged_facets {
+        Some(Some((distribution, stats))) => {
+            out.insert("facetDistribution".into(), distribution);
+            out.insert("facetStats".into(), stats);
+        }
+        Some(None) => {}
+        None if !facets_of.is_empty() => {
+            out.insert("facetsByIndex".into(), json!(facets_of));
+        }
+        None => {}
+    }
     out.insert("requestUid".into(), json!(request_uid));
     Ok(Value::Object(out))
 }

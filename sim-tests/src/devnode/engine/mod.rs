@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod facets;
 pub mod features;
 pub mod federated;
+pub mod federated_facets;
 pub mod fields;
 pub mod filter;
 pub mod payload;

@@ -507,9 +507,9 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
         return Err(DevError::new("missing_multi_search_queries", "Missing field `queries`"));
     };
     if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
-        let window = federated::parse_federation(f)?;
+        let (window, facets) = federated::parse_federation(f)?;
         let e = s.engine();
-        return ok(StatusCode::OK, federated::search(|uid| e.index(uid), queries, window, request_uid(&s))?);
+        return ok(StatusCode::OK, federated::search(|uid| e.index(uid), queries, window, &facets, request_uid(&s))?);
     }
     let e = s.engine();
     let mut results = Vec::new();

@@ -4,6 +4,7 @@
 //! give the same hits (documents, `_federation`, scores) in the same order and the same totals.
 
 use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
+use miroir_sim::rng::Rng;
 use serde_json::{json, Value};
 
 const KEY: &str = "federated-differential-master-key";
@@ -13,24 +14,6 @@ const WORDS: [&str; 10] =
     ["river", "stone", "night", "garden", "silver", "winter", "harbor", "forest", "ember", "meadow"];
 const GENRES: [&str; 4] = ["drama", "comedy", "horror", "romance"];
 const INDEXES: [&str; 2] = ["books", "films"];
-
-/// xorshift: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 fn corpus(seed: u64) -> Vec<Value> {
     let mut rng = Rng(seed);

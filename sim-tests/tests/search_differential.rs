@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
+use miroir_sim::rng::Rng;
 use serde_json::{json, Value};
 
 const KEY: &str = "search-differential-master-key";
@@ -17,24 +18,6 @@ const WORDS: [&str; 16] = [
     "lantern", "orchard", "thunder", "velvet", "willow",
 ];
 const GENRES: [&str; 6] = ["drama", "comedy", "horror", "Sci-Fi", "romance", "thriller"];
-
-/// xorshift: deterministic, no dependency, good enough to spread queries.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 fn corpus() -> Vec<Value> {
     let mut rng = Rng(0x5eed);

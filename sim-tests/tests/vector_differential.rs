@@ -4,6 +4,7 @@
 //! totals, facets, `semanticHitCount`; and documents keep their embeddings through the cluster.
 
 use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
+use miroir_sim::rng::Rng;
 use serde_json::{json, Map, Value};
 
 const KEY: &str = "vector-differential-master-key";
@@ -12,22 +13,9 @@ const DIM: usize = 6;
 const WORDS: [&str; 8] = ["river", "stone", "light", "glass", "storm", "field", "ember", "frost"];
 const GENRES: [&str; 4] = ["fantasy", "crime", "poetry", "travel"];
 
-/// A small deterministic generator (xorshift), so every run asks the same questions.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn vector(&mut self) -> Vec<f64> {
-        // Coarse components: documents share similarities, so ties are exercised too.
-        (0..DIM).map(|_| (self.below(9) as f64 - 4.0) / 4.0).collect()
-    }
+/// Coarse components: documents share similarities, so ties are exercised too.
+fn vector(rng: &mut Rng) -> Vec<f64> {
+    (0..DIM).map(|_| (rng.below(9) as f64 - 4.0) / 4.0).collect()
 }
 
 fn corpus() -> Vec<Value> {
@@ -42,7 +30,7 @@ fn corpus() -> Vec<Value> {
             );
             let mut doc = json!({"id": id, "title": title, "genre": GENRES[(id % 4) as usize], "year": 1950 + id % 70});
             if id % 11 != 0 {
-                let v = rng.vector();
+                let v = vector(&mut rng);
                 // Every accepted form of `_vectors`.
                 doc["_vectors"] = match id % 3 {
                     0 => json!({"e": v}),
@@ -84,7 +72,7 @@ fn search_query(rng: &mut Rng) -> Value {
     let mut q = Map::new();
     let ratio = [1.0, 0.5, 0.2, 0.8, 0.95, 0.0][rng.below(6) as usize];
     q.insert("hybrid".into(), json!({"embedder": "e", "semanticRatio": ratio}));
-    q.insert("vector".into(), json!(rng.vector()));
+    q.insert("vector".into(), json!(vector(rng)));
     match rng.below(4) {
         0 => {}
         1 => {

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::merge::{distinct_key, pk_key};
+use super::merge::{cmp_values, distinct_key, pk_key};
 
 /// What Meilisearch's `search_kind` makes of a query (the order of the cases matters).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,16 +69,6 @@ fn score_values(hit: &Value) -> Vec<ScoreValue<'_>> {
     out
 }
 
-fn cmp_json(a: &Value, b: &Value) -> Ordering {
-    match (a.as_f64(), b.as_f64(), a.as_str(), b.as_str()) {
-        (Some(x), Some(y), ..) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        (Some(_), None, ..) => Ordering::Less,
-        (None, Some(_), ..) => Ordering::Greater,
-        (_, _, Some(x), Some(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
-        _ => Ordering::Equal,
-    }
-}
-
 /// milli's `compare_scores`: `Greater` when `a` (weighted by `wa`) ranks before `b`.
 pub fn compare_scores(a: &Value, wa: f64, b: &Value, wb: f64) -> Ordering {
     let (la, lb) = (score_values(a), score_values(b));
@@ -97,8 +87,8 @@ pub fn compare_scores(a: &Value, wa: f64, b: &Value, wb: f64) -> Ordering {
             }
             (Some(ScoreValue::Sort(x, asc)), Some(ScoreValue::Sort(y, _))) => {
                 let o = match (x, y) {
-                    (Some(x), Some(y)) if *asc => cmp_json(x, y).reverse(),
-                    (Some(x), Some(y)) => cmp_json(x, y),
+                    (Some(x), Some(y)) if *asc => cmp_values(x, y).reverse(),
+                    (Some(x), Some(y)) => cmp_values(x, y),
                     (Some(_), None) => Ordering::Greater,
                     (None, Some(_)) => Ordering::Less,
                     (None, None) => Ordering::Equal,

@@ -32,7 +32,8 @@ pub struct MergeSpec {
     pub total_override: Option<usize>,
 }
 
-fn cmp_values(a: &Value, b: &Value) -> Ordering {
+/// Sort values as Meilisearch compares them: numbers before strings, strings case-insensitively.
+pub fn cmp_values(a: &Value, b: &Value) -> Ordering {
     match (a.as_f64(), b.as_f64(), a.as_str(), b.as_str()) {
         (Some(x), Some(y), ..) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
         (Some(_), None, ..) => Ordering::Less,

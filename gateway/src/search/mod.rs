@@ -52,6 +52,36 @@ fn setting<'a>(settings: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(settings, |v, k| v.get(k))
 }
 
+/// The page a search asks for (`offset`/`limit`, or `page`/`hitsPerPage` when either is given)
+/// and the hits it spans of the whole ranking.
+struct Page {
+    offset_mode: bool,
+    offset: usize,
+    limit: usize,
+    page: usize,
+    hits_per_page: usize,
+    start: usize,
+    count: usize,
+}
+
+impl Page {
+    fn of(body: &Map<String, Value>) -> AppResult<Page> {
+        let offset_mode = !body.contains_key("page") && !body.contains_key("hitsPerPage");
+        let offset = usize_param(body, "offset", "invalid_search_offset")?.unwrap_or(0);
+        let limit = usize_param(body, "limit", "invalid_search_limit")?.unwrap_or(20);
+        let page = usize_param(body, "page", "invalid_search_page")?.unwrap_or(1);
+        let hits_per_page = usize_param(body, "hitsPerPage", "invalid_search_hits_per_page")?.unwrap_or(20);
+        let (start, count) = if offset_mode {
+            (offset, limit)
+        } else if page == 0 {
+            (0, 0)
+        } else {
+            ((page - 1) * hits_per_page, hits_per_page)
+        };
+        Ok(Page { offset_mode, offset, limit, page, hits_per_page, start, count })
+    }
+}
+
 /// `X-Miroir-Missing-Shards: error` turns a partial answer (some shard had no copy that answered)
 /// into a 503; the default, `partial`, answers with what there is and names the missing shards.
 pub const POLICY_HEADER: &str = "x-miroir-missing-shards";
@@ -175,18 +205,7 @@ async fn hybrid_search(
         .and_then(Value::as_str)
         .or_else(|| setting(&index.settings, &["distinctAttribute"]).and_then(Value::as_str))
         .map(str::to_string);
-    let offset_mode = !body.contains_key("page") && !body.contains_key("hitsPerPage");
-    let offset = usize_param(&body, "offset", "invalid_search_offset")?.unwrap_or(0);
-    let limit = usize_param(&body, "limit", "invalid_search_limit")?.unwrap_or(20);
-    let page = usize_param(&body, "page", "invalid_search_page")?.unwrap_or(1);
-    let hits_per_page = usize_param(&body, "hitsPerPage", "invalid_search_hits_per_page")?.unwrap_or(20);
-    let (start, count) = if offset_mode {
-        (offset, limit)
-    } else if page == 0 {
-        (0, 0)
-    } else {
-        ((page - 1) * hits_per_page, hits_per_page)
-    };
+    let Page { offset_mode, offset, limit, page, hits_per_page, start, count } = Page::of(&body)?;
     let wanted = start + count;
     let flag = |b: &Map<String, Value>, k: &str| b.get(k).and_then(Value::as_bool).unwrap_or(false);
     let (show_score, show_details) = (flag(&body, "showRankingScore"), flag(&body, "showRankingScoreDetails"));
@@ -284,18 +303,7 @@ async fn merged_search(
     let map = app.map();
     let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
     let settings = &index.settings;
-    let offset_mode = !body.contains_key("page") && !body.contains_key("hitsPerPage");
-    let offset = usize_param(&body, "offset", "invalid_search_offset")?.unwrap_or(0);
-    let limit = usize_param(&body, "limit", "invalid_search_limit")?.unwrap_or(20);
-    let page = usize_param(&body, "page", "invalid_search_page")?.unwrap_or(1);
-    let hits_per_page = usize_param(&body, "hitsPerPage", "invalid_search_hits_per_page")?.unwrap_or(20);
-    let (start, count) = if offset_mode {
-        (offset, limit)
-    } else if page == 0 {
-        (0, 0)
-    } else {
-        ((page - 1) * hits_per_page, hits_per_page)
-    };
+    let Page { offset_mode, page, hits_per_page, start, count, .. } = Page::of(&body)?;
     let primary_key = index.primary_key.clone().unwrap_or_else(|| "id".into());
     let mut spec = MergeSpec {
         primary_key: primary_key.clone(),

@@ -120,7 +120,7 @@ pub(super) struct Ranked {
     pub semantic: bool,
 }
 
-fn cmp_values(a: &Value, b: &Value) -> Ordering {
+pub(super) fn cmp_values(a: &Value, b: &Value) -> Ordering {
     match (a.as_f64(), b.as_f64(), a.as_str(), b.as_str()) {
         (Some(x), Some(y), ..) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
         (Some(_), None, ..) => Ordering::Less,

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Map, Value};
 
-use super::search::{Key, Ranked};
+use super::search::{cmp_values, Key, Ranked};
 use super::{filter, Doc};
 use crate::devnode::error::{DevError, DevResult};
 
@@ -264,7 +264,7 @@ pub fn compare_scores(a: (&Map<String, Value>, f64, f64), b: (&Map<String, Value
                 // Greater is better: a smaller value ranks higher under `asc`.
                 let o = match (x, y) {
                     (Some(x), Some(y)) => {
-                        let o = cmp_json(x, y);
+                        let o = cmp_values(x, y);
                         if *asc {
                             o.reverse()
                         } else {
@@ -282,16 +282,6 @@ pub fn compare_scores(a: (&Map<String, Value>, f64, f64), b: (&Map<String, Value
             (Some(ScoreValue::Score(x)), Some(_)) => return if *x == 0.0 { Ordering::Less } else { Ordering::Greater },
             (Some(_), Some(ScoreValue::Score(y))) => return if *y == 0.0 { Ordering::Greater } else { Ordering::Less },
         }
-    }
-}
-
-fn cmp_json(a: &Value, b: &Value) -> Ordering {
-    match (a.as_f64(), b.as_f64(), a.as_str(), b.as_str()) {
-        (Some(x), Some(y), ..) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        (Some(_), None, ..) => Ordering::Less,
-        (None, Some(_), ..) => Ordering::Greater,
-        (_, _, Some(x), Some(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
-        _ => Ordering::Equal,
     }
 }
 

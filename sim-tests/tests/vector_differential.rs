@@ -186,6 +186,23 @@ async fn a_cluster_answers_semantic_hybrid_and_similar_queries_like_one_node() {
     }
     assert!(kinds.iter().all(|k| *k > 5), "keyword, keyword-only hybrid and semantic answers all exercised: {kinds:?}");
 
+    // Federated searches mixing keyword, semantic and hybrid queries: same hits, totals and
+    // `semanticHitCount` (the page's hits found by a semantic side).
+    let mut counted = 0;
+    for i in 0..24u64 {
+        let ratio = [1.0, 0.5, 0.8][(i % 3) as usize];
+        let semantic = json!({"indexUid": "books", "vector": vector(&mut rng),
+            "hybrid": {"embedder": "e", "semanticRatio": ratio},
+            "q": if i % 2 == 0 { "river" } else { "" }, "showRankingScore": i % 4 == 0});
+        let keyword = json!({"indexUid": "books", "q": WORDS[(i % 8) as usize], "federationOptions": {"weight": 0.9}});
+        let federation =
+            if i % 2 == 0 { json!({"limit": 15, "offset": i}) } else { json!({"page": 2, "hitsPerPage": 7}) };
+        let body = json!({"federation": federation, "queries": [keyword, semantic]});
+        let one = compare("/multi-search".into(), body).await;
+        counted += usize::from(one["semanticHitCount"].as_u64().is_some_and(|n| n > 0));
+    }
+    assert!(counted > 5, "semantic hits counted in federated answers ({counted})");
+
     // Similar documents: with filters, deep offsets, scores, a reference without embeddings.
     for (i, id) in [1u64, 2, 7, 44, 121, 500, 899, 0].into_iter().enumerate() {
         let mut body = json!({"id": id, "embedder": "e", "offset": (i * 7) % 40, "limit": 5 + i * 3});

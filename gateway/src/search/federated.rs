@@ -254,6 +254,27 @@ pub fn merge_index(lists: Vec<Vec<Scored>>, primary_key: &str, take: usize) -> V
         .collect()
 }
 
+/// The query a node counts matches of: a hybrid query becomes the search whose candidates its
+/// answer counted (each node would otherwise decide for itself whether its keyword results are
+/// good enough, and count other documents).
+fn counted_query(q: &Query, resolved: super::hybrid::Kind) -> Query {
+    let mut q = q.clone();
+    if matches!(super::hybrid::kind(&q.body), super::hybrid::Kind::Hybrid { .. }) {
+        match resolved {
+            super::hybrid::Kind::Keyword => {
+                q.body.remove("hybrid");
+                q.body.remove("vector");
+            }
+            _ => {
+                if let Some(h) = q.body.get_mut("hybrid").and_then(Value::as_object_mut) {
+                    h.insert("semanticRatio".into(), json!(1.0));
+                }
+            }
+        }
+    }
+    q
+}
+
 /// A query with the shard filter of `shards` in front of its own.
 fn scoped(body: &Map<String, Value>, shards: &[u32]) -> Map<String, Value> {
     let mut b = body.clone();
@@ -358,9 +379,12 @@ pub async fn search(
         let max_total_hits =
             index.settings.pointer("/pagination/maxTotalHits").and_then(Value::as_u64).map_or(1000, |n| n as usize);
         let mut lists = Vec::new();
+        let mut counted = Vec::new();
         for q in qs {
             let mut body = q.body.clone();
             body.insert("showRankingScore".into(), Value::Bool(true));
+            // A hit found by the semantic side carries `vectorSort` (for `semanticHitCount`).
+            body.insert("showRankingScoreDetails".into(), Value::Bool(true));
             body.insert("offset".into(), json!(0));
             body.insert("limit".into(), json!(required));
             // Documents are told apart by primary key, so it must come back.
@@ -369,9 +393,10 @@ pub async fn search(
                     attrs.push(Value::from(primary_key.clone()));
                 }
             }
-            let (answer, miss) = super::search_value(app, uid, body, policy, request_uid)
+            let (answer, miss, resolved) = super::search_resolved(app, uid, body, policy, request_uid)
                 .await
                 .map_err(|e| e.inside(&inside(q.position)))?;
+            counted.push(counted_query(q, resolved));
             let answer = answer.into_value();
             missing.extend(miss);
             let hits = answer.get("hits").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -386,7 +411,8 @@ pub async fn search(
             );
         }
         let wanted = facets.by_index.get(uid).and_then(|f| f.as_deref());
-        let (count, computed, miss) = union_count(app, uid, qs, wanted, policy).await.map_err(|e| {
+        let counted: Vec<&Query> = counted.iter().collect();
+        let (count, computed, miss) = union_count(app, uid, &counted, wanted, policy).await.map_err(|e| {
             // A node names a facet error itself (`Inside .federation.facetsByIndex…`).
             let facet_error = e.body()["message"].as_str().is_some_and(|m| m.starts_with("Inside `.federation."));
             if facet_error {
@@ -419,12 +445,20 @@ pub async fn search(
         None => None,
     };
     let (skip, take) = window.skip_take();
-    let hits: Vec<Value> =
-        kmerge(index_lists, before).into_iter().skip(skip).take(take).map(|s| render(s, &queries, &map)).collect();
+    let page: Vec<Scored> = kmerge(index_lists, before).into_iter().skip(skip).take(take).collect();
+    // As Meilisearch: counted when any query is not a keyword search, the page's semantic hits.
+    let semantic_hits = queries
+        .iter()
+        .any(|q| super::hybrid::kind(&q.body) != super::hybrid::Kind::Keyword)
+        .then(|| page.iter().filter(|s| s.hit.pointer("/_rankingScoreDetails/vectorSort").is_some()).count());
+    let hits: Vec<Value> = page.into_iter().map(|s| render(s, &queries, &map)).collect();
     let mut out = Map::new();
     out.insert("hits".into(), Value::Array(hits));
     out.insert("processingTimeMs".into(), json!(started.elapsed().as_millis() as u64));
     out.extend(window.info(total));
+    if let Some(n) = semantic_hits {
+        out.insert("semanticHitCount".into(), json!(n));
+    }
     match merged_facets {
         Some(Some((distribution, stats))) => {
             out.insert("facetDistribution".into(), distribution);

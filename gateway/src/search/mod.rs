@@ -172,22 +172,39 @@ async fn search_value(
     policy: MissingPolicy,
     request_uid: &str,
 ) -> AppResult<(raw::Answer, Vec<u32>)> {
+    search_resolved(app, uid, body, policy, request_uid).await.map(|(a, m, _)| (a, m))
+}
+
+/// `search_value`, also saying which search's candidates the answer counts: a hybrid search
+/// counts the semantic side's (the whole filtered index), or the keyword side's when that side
+/// answered alone. A federated total needs it to count the same documents on every node.
+async fn search_resolved(
+    app: &AppState,
+    uid: &str,
+    body: Map<String, Value>,
+    policy: MissingPolicy,
+    request_uid: &str,
+) -> AppResult<(raw::Answer, Vec<u32>, hybrid::Kind)> {
     match hybrid::kind(&body) {
-        hybrid::Kind::Keyword => merged_search(app, uid, body, policy, request_uid).await,
+        hybrid::Kind::Keyword => {
+            merged_search(app, uid, body, policy, request_uid).await.map(|(a, m)| (a, m, hybrid::Kind::Keyword))
+        }
         hybrid::Kind::Semantic => {
             let (mut answer, missing) = merged_search(app, uid, body, policy, request_uid).await?;
             answer.rest.insert("semanticHitCount".into(), Value::from(answer.hits.len()));
-            Ok((answer, missing))
+            Ok((answer, missing, hybrid::Kind::Semantic))
         }
         hybrid::Kind::Hybrid { ratio } => {
-            let (answer, missing) = hybrid_search(app, uid, body, ratio, policy, request_uid).await?;
-            Ok((raw::Answer::from_value(answer), missing))
+            let (answer, missing, keyword_alone) = hybrid_search(app, uid, body, ratio, policy, request_uid).await?;
+            let resolved = if keyword_alone { hybrid::Kind::Keyword } else { hybrid::Kind::Semantic };
+            Ok((raw::Answer::from_value(answer), missing, resolved))
         }
     }
 }
 
 /// Both sides of a hybrid search, each merged over the shards for the best `offset + limit`
-/// hits, then interleaved as milli's `execute_hybrid` does.
+/// hits, then interleaved as milli's `execute_hybrid` does; `true` when the keyword side
+/// answered alone.
 async fn hybrid_search(
     app: &AppState,
     uid: &str,
@@ -195,7 +212,7 @@ async fn hybrid_search(
     ratio: f64,
     policy: MissingPolicy,
     request_uid: &str,
-) -> AppResult<(Value, Vec<u32>)> {
+) -> AppResult<(Value, Vec<u32>, bool)> {
     let started = Instant::now();
     let map = app.map();
     let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
@@ -253,7 +270,8 @@ async fn hybrid_search(
         _ => vec![],
     };
     let kw_hits = take_hits(&mut kw);
-    let (mut answer, ranked): (Value, Vec<(Value, bool)>) = if hybrid::good_enough(&kw_hits, wanted, ratio) {
+    let keyword_alone = hybrid::good_enough(&kw_hits, wanted, ratio);
+    let (mut answer, ranked): (Value, Vec<(Value, bool)>) = if keyword_alone {
         (kw, kw_hits.into_iter().map(|h| (h, false)).collect())
     } else {
         let sem_hits = take_hits(&mut sem);
@@ -288,7 +306,7 @@ async fn hybrid_search(
         }
         obj.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
     }
-    Ok((answer, missing))
+    Ok((answer, missing, keyword_alone))
 }
 
 /// One keyword or semantic search merged from the shards' answers.

@@ -144,7 +144,7 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
     };
     let (start, count) = window(offset, limit, page, hits_per_page);
     let wanted = start + count;
-    let (ranked, total, facet_docs, semantic_hits) = match &kind {
+    let (ranked, total, candidates, semantic_hits) = match &kind {
         vectors::Kind::Keyword => (keyword(), None, None, SemanticHits::None),
         vectors::Kind::Semantic { embedder, vector } => {
             (semantic(embedder, vector.as_deref()), None, None, SemanticHits::All)
@@ -152,7 +152,7 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
         vectors::Kind::Hybrid { embedder, vector, ratio } => {
             let mut kw = keyword();
             let kw_total = Some(kw.len());
-            let kw_docs: Vec<&Doc> = kw.iter().map(|(_, d)| *d).collect();
+            let kw_docs: Vec<(u64, &Doc)> = kw.iter().map(|(r, d)| (r.internal, *d)).collect();
             kw.truncate(wanted);
             let good =
                 vectors::good_enough(kw.iter().map(|(r, _)| r.score).collect::<Vec<_>>().into_iter(), wanted, *ratio);
@@ -165,7 +165,7 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
                     let total = sem.len();
                     sem.truncate(wanted);
                     let merged = vectors::merge(sem, kw, *ratio, distinct.as_deref());
-                    let docs = universe.iter().map(|(_, d)| *d).collect();
+                    let docs = universe.clone();
                     (merged, Some(total), Some(docs), SemanticHits::Counted)
                 }
             }
@@ -182,7 +182,7 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
         fields,
         facets,
         total,
-        facet_docs,
+        candidates,
         semantic_hits,
     })
 }

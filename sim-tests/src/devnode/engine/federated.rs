@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::{json, Map, Value};
 
 use super::federated_facets::{self, FacetRequest};
-use super::search::{evaluate, render_hit, Evaluated, Ranked};
+use super::search::{evaluate, render_hit, Evaluated, Ranked, SemanticHits};
 use super::{Doc, Index};
 use crate::devnode::error::{DevError, DevResult};
 
@@ -263,7 +263,11 @@ pub fn search<'a>(
         })?;
         let from = evaluated.len();
         for (i, q) in qs {
-            let ev = evaluate(idx, &q.body).map_err(|e| inside(*i, e))?;
+            // Each query ranks the federation's `required` hits (a hybrid search merges that many
+            // of each side).
+            let mut body = q.body.clone();
+            body.insert("limit".into(), json!(required));
+            let ev = evaluate(idx, &body).map_err(|e| inside(*i, e))?;
             evaluated.push((*i, q.weight, ev, q.body.clone()));
         }
         per_index.push((uid.clone(), from, evaluated.len()));
@@ -283,8 +287,10 @@ pub fn search<'a>(
         let mut max_total_hits = usize::MAX;
         for (n, (i, weight, ev, _)) in evaluated.iter().enumerate().take(*to).skip(*from) {
             max_total_hits = max_total_hits.min(ev.view.max_total_hits);
-            candidates.extend(ev.ranked.iter().map(|(r, _)| r.internal()));
-            matched.extend(ev.ranked.iter().map(|(r, d)| (r.internal(), *d)));
+            for (id, d) in ev.candidates() {
+                candidates.insert(id);
+                matched.insert(id, d);
+            }
             lists.push(
                 ev.ranked
                     .iter()
@@ -343,10 +349,14 @@ pub fn search<'a>(
         None => None,
     };
     let (skip, take) = window.skip_take();
-    let hits: Vec<Value> = kmerge(index_lists, before)
+    let page: Vec<Candidate> = kmerge(index_lists, before).into_iter().skip(skip).take(take).collect();
+    // Counted when any query is not a keyword search: the page's hits found by a semantic side.
+    let semantic_hits = evaluated
+        .iter()
+        .any(|(_, _, ev, _)| ev.semantic_hits != SemanticHits::None)
+        .then(|| page.iter().filter(|c| c.ranked.details().contains_key("vectorSort")).count());
+    let hits: Vec<Value> = page
         .into_iter()
-        .skip(skip)
-        .take(take)
         .map(|c| {
             let (_, _, ev, body) = &evaluated[c.evaluated];
             let mut h = render_hit(c.ranked, c.doc, ev, body);
@@ -367,6 +377,9 @@ pub fn search<'a>(
     out.insert("hits".into(), Value::Array(hits));
     out.insert("processingTimeMs".into(), json!(0));
     out.extend(window.info(total));
+    if let Some(n) = semantic_hits {
+        out.insert("semanticHitCount".into(), json!(n));
+    }
     match merged_facets {
         Some(Some((distribution, stats))) => {
             out.insert("facetDistribution".into(), distribution);

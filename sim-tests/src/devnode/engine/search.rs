@@ -414,9 +414,20 @@ pub(super) struct Evaluated<'a> {
     /// The number of matching documents when it is not `ranked.len()` (a hybrid search ranks
     /// only the best `offset + limit` of each side; its candidates are both sides').
     pub total: Option<usize>,
-    /// The documents facets are counted over when they are not the ranked ones.
-    pub facet_docs: Option<Vec<&'a Doc>>,
+    /// The matching documents (internal id, document) when they are not the ranked ones (a
+    /// hybrid search's candidates are both sides'): facets and federated totals count them.
+    pub candidates: Option<Vec<(u64, &'a Doc)>>,
     pub semantic_hits: SemanticHits,
+}
+
+impl<'a> Evaluated<'a> {
+    /// Every matching document: the candidates, or else the ranked ones.
+    pub fn candidates(&self) -> Vec<(u64, &'a Doc)> {
+        match &self.candidates {
+            Some(c) => c.clone(),
+            None => self.ranked.iter().map(|(r, d)| (r.internal, *d)).collect(),
+        }
+    }
 }
 
 /// What `semanticHitCount` reports.
@@ -500,10 +511,7 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     }
     if let Some(fs) = facets {
         let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs.clone() };
-        let docs: Vec<&Doc> = match &ev.facet_docs {
-            Some(docs) => docs.clone(),
-            None => ranked.iter().map(|(_, d)| *d).collect(),
-        };
+        let docs: Vec<&Doc> = ev.candidates().into_iter().map(|(_, d)| d).collect();
         let (dist, stats) = facet_distribution(docs.into_iter(), &names, view.max_values_per_facet, &view.facet_orders);
         out.insert("facetDistribution".into(), dist);
         out.insert("facetStats".into(), stats);

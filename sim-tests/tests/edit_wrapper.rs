@@ -143,3 +143,13 @@ fn limits_hold_with_a_position_in_their_message() {
     assert_eq!(message(&cluster), format!("{expected} (line 1, position 8)"));
     assert_eq!(cluster.docs, corpus());
 }
+
+/// Why the gateway refuses a function defining its own `remove`: a script function replaces the
+/// map method for `doc.remove(..)` calls, the wrapper's included.
+#[test]
+fn a_script_fn_remove_replaces_the_map_method() {
+    let edition = check_request("m", None, None, "fn remove(k) { this.hit = k }\ndoc.remove(\"n\");".into()).unwrap();
+    let single = run(&corpus(), &edition, None);
+    assert_eq!(single.docs[0], json!({"id": 1, "n": 1, "title": "t1", "tags": ["a", "1"], "hit": "n"}));
+    assert!(wrap(&edition.function).is_err());
+}

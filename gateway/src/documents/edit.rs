@@ -17,7 +17,7 @@
 //!   them; both keep their positions, so error messages point where the client's code does (the
 //!   task log drops the one frame `eval` adds, `miroir::edit`).
 //! - `exit()` would end the script before the field is restored: a function that calls it is
-//!   refused.
+//!   refused; so is one defining its own `fn remove`, which the wrapper's `doc.remove` would call.
 
 use miroir::ids::ShardId;
 use rhai::Token;
@@ -220,8 +220,14 @@ fn definitions(code: &str, chars: &[char]) -> AppResult<Vec<(usize, usize)>> {
     let (tokens, control) = engine.lex(&inputs);
     let (mut depth, mut interpolations) = (0usize, Vec::new());
     let (mut def_start, mut private_at, mut defs) = (None, None, Vec::new());
-    let mut after_exit = false;
+    let (mut after_exit, mut after_fn) = (false, false);
     for (token, pos) in tokens {
+        // The wrapper removes the shard field with the map method `remove`, which a script's own
+        // `fn remove` would replace.
+        if after_fn && matches!(&token, Token::Identifier(s) if s.as_str() == "remove") {
+            return Err(unsupported("Defining a function named `remove`"));
+        }
+        after_fn = token == Token::Fn;
         if after_exit && matches!(token, Token::LeftParen | Token::Unit) {
             return Err(unsupported("Calling `exit`"));
         }
@@ -318,12 +324,18 @@ mod tests {
     }
 
     #[test]
-    fn exit_is_refused() {
+    fn exit_and_a_remove_of_its_own_are_refused() {
         for code in ["exit()", "if doc.a { exit(1) }", "doc.exit()", "let f = Fn(\"exit\"); f.call()"] {
             let e = wrap(code).unwrap_err();
             assert_eq!(e.code.name, "miroir_not_supported", "{code}");
         }
         assert!(wrap("doc.exit = 1; doc.why = `exit now`").is_ok());
+        let e = wrap("fn remove(k) { 1 }\ndoc.remove(\"a\")").unwrap_err();
+        assert_eq!(
+            e.message,
+            "Defining a function named `remove` is not supported by Miroir in a document edition function."
+        );
+        assert!(wrap("doc.remove(\"a\"); fn removed() { 1 }").is_ok());
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! Edit documents by function through the cluster, end to end with real processes (coordinator,
-//! gateway, three dev nodes, S = 8, RF = 2), next to one dev node given the same requests: every
-//! edition (fields changed, documents deleted, `doc` replaced, a context and filters, a top-level
-//! `return`, `fn` definitions, a failing function) leaves the same documents, found by the same
-//! searches, and its task the same status, details and error; refused requests get the same
-//! answer from both and change nothing. Needs the workspace binaries (`cargo build --workspace`).
+//! gateway, three nodes, S = 8, RF = 2), next to one node given the same requests (dev nodes, or
+//! real Meilisearch everywhere when `MEILI_BIN` is set): every edition (fields changed, documents
+//! deleted, `doc` replaced, a context and filters, a top-level `return`, `fn` definitions, a
+//! failing function) leaves the same documents, found by the same searches, and its task the same
+//! status, details and error; refused requests get the same answer from both and change nothing.
+//! Needs the workspace binaries (`cargo build --workspace`).
 
 use std::time::{Duration, Instant};
 
-use miroir_sim::devnode::{start, DevNodeConfig};
 use miroir_sim::harness::{ClusterSpec, TestCluster};
+use miroir_sim::in_process::TestNode;
 use serde_json::{json, Value};
 
 async fn call(method: reqwest::Method, url: &str, key: &str, body: Option<&Value>) -> (u16, Value) {
@@ -76,10 +77,6 @@ fn corpus() -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editions_through_the_cluster_match_one_node() {
-    if miroir_sim::harness::meili_bin().is_some() {
-        eprintln!("skipped with MEILI_BIN: the reference is a dev node");
-        return;
-    }
     let cluster = TestCluster::start(ClusterSpec {
         coordinators: 1,
         nodes: 3,
@@ -90,7 +87,7 @@ async fn editions_through_the_cluster_match_one_node() {
     });
     let key = cluster.master_key.clone();
     let gw = cluster.gateways[0].url.clone();
-    let single_node = start(DevNodeConfig { listen: None, master_key: Some(key.clone()) }).await.unwrap();
+    let single_node = TestNode::start(&key).await;
     let one = single_node.url();
     let both = [one.clone(), gw.clone()];
     let edit_url = |base: &str, index: &str| format!("{base}/indexes/{index}/documents/edit");

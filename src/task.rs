@@ -318,8 +318,9 @@ fn fold(task: &mut Task) {
     let nts = &task.node_tasks;
     if let Some(failed) = nts.iter().find(|n| n.status == TaskStatus::Failed) {
         task.error.clone_from(&failed.error);
-        if task.kind == crate::edit::KIND {
-            task.error.as_mut().map(crate::edit::unwrap_error);
+        let function = task.details.get("function").and_then(Value::as_str);
+        if let (true, Some(error), Some(function)) = (task.kind == crate::edit::KIND, task.error.as_mut(), function) {
+            crate::edit::unwrap_error(error, function);
         }
     }
     let all = |s: TaskStatus| nts.iter().all(|n| n.status == s);
@@ -609,7 +610,7 @@ mod tests {
         let mut t = edition();
         t.node_tasks[1].status = TaskStatus::Failed;
         t.node_tasks[1].error =
-            Some(json!({"message": "boom (line 1, position 3)\nin call to function 'eval' (line 2, position 40)"}));
+            Some(json!({"message": "boom (line 2, position 3)\nin call to function 'eval' (line 3, position 40)"}));
         fold(&mut t);
         assert_eq!(t.status, TaskStatus::Failed);
         assert_eq!(

@@ -2,7 +2,7 @@
 //! gateway, three nodes, S = 8, RF = 2), next to one node given the same requests (dev nodes, or
 //! real Meilisearch everywhere when `MEILI_BIN` is set): every edition (fields changed, documents
 //! deleted, `doc` replaced, a context and filters, a top-level `return`, `fn` definitions, a
-//! failing function) leaves the same documents, found by the same searches, and its task the same
+//! closure, a failing function) leaves the same documents, found by the same searches, and its task the same
 //! status, details and error; refused requests get the same answer from both and change nothing.
 //! Needs the workspace binaries (`cargo build --workspace`).
 
@@ -165,6 +165,7 @@ async fn editions_through_the_cluster_match_one_node() {
         json!({"function": "doc.price = doc.n * context.rate; doc.tag = context.tags[doc.n % 2]", "context": {"rate": 3, "tags": ["even", "odd"]}, "filter": "n >= 100"}),
         json!({"function": "if type_of(doc.n) != \"i64\" || doc.n % 3 == 0 { return; }\ndoc.mod3 = false;"}),
         json!({"function": "fn label(n) { `n${n}` }\ndoc.label = label(doc.n);", "filter": "genre = drama"}),
+        json!({"function": "doc.words = doc.title.split(\" \").map(|w| w.len());", "filter": ["genre = poetry"]}),
     ];
     let mut counts = vec![];
     for body in editions {

@@ -2,20 +2,32 @@
 //! Meilisearch 1.50 makes before enqueueing, and the function the nodes run instead of the
 //! client's, so that every edited document keeps its shard field.
 //!
-//! The nodes run, for each shard `S` (one node task per shard copy):
+//! The nodes run, for each shard `S` (one node task per shard copy), the client's code between a
+//! line that hides the shard field and a line that puts it back:
 //!
 //! ```text
+//! doc.remove("_miroir_shard");
+//! <the client's code, unchanged>
+//! ;if type_of(doc)=="map"{doc._miroir_shard=S;}
+//! ```
+//!
+//! A top-level `return` would skip the last line, so a function with one runs its code in `eval`
+//! instead (in the script's scope: it reads and replaces `doc` and sees `context` as at top level,
+//! and `return` ends the `eval`, not the script). Rhai refuses `fn` inside `eval`, so the
+//! definitions stay outside, where the `eval`'d code calls them:
+//!
+//! ```text
+//! <empty line>
 //! <the client's `fn` definitions, at their own lines and columns, everything else blanked>
-//! doc.remove("_miroir_shard");eval("<the client's other code, the definitions blanked>");if type_of(doc)=="map"{doc._miroir_shard=S;}
+//! doc.remove("_miroir_shard");eval(";\n<the client's other code, the definitions blanked>");if type_of(doc)=="map"{doc._miroir_shard=S;}
 //! ```
 //!
 //! - The client's code never sees `_miroir_shard`, and whatever `doc` becomes (a new map, a map
-//!   without the field) gets it back; `()` still deletes the document.
-//! - `eval` runs the code in the script's scope, so it reads and replaces `doc` (and sees
-//!   `context`) as at top level, and a top-level `return` ends the `eval`, not the script.
-//! - Rhai refuses `fn` inside `eval`, so the definitions stay outside, where `eval`'d code calls
-//!   them; both keep their positions, so error messages point where the client's code does (the
-//!   task log drops the one frame `eval` adds, `miroir::edit`).
+//!   without the field, `let doc = …`) gets it back; `()` still deletes the document.
+//! - In both forms the client's code sits one line below where it was and keeps its columns, so
+//!   the task log (`miroir::edit`) gives errors their lines back and drops the frame `eval` adds.
+//! - Closures are functions too: `eval` refuses them, so a function with both a top-level
+//!   `return` and a closure is refused.
 //! - `exit()` would end the script before the field is restored: a function that calls it is
 //!   refused; so is one defining its own `fn remove`, which the wrapper's `doc.remove` would call.
 
@@ -137,7 +149,7 @@ fn check_filter_shape(uid: &str, f: &Value) -> AppResult<()> {
 /// The function the nodes run, to be given a shard by [`Wrapped::for_shard`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wrapped {
-    /// The client's function definitions in place, then the start of the wrapper's line.
+    /// Everything before the shard number.
     head: String,
     /// The wrapper's line after the shard number.
     tail: &'static str,
@@ -153,23 +165,33 @@ impl Wrapped {
 pub fn wrap(function: &str) -> AppResult<Wrapped> {
     let chars: Vec<char> = function.chars().collect();
     let defs = definitions(function, &chars)?;
+    let restore = format!("if type_of(doc)==\"map\"{{doc.{SHARD_FIELD}=");
+    if !returns_at_top_level(function) {
+        let head = format!("doc.remove(\"{SHARD_FIELD}\");\n{function}\n;{restore}");
+        return Ok(Wrapped { head, tail: ";}" });
+    }
     let in_def = |i: usize| defs.iter().any(|(s, e)| (*s..=*e).contains(&i));
     let blank = |c: char| if c == '\n' || c == '\r' { c } else { ' ' };
     let outside: String = chars.iter().enumerate().map(|(i, c)| if in_def(i) { *c } else { blank(*c) }).collect();
-    let mut inside: Vec<char> = chars.iter().enumerate().map(|(i, c)| if in_def(i) { blank(*c) } else { *c }).collect();
-    // `eval` trims its script, which would move the code's positions: a leading blank becomes an
-    // empty statement instead (in its place on the first line, or before an empty first line).
-    match inside.first() {
-        Some(' ' | '\t') => inside[0] = ';',
-        Some(c) if c.is_whitespace() => inside.insert(0, ';'),
-        _ => {}
+    let inside: String = chars.iter().enumerate().map(|(i, c)| if in_def(i) { blank(*c) } else { *c }).collect();
+    // `eval` trims its script: a first line of its own keeps the code's lines and columns.
+    let inside = format!(";\n{inside}");
+    if rhai::Engine::new().compile(&inside).is_ok_and(|ast| ast.has_functions()) {
+        return Err(unsupported("A top-level `return` together with a closure"));
     }
-    let inside: String = inside.into_iter().collect();
-    let head = format!(
-        "{outside}\ndoc.remove(\"{SHARD_FIELD}\");eval({});if type_of(doc)==\"map\"{{doc.{SHARD_FIELD}=",
-        rhai_string(&inside)
-    );
+    let head = format!("\n{outside}\ndoc.remove(\"{SHARD_FIELD}\");eval({});{restore}", rhai_string(&inside));
     Ok(Wrapped { head, tail: ";}" })
+}
+
+/// Whether the code has a `return` outside its functions and closures (which Rhai compiles as
+/// functions), one that would end the script.
+fn returns_at_top_level(function: &str) -> bool {
+    // Unoptimised: a final `return;` is a no-op to Rhai's optimiser, not to the line after it.
+    let mut engine = rhai::Engine::new();
+    engine.set_optimization_level(rhai::OptimizationLevel::None);
+    let Ok(ast) = engine.compile(function) else { return false };
+    !ast.clone_statements_only()
+        .walk(&mut |path: &[rhai::ASTNode]| !matches!(path.last(), Some(rhai::ASTNode::Stmt(rhai::Stmt::Return(..)))))
 }
 
 /// A Rhai string literal of `s`.
@@ -312,15 +334,31 @@ mod tests {
     }
 
     #[test]
-    fn definitions_stay_in_place_outside_eval_and_the_rest_goes_inside() {
-        let code = "fn f(x) { #{a: x}.a }\ndoc.v = f(`${doc.n} {`);\nprivate fn g() { 1 } doc.w = g()";
+    fn the_code_goes_between_two_lines_of_the_wrapper() {
+        let code = "fn f(x) { x }\ndoc.v = f(1) // done";
+        assert_eq!(
+            wrap(code).unwrap().for_shard(3),
+            "doc.remove(\"_miroir_shard\");\nfn f(x) { x }\ndoc.v = f(1) // done\n;if type_of(doc)==\"map\"{doc._miroir_shard=3;}"
+        );
+        // A `return` in a closure or a function ends only that.
+        for code in ["doc.t = doc.tags.filter(|t| { return t != 1; })", "fn f() { return 1 }\ndoc.a = f()"] {
+            assert!(wrap(code).unwrap().head.starts_with("doc.remove"), "{code}");
+        }
+    }
+
+    #[test]
+    fn with_a_top_level_return_definitions_stay_in_place_and_the_rest_goes_in_eval() {
+        let code =
+            "fn f(x) { #{a: x}.a }\nif doc.n > 1 { return } doc.v = f(`${doc.n} {`);\nprivate fn g() { 1 } doc.w = g()";
         let w = wrap(code).unwrap().for_shard(3);
         let (outside, wrapper) = w.rsplit_once('\n').unwrap();
-        assert_eq!(outside, "fn f(x) { #{a: x}.a }\n                        \nprivate fn g() { 1 }            ");
+        assert_eq!(outside, "\nfn f(x) { #{a: x}.a }\n                                                \nprivate fn g() { 1 }            ");
         assert_eq!(
             wrapper,
-            r#"doc.remove("_miroir_shard");eval(";                    \ndoc.v = f(`${doc.n} {`);\n                     doc.w = g()");if type_of(doc)=="map"{doc._miroir_shard=3;}"#
+            r#"doc.remove("_miroir_shard");eval(";\n                     \nif doc.n > 1 { return } doc.v = f(`${doc.n} {`);\n                     doc.w = g()");if type_of(doc)=="map"{doc._miroir_shard=3;}"#
         );
+        let e = wrap("doc.a = [1].map(|x| x + 1);\nreturn;").unwrap_err();
+        assert_eq!(e.code.name, "miroir_not_supported");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod cancel;
 pub mod command;
+pub mod edit;
 pub mod error;
 pub mod fields;
 pub mod ids;

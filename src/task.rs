@@ -318,6 +318,10 @@ fn fold(task: &mut Task) {
     let nts = &task.node_tasks;
     if let Some(failed) = nts.iter().find(|n| n.status == TaskStatus::Failed) {
         task.error.clone_from(&failed.error);
+        let function = task.details.get("function").and_then(Value::as_str);
+        if let (true, Some(error), Some(function)) = (task.kind == crate::edit::KIND, task.error.as_mut(), function) {
+            crate::edit::unwrap_error(error, function);
+        }
     }
     let all = |s: TaskStatus| nts.iter().all(|n| n.status == s);
     let all_finished = nts.iter().all(|n| n.status.is_finished());
@@ -357,8 +361,10 @@ fn fold(task: &mut Task) {
 /// is counted on one copy however many copies hold it. A failed task processed nothing (0), as on
 /// one node; a count no node task can tell stays `null`.
 fn fill_details(task: &mut Task) {
-    const COUNTS: [&str; 2] = ["indexedDocuments", "deletedDocuments"];
+    const COUNTS: [&str; 3] = ["indexedDocuments", "editedDocuments", "deletedDocuments"];
     let status = task.status;
+    // `Details::to_failed`: a failed edition edited 0 documents and leaves its deletions unknown.
+    let edition = task.kind == crate::edit::KIND;
     let summed: Vec<(&str, Option<u64>)> = COUNTS.iter().map(|key| (*key, sum_count(&task.node_tasks, key))).collect();
     let Some(details) = task.details.as_object_mut() else { return };
     for (key, sum) in summed {
@@ -366,6 +372,7 @@ fn fill_details(task: &mut Task) {
             continue;
         }
         let value = match (status, sum) {
+            (TaskStatus::Failed, _) if edition && key == "deletedDocuments" => None,
             (TaskStatus::Failed, _) => Some(0),
             (_, Some(n)) => Some(n),
             (_, None) => None,
@@ -583,6 +590,34 @@ mod tests {
         t.node_tasks[1].share = Some(Share { sent: 3, counted: 0 });
         fold(&mut t);
         assert_eq!(t.details["deletedDocuments"], 3, "not 6: b holds copies of the same documents");
+    }
+
+    #[test]
+    fn an_edition_counts_each_shard_once_and_a_failed_one_shows_what_meilisearch_shows() {
+        let edition = || {
+            let mut t = addition(1000);
+            t.kind = crate::edit::KIND.into();
+            t.details = json!({"editedDocuments": null, "deletedDocuments": null, "originalFilter": null, "context": null, "function": "1"});
+            t.node_tasks[0].details = Some(json!({"editedDocuments": 4, "deletedDocuments": 4}));
+            t.node_tasks[0].share = Some(Share { sent: 1, counted: 1 });
+            t.node_tasks[1].details = Some(json!({"editedDocuments": 4, "deletedDocuments": 4}));
+            t.node_tasks[1].share = Some(Share { sent: 1, counted: 0 });
+            t
+        };
+        let mut t = edition();
+        fold(&mut t);
+        assert_eq!((t.details["editedDocuments"].clone(), t.details["deletedDocuments"].clone()), (json!(4), json!(4)));
+        let mut t = edition();
+        t.node_tasks[1].status = TaskStatus::Failed;
+        t.node_tasks[1].error =
+            Some(json!({"message": "boom (line 2, position 3)\nin call to function 'eval' (line 3, position 40)"}));
+        fold(&mut t);
+        assert_eq!(t.status, TaskStatus::Failed);
+        assert_eq!(
+            (t.details["editedDocuments"].clone(), t.details["deletedDocuments"].clone()),
+            (json!(0), Value::Null)
+        );
+        assert_eq!(t.error.unwrap()["message"], "boom (line 1, position 3)");
     }
 
     #[test]

@@ -53,6 +53,10 @@ codes! {
     BATCH_NOT_FOUND = "batch_not_found", NOT_FOUND, InvalidRequest;
     MISSING_INDEX_UID = "missing_index_uid", BAD_REQUEST, InvalidRequest;
     MISSING_DOCUMENT_FILTER = "missing_document_filter", BAD_REQUEST, InvalidRequest;
+    INVALID_DOCUMENT_FILTER = "invalid_document_filter", BAD_REQUEST, InvalidRequest;
+    MISSING_DOCUMENT_EDITION_FUNCTION = "missing_document_edition_function", BAD_REQUEST, InvalidRequest;
+    INVALID_DOCUMENT_EDITION_FUNCTION_FILTER = "invalid_document_edition_function_filter", BAD_REQUEST, InvalidRequest;
+    INVALID_DOCUMENT_EDITION_CONTEXT = "invalid_document_edition_context", BAD_REQUEST, InvalidRequest;
     MISSING_MULTI_SEARCH_QUERIES = "missing_multi_search_queries", BAD_REQUEST, InvalidRequest;
     WEBHOOK_NOT_FOUND = "webhook_not_found", NOT_FOUND, InvalidRequest;
     INVALID_WEBHOOK_URL = "invalid_webhook_url", BAD_REQUEST, InvalidRequest;

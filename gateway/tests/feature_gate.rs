@@ -1,5 +1,5 @@
 //! Routes Meilisearch serves behind an experimental feature answer its `feature_not_enabled` while
-//! the cluster has the feature off, and Miroir's 501 once it is on (not served yet).
+//! the cluster has the feature off, and Miroir's 501 once it is on when not served yet.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +14,13 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 async fn call(router: &axum::Router, method: &str, uri: &str) -> (StatusCode, Value) {
+    // A valid edit body: the edit route reads its body before it checks the feature.
+    call_with(router, method, uri, r#"{"function": "doc.a = 1"}"#).await
+}
+
+async fn call_with(router: &axum::Router, method: &str, uri: &str, body: &'static str) -> (StatusCode, Value) {
     let req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
-    let resp = router.clone().oneshot(req.body(Body::from("{}")).unwrap()).await.unwrap();
+    let resp = router.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
@@ -43,13 +48,19 @@ async fn gated_routes_follow_the_clusters_experimental_features() {
     }
     let (_, e) = call(&r, "POST", "/indexes/movies/documents/edit").await;
     assert_eq!(e["message"], "Using the documents edit route requires enabling the `edit documents by function` experimental feature. See https://github.com/orgs/meilisearch/discussions/762");
+    // As Meilisearch: a bad body is refused as such, feature or not.
+    let (s, e) = call_with(&r, "POST", "/indexes/movies/documents/edit", "{}").await;
+    assert_eq!((s, e["code"].as_str()), (StatusCode::BAD_REQUEST, Some("missing_document_edition_function")), "{e}");
     let features = routes.iter().map(|(_, _, f)| (f.to_string(), Value::Bool(true))).collect();
     cluster.apply(Command::SetExperimentalFeatures { features }).unwrap();
     app.install(Arc::new(cluster.read(|s| s.routing_map())));
-    for (method, uri, _) in routes {
+    for (method, uri, _) in &routes[1..] {
         let (s, e) = call(&r, method, uri).await;
         assert_eq!((s.as_u16(), e["code"].as_str()), (501, Some("miroir_not_supported")), "{uri}: {e}");
     }
+    // Served once on: a missing index is a failed task, as on one Meilisearch.
+    let (s, t) = call(&r, "POST", "/indexes/movies/documents/edit").await;
+    assert_eq!((s.as_u16(), t["type"].as_str()), (202, Some("documentEdition")), "{t}");
     let (s, _) = call(&r, "GET", "/tasks/3/nothing").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }

@@ -320,15 +320,27 @@ fn shards_on(map: &RoutingMap, index: &str, node: &str) -> Vec<ShardId> {
         .collect()
 }
 
-/// A deletion every node of the index must apply, scoped per request to a set of shards by
-/// `request(shards)`: each node deletes in the shards it counts for (it is their first copy)
-/// apart from the others, so the task counts each deleted document once. One node judges the
-/// request first, so a refused request (a bad filter, say) changes nothing anywhere.
-async fn broadcast(
+/// How a broadcast splits the shards a node holds into requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Split {
+    /// One request for the shards the node counts for, one for the others.
+    CountedAndOthers,
+    /// One request per shard: what a node task does to a shard then depends on that shard's
+    /// documents only, so all its copies fail or succeed alike (a document edition can fail on
+    /// some documents and not on others).
+    PerShard,
+}
+
+/// A write every node of the index must apply, scoped per request to a set of shards by
+/// `request(shards)`: each node applies it in the shards it counts for (it is their first copy)
+/// apart from the others, so the task counts each document once. One node judges the request
+/// first, so a refused request (a bad filter, say) changes nothing anywhere.
+pub(super) async fn broadcast(
     app: &AppState,
     uid: &str,
     request: impl Fn(&[ShardId]) -> NodeRequest,
     task: NewTask,
+    split: Split,
 ) -> AppResult<Response> {
     app.check_writable()?;
     if !miroir::placement::is_valid_index_uid(uid) {
@@ -343,10 +355,18 @@ async fn broadcast(
     let mut per_node: BTreeMap<NodeId, Vec<NodeRequest>> = index_nodes(&map, uid)
         .into_iter()
         .map(|node| {
-            let (counted, others): (Vec<ShardId>, Vec<ShardId>) =
-                shards_on(&map, uid, &node).into_iter().partition(|s| first.get(s) == Some(&node));
+            let held = shards_on(&map, uid, &node);
+            let counts = |s: &ShardId| u64::from(first.get(s) == Some(&node));
+            let lists: Vec<(Vec<ShardId>, u64)> = match split {
+                Split::CountedAndOthers => {
+                    let (counted, others): (Vec<ShardId>, Vec<ShardId>) =
+                        held.into_iter().partition(|s| counts(s) == 1);
+                    vec![(counted, 1), (others, 0)]
+                }
+                Split::PerShard => held.into_iter().map(|s| (vec![s], counts(&s))).collect(),
+            };
             let mut reqs = vec![];
-            for (list, counts) in [(counted, 1), (others, 0)] {
+            for (list, counts) in lists {
                 if !list.is_empty() {
                     shares.entry(node.clone()).or_default().push(Share { sent: 1, counted: counts });
                     reqs.push(request(&list));
@@ -386,7 +406,7 @@ pub async fn delete_by_filter(
     let request = |shards: &[ShardId]| {
         NodeRequest::json(Method::Post, path.clone(), &json!({"filter": scoped_filter(shards, Some(&filter))}))
     };
-    broadcast(&app, &uid, request, task).await
+    broadcast(&app, &uid, request, task, Split::CountedAndOthers).await
 }
 
 /// Clearing an index deletes, on each copy, the documents of the shards it holds (every document
@@ -398,7 +418,7 @@ pub async fn clear(State(app): State<Arc<AppState>>, Path(uid): Path<String>) ->
     let request = |shards: &[ShardId]| {
         NodeRequest::json(Method::Post, path.clone(), &json!({"filter": scoped_filter(shards, None)}))
     };
-    broadcast(&app, &uid, request, task).await
+    broadcast(&app, &uid, request, task, Split::CountedAndOthers).await
 }
 
 #[derive(Deserialize, Default)]

@@ -15,6 +15,7 @@ use crate::fanout::Outcome;
 
 mod admin;
 mod documents;
+mod edit;
 mod features;
 mod fields;
 mod indexes;
@@ -76,8 +77,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{key}", get(keys::get).patch(keys::update).delete(keys::delete))
         .route("/swap-indexes", post(swap::swap_indexes))
-        // Not served yet, but routed here: `/documents/{id}` would answer its POST with a 405.
-        .route("/indexes/{uid}/documents/edit", post(crate::unsupported::fallback))
+        // Before `/documents/{id}`, which would answer this POST with a 405.
+        .route("/indexes/{uid}/documents/edit", post(edit::edit))
         .route("/batches", get(tasks::list_batches_route))
         .route("/batches/{uid}", get(tasks::get_batch))
 }

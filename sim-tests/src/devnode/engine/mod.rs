@@ -2,6 +2,7 @@
 //! and no clock of its own (times are passed in), so a simulation can drive it directly.
 
 pub mod browse;
+pub mod edit;
 pub mod evaluate;
 pub mod facets;
 pub mod features;
@@ -139,6 +140,8 @@ pub enum Op {
     },
     DeleteIds(Vec<Value>),
     DeleteFilter(Value),
+    /// `POST /documents/edit`, checked when enqueued.
+    EditDocuments(edit::Edition),
     Clear,
     Settings(Map<String, Value>),
     /// Nothing to reclaim in memory: the task only reports the index's (unchanged) size.
@@ -156,6 +159,7 @@ impl Op {
             Op::DeleteIndex => "indexDeletion",
             Op::AddDocuments { .. } => "documentAdditionOrUpdate",
             Op::DeleteIds(_) | Op::DeleteFilter(_) | Op::Clear => "documentDeletion",
+            Op::EditDocuments(_) => "documentEdition",
             Op::Settings(_) => "settingsUpdate",
             Op::Compact => "indexCompaction",
         }
@@ -178,6 +182,7 @@ impl Op {
             Op::DeleteIds(ids) => json!({"providedIds": ids.len(), "deletedDocuments": null}),
             Op::DeleteFilter(f) => json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": f.to_string()}),
             Op::Clear => json!({"deletedDocuments": null}),
+            Op::EditDocuments(e) => edit::details(e),
             Op::Settings(p) => Value::Object(p.clone()),
             Op::Compact => json!({"preCompactionSize": null, "postCompactionSize": null}),
         }
@@ -498,6 +503,14 @@ impl Engine {
                 }
                 idx.updated_at = now;
                 details["deletedDocuments"] = json!(doomed.len());
+                Ok(())
+            }
+            Op::EditDocuments(e) => {
+                // `Details::to_failed`: a failed edition edited 0 documents, its deletions stay null.
+                details["editedDocuments"] = json!(0);
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                edit::apply(idx, &e, details)?;
+                idx.updated_at = now;
                 Ok(())
             }
             Op::Clear => {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::routes::{ct, enqueue, object, ok, query, query_to_body, Body, Res, St};
 use super::{json_body, now, Shared};
 use crate::devnode::engine::payload::{self, Format};
-use crate::devnode::engine::{check_index_uid, search, Op};
+use crate::devnode::engine::{check_index_uid, edit, search, Op};
 use crate::devnode::error::{DevError, DevResult};
 
 /// `UpdateDocumentsQuery` (`crates/meilisearch/src/routes/indexes/documents.rs`): unknown parameters
@@ -108,6 +108,21 @@ pub(super) async fn delete_filter(State(s): St, Path(uid): Path<String>, h: Head
     // Syntax is checked at once (400); filterability is checked by the task, as in Meilisearch.
     crate::devnode::engine::filter::parse(&filter, "invalid_document_filter")?;
     enqueue(&s, &uid, Op::DeleteFilter(filter))
+}
+
+/// `POST /indexes/{uid}/documents/edit`: the body is read first (actix's extractor), then the
+/// feature flag, the index uid, the function, the filter and the context are checked.
+pub(super) async fn edit(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    let (filter, context, function) = edit::parse_body(&json_body(ct(&h), &b)?)?;
+    if !s.engine().features.get("editDocumentsByFunction").copied().unwrap_or(false) {
+        return Err(DevError::new(
+            "feature_not_enabled",
+            "Using the documents edit route requires enabling the `edit documents by function` experimental feature. See https://github.com/orgs/meilisearch/discussions/762",
+        ));
+    }
+    check_index_uid(&uid)?;
+    let edition = edit::check_request(&uid, filter, context, function)?;
+    enqueue(&s, &uid, Op::EditDocuments(edition))
 }
 
 pub(super) async fn delete_document(State(s): St, Path((uid, id)): Path<(String, String)>) -> Res {

@@ -13,7 +13,8 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::documents::{
-    add_replace, add_update, browse_get, browse_post, clear, delete_batch, delete_document, delete_filter, get_document,
+    add_replace, add_update, browse_get, browse_post, clear, delete_batch, delete_document, delete_filter, edit,
+    get_document,
 };
 use super::{json_body, now, Faults, Shared};
 use crate::devnode::engine::{check_index_uid, federated, search, settings, task_query, Op};
@@ -179,6 +180,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/indexes/{uid}/documents/fetch", g(post(browse_post)))
         .route("/indexes/{uid}/documents/delete-batch", g(post(delete_batch)))
         .route("/indexes/{uid}/documents/delete", g(post(delete_filter)))
+        .route("/indexes/{uid}/documents/edit", g(post(edit)))
         .route("/indexes/{uid}/documents/{id}", g(get(get_document).delete(delete_document)))
         .route("/indexes/{uid}/search", g(get(search_get).post(search_post)))
         .route("/indexes/{uid}/facet-search", g(post(facet_search)))

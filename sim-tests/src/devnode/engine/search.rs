@@ -15,6 +15,7 @@ use super::filter::{self, Filter};
 use super::settings::View;
 use super::{Doc, Index};
 use crate::devnode::error::{DevError, DevResult};
+use miroir::search_rules::pins::merge_into_page;
 
 const PARAMS: &[&str] = &[
     "q",
@@ -464,11 +465,24 @@ pub(super) fn render_hit(r: &Ranked, d: &Doc, ev: &Evaluated, body: &Map<String,
     h
 }
 
-pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> DevResult<Value> {
+/// `rules`: the dynamic search rules to apply (`None` while the feature is off).
+pub fn search(
+    idx: &Index,
+    body: &Map<String, Value>,
+    request_uid: String,
+    rules: Option<&miroir::search_rules::SearchRules>,
+) -> DevResult<Value> {
     let ev = evaluate(idx, body)?;
     let Evaluated { view, ranked, q_raw, offset, limit, page, hits_per_page, facets, .. } = &ev;
+    let pins = match rules {
+        Some(r) => super::pins::pinned(idx, body, view, r)?,
+        None => vec![],
+    };
+    // Pinned documents leave the organic ranking (milli removes them from the universe).
+    let organic: Vec<&(Ranked, &Doc)> =
+        ranked.iter().filter(|(r, _)| !pins.iter().any(|p| p.internal == r.internal)).collect();
     let (offset, limit, page, hits_per_page) = (*offset, *limit, *page, *hits_per_page);
-    let total = ranked.len();
+    let total = organic.len() + pins.len();
     let mut out = Map::new();
     let (start, count) = match (page, hits_per_page) {
         (None, None) => (offset, limit),
@@ -488,13 +502,20 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     let start = start.min(view.max_total_hits);
     let count = count.min(view.max_total_hits.saturating_sub(start));
     let offset = start;
-    let end = (start + count).min(capped);
-    let hits: Vec<Value> = ranked
-        .get(start.min(end)..end)
-        .unwrap_or(&[])
-        .iter()
-        .map(|(r, d)| Value::Object(render_hit(r, d, &ev, body)))
-        .collect();
+    let hits: Vec<Value> = if pins.is_empty() {
+        let end = (start + count).min(capped);
+        organic
+            .get(start.min(end)..end)
+            .unwrap_or(&[])
+            .iter()
+            .map(|(r, d)| Value::Object(render_hit(r, d, &ev, body)))
+            .collect()
+    } else {
+        // The organic prefix up to the page's end, then the pins merged in (`inject_pins`).
+        let prefix = organic.iter().take(start + count).map(|(r, d)| Value::Object(render_hit(r, d, &ev, body)));
+        let pinned = pins.iter().map(|p| (p.position, super::pins::render(p, view, ev.fields.as_deref(), body)));
+        merge_into_page(pinned.collect(), start, count, prefix.collect())
+    };
     out.insert("hits".into(), Value::Array(hits));
     out.insert("query".into(), json!(q_raw));
     out.insert("processingTimeMs".into(), json!(0));
@@ -514,8 +535,9 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     }
     if let Some(fs) = facets {
         let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs.clone() };
-        let (dist, stats) =
-            facet_distribution(ranked.iter().map(|(_, d)| *d), &names, view.max_values_per_facet, &view.facet_orders);
+        // Pins count among the candidates, matching the query or not.
+        let docs = organic.iter().map(|(_, d)| *d).chain(pins.iter().map(|p| p.doc));
+        let (dist, stats) = facet_distribution(docs, &names, view.max_values_per_facet, &view.facet_orders);
         out.insert("facetDistribution".into(), dist);
         out.insert("facetStats".into(), stats);
     }

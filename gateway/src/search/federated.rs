@@ -336,7 +336,7 @@ pub async fn search(
                     attrs.push(Value::from(primary_key.clone()));
                 }
             }
-            let (answer, miss) = super::search_value(app, uid, body, policy, request_uid)
+            let (answer, miss) = super::search_value(app, uid, body, policy, request_uid, false)
                 .await
                 .map_err(|e| e.inside(&inside(q.position)))?;
             missing.extend(miss);

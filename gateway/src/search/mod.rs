@@ -7,6 +7,7 @@ pub mod facet_search;
 pub mod federated;
 pub mod get;
 pub mod merge;
+pub mod pins;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -116,7 +117,7 @@ fn new_request_uid() -> String {
 }
 
 async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: MissingPolicy) -> AppResult<Response> {
-    let (answer, missing) = search_value(app, uid, body, policy, &new_request_uid()).await?;
+    let (answer, missing) = search_value(app, uid, body, policy, &new_request_uid(), true).await?;
     Ok((degraded_headers(&missing), axum::Json(answer)).into_response())
 }
 
@@ -130,13 +131,15 @@ pub(crate) fn degraded_headers(missing: &[u32]) -> HeaderMap {
     headers
 }
 
-/// One search's merged answer, and the shards no copy answered for.
+/// One search's merged answer, and the shards no copy answered for. `apply_rules`: pin what the
+/// dynamic search rules pin (not inside a federated search, which does not apply them yet).
 async fn search_value(
     app: &AppState,
     uid: &str,
     mut body: Map<String, Value>,
     policy: MissingPolicy,
     request_uid: &str,
+    apply_rules: bool,
 ) -> AppResult<(Value, Vec<u32>)> {
     let started = Instant::now();
     let map = app.map();
@@ -186,6 +189,22 @@ async fn search_value(
         .and_then(Value::as_str)
         .or_else(|| setting(settings, &["distinctAttribute"]).and_then(Value::as_str))
         .map(str::to_string);
+    // Dynamic search rules: their pins are looked up before the organic search, which then asks
+    // every node for that many more hits (see `pins`).
+    let candidates = if apply_rules { pins::candidates(&map, uid, &body) } else { vec![] };
+    let pinned = if candidates.is_empty() {
+        None
+    } else {
+        Some(pins::resolve(app, &map, uid, &body, &primary_key, candidates, policy).await?)
+            .filter(|p| !p.ids.is_empty())
+    };
+    let window = pins::Window { start, count, max_total_hits: spec.max_total_hits, offset_mode, page, hits_per_page };
+    let extra = pinned.as_ref().map_or(0, |p| p.ids.len());
+    if pinned.is_some() {
+        spec.start = 0;
+        spec.count = start + count + extra;
+        spec.max_total_hits = usize::MAX;
+    }
     let distinct = distinct.map(|attr| Distinct::prepare(attr, &mut body, settings));
 
     let build = |shards: &[u32]| {
@@ -197,10 +216,10 @@ async fn search_value(
         }
         if offset_mode {
             b.insert("offset".into(), Value::from(0));
-            b.insert("limit".into(), Value::from(start + count));
+            b.insert("limit".into(), Value::from(start + count + extra));
         } else {
             b.insert("page".into(), Value::from(1));
-            b.insert("hitsPerPage".into(), Value::from(start + count));
+            b.insert("hitsPerPage".into(), Value::from(start + count + extra));
         }
         b.insert("showRankingScoreDetails".into(), Value::Bool(true));
         b.insert("showRankingScore".into(), Value::Bool(true));
@@ -222,9 +241,19 @@ async fn search_value(
     if let Some(d) = &distinct {
         spec.total_override = d.total(&answers, offset_mode);
     }
+    if let Some(f) = pinned.as_ref().and_then(|p| p.extra_facets.clone()) {
+        answers.push(f);
+    }
     let mut merged = merge::merge(answers, &spec, distinct.as_ref().map(|d| d.attr.as_str()));
     if let Some(d) = &distinct {
         d.clean(&mut merged);
+    }
+    let mut missing = gathered.missing;
+    if let Some(p) = pinned {
+        missing.extend(p.missing.iter().copied());
+        missing.sort_unstable();
+        missing.dedup();
+        pins::finish(&mut merged, p, &window, &primary_key);
     }
     if let Some(hits) = merged.get_mut("hits").and_then(Value::as_array_mut) {
         for h in hits.iter_mut().filter_map(Value::as_object_mut) {
@@ -248,7 +277,7 @@ async fn search_value(
         // The nodes' own uids name their sub-requests, not the client's request.
         obj.insert("requestUid".into(), Value::from(request_uid));
     }
-    Ok((merged, gathered.missing))
+    Ok((merged, missing))
 }
 
 /// `POST /multi-search`: without federation, every query answered as its own search, in order;
@@ -301,7 +330,7 @@ pub async fn multi(
     // Meilisearch shows the same requestUid in every result of a multi-search.
     let request_uid = new_request_uid();
     for (i, (uid, q)) in parsed.into_iter().enumerate() {
-        let (answer, missing) = search_value(&app, &uid, q, policy, &request_uid)
+        let (answer, missing) = search_value(&app, &uid, q, policy, &request_uid, true)
             .await
             .map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
         missing_all.extend(missing);

@@ -335,15 +335,59 @@ async fn searches_with_rules_answer_like_one_node() {
         }
     }
 
-    // Federated search does not pin yet, in the dev node as in the gateway (docs/search-rules.md).
-    let federated = json!({"federation": {"limit": 6}, "queries": [
-        {"indexUid": "films", "q": "river"}, {"indexUid": "books", "q": "stone night"}
-    ]});
-    let (s1, one) = call(&p.http, "POST", &format!("{}/multi-search", p.one), Some(&federated)).await;
-    let (s2, many) = call(&p.http, "POST", &format!("{}/multi-search", p.many), Some(&federated)).await;
-    assert_eq!((s1, s2), (200, 200), "{one} / {many}");
-    assert_eq!(ids(&many), ids(&one));
-    assert_eq!(many["estimatedTotalHits"], one["estimatedTotalHits"]);
+    // Federated searches: each query pins within its own first hits, each index keeps the pins
+    // within its window, the federation places them by position.
+    let mut federated_pins = 0;
+    for i in 0..60 {
+        let n = 1 + rng.below(3) as usize;
+        let queries: Vec<Value> = (0..n)
+            .map(|_| {
+                let mut q = query(&mut rng);
+                let q = q.as_object_mut().unwrap();
+                for k in ["offset", "limit", "page", "hitsPerPage", "facets"] {
+                    q.remove(k);
+                }
+                q.insert("indexUid".into(), json!(if rng.below(2) == 0 { "films" } else { "books" }));
+                if rng.below(3) == 0 {
+                    q.insert("federationOptions".into(), json!({"weight": if rng.below(2) == 0 { 0.5 } else { 2.0 }}));
+                }
+                Value::Object(q.clone())
+            })
+            .collect();
+        let federation = if rng.below(2) == 0 {
+            json!({"offset": rng.below(12), "limit": 1 + rng.below(15)})
+        } else {
+            json!({"page": 1 + rng.below(3), "hitsPerPage": 1 + rng.below(8)})
+        };
+        let body = json!({"federation": federation, "queries": queries});
+        let (s1, one) = call(&p.http, "POST", &format!("{}/multi-search", p.one), Some(&body)).await;
+        let (s2, many) = call(&p.http, "POST", &format!("{}/multi-search", p.many), Some(&body)).await;
+        assert_eq!((s1, s2), (200, 200), "federated {i} {body}: {one} / {many}");
+        let fed = |v: &Value| -> Vec<(u64, Value, Value)> {
+            v["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    (
+                        h["id"].as_u64().unwrap(),
+                        h["_federation"]["indexUid"].clone(),
+                        h["_federation"]["queriesPosition"].clone(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(fed(&many), fed(&one), "federated {i} {body}: hits differ");
+        let pinned: [u64; 10] = [5, 77, 10, 11, 123, 124, 200, 201, 451, 450];
+        federated_pins += ids(&one).iter().filter(|id| pinned.contains(id)).count();
+        // Totals: the gateway counts the documents the queries match, not the pins they miss.
+        for k in ["estimatedTotalHits", "totalHits"] {
+            if let (Some(a), Some(b)) = (one[k].as_u64(), many[k].as_u64()) {
+                assert!(b <= a && a <= b + 24, "federated {i} {body}: `{k}` {b} vs {a}");
+            }
+        }
+    }
+    assert!(federated_pins > 30, "federated pages show pins ({federated_pins})");
 
     // Scores of pins, and the switch.
     let q = json!({"q": "river", "showRankingScore": true, "showRankingScoreDetails": true, "limit": 3});

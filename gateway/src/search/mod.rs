@@ -117,7 +117,7 @@ fn new_request_uid() -> String {
 }
 
 async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: MissingPolicy) -> AppResult<Response> {
-    let (answer, missing) = search_value(app, uid, body, policy, &new_request_uid(), true).await?;
+    let (answer, missing) = search_value(app, uid, body, policy, &new_request_uid()).await?;
     Ok((degraded_headers(&missing), axum::Json(answer)).into_response())
 }
 
@@ -131,15 +131,13 @@ pub(crate) fn degraded_headers(missing: &[u32]) -> HeaderMap {
     headers
 }
 
-/// One search's merged answer, and the shards no copy answered for. `apply_rules`: pin what the
-/// dynamic search rules pin (not inside a federated search, which does not apply them yet).
+/// One search's merged answer, and the shards no copy answered for.
 async fn search_value(
     app: &AppState,
     uid: &str,
     mut body: Map<String, Value>,
     policy: MissingPolicy,
     request_uid: &str,
-    apply_rules: bool,
 ) -> AppResult<(Value, Vec<u32>)> {
     let started = Instant::now();
     let map = app.map();
@@ -191,7 +189,7 @@ async fn search_value(
         .map(str::to_string);
     // Dynamic search rules: their pins are looked up before the organic search, which then asks
     // every node for that many more hits (see `pins`).
-    let candidates = if apply_rules { pins::candidates(&map, uid, &body) } else { vec![] };
+    let candidates = pins::candidates(&map, uid, &body);
     let pinned = if candidates.is_empty() {
         None
     } else {
@@ -330,7 +328,7 @@ pub async fn multi(
     // Meilisearch shows the same requestUid in every result of a multi-search.
     let request_uid = new_request_uid();
     for (i, (uid, q)) in parsed.into_iter().enumerate() {
-        let (answer, missing) = search_value(&app, &uid, q, policy, &request_uid, true)
+        let (answer, missing) = search_value(&app, &uid, q, policy, &request_uid)
             .await
             .map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
         missing_all.extend(missing);

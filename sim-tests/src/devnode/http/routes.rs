@@ -493,7 +493,10 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
         let window = federated::parse_federation(f)?;
         let e = s.engine();
-        return ok(StatusCode::OK, federated::search(|uid| e.index(uid), queries, window, request_uid(&s))?);
+        return ok(
+            StatusCode::OK,
+            federated::search(|uid| e.index(uid), queries, window, request_uid(&s), e.active_search_rules())?,
+        );
     }
     let e = s.engine();
     let mut results = Vec::new();

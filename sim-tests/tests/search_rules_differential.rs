@@ -402,3 +402,57 @@ async fn searches_with_rules_answer_like_one_node() {
     assert_eq!(ids(&many), ids(&one));
     assert_eq!(ids(&one), [0, 1, 2], "no pins once the feature is off");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_token_filter_keeps_other_tenants_pins_out() {
+    use miroir_gateway::auth::token::sign;
+    let p = Pair::new().await;
+    // Keys and tokens need the gateway to have a master key.
+    p._cluster.app.require_master_key(KEY.into());
+    p.same("POST", "/indexes", Some(json!({"uid": "films", "primaryKey": "id"}))).await;
+    p.same(
+        "PATCH",
+        "/indexes/films/settings",
+        Some(json!({"searchableAttributes": ["title"], "filterableAttributes": ["genre", "price"]})),
+    )
+    .await;
+    p.same("POST", "/indexes/films/documents", Some(json!(corpus()))).await;
+    p.same("PATCH", "/experimental-features", Some(json!({"dynamicSearchRules": true}))).await;
+    for (uid, body) in rules() {
+        p.same("PATCH", &format!("/dynamic-search-rules/{uid}"), Some(body)).await;
+    }
+    let (s, key) = call(
+        &p.http,
+        "POST",
+        &format!("{}/keys", p.many),
+        Some(&json!({"actions": ["search"], "indexes": ["films"], "expiresAt": null})),
+    )
+    .await;
+    assert_eq!(s, 201, "{key}");
+    let claims = json!({"searchRules": {"films": {"filter": "genre = comedy"}}, "apiKeyUid": key["uid"]});
+    let token = sign("HS256", key["key"].as_str().unwrap(), &claims);
+    let docs = corpus();
+    for q in ["", "river", "stone night"] {
+        let body = json!({"q": q, "limit": 40});
+        let r = p
+            .http
+            .post(format!("{}/indexes/films/search", p.many))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let with_token: Value = r.json().await.unwrap();
+        let explicit = json!({"q": q, "limit": 40, "filter": "genre = comedy"});
+        let (_, with_filter) =
+            call(&p.http, "POST", &format!("{}/indexes/films/search", p.many), Some(&explicit)).await;
+        assert_eq!(ids(&with_token), ids(&with_filter), "q {q:?}: the token's filter is the search's filter");
+        assert_eq!(with_token["estimatedTotalHits"], with_filter["estimatedTotalHits"]);
+        assert!(
+            ids(&with_token).iter().all(|id| docs[*id as usize]["genre"] == "comedy"),
+            "q {q:?}: a pinned document of another tenant leaked: {with_token}"
+        );
+        let (_, one) = call(&p.http, "POST", &format!("{}/indexes/films/search", p.one), Some(&explicit)).await;
+        assert_eq!(ids(&with_token), ids(&one), "q {q:?}: as one node with the filter");
+    }
+}

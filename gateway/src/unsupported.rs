@@ -15,7 +15,7 @@ use crate::error::{AppError, Code};
 const ROOT: &[&str] = &["/chats", "/dumps", "/export", "/logs", "/network", "/render-template", "/snapshots"];
 
 /// Index sub-routes (after `/indexes/{uid}/`) without a cluster implementation in Miroir yet.
-const INDEX: &[&str] = &["similar", "documents/edit", "chat"];
+const INDEX: &[&str] = &["documents/edit", "chat"];
 
 /// Whether Meilisearch serves `path` (some method of it), while this gateway does not.
 pub fn is_unsupported_meilisearch_route(path: &str) -> bool {
@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn known_meilisearch_routes_are_recognised_and_others_are_not() {
-        for p in ["/dumps", "/indexes/movies/similar", "/indexes/m/documents/edit", "/network/"] {
+        for p in ["/dumps", "/indexes/m/documents/edit", "/network/"] {
             assert!(unsupported(p), "{p}");
         }
         for p in [

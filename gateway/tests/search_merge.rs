@@ -16,7 +16,6 @@ fn spec(start: usize, count: usize) -> MergeSpec {
         hits_per_page: 20,
         facet_orders: Default::default(),
         total_override: None,
-        by_score: false,
     }
 }
 
@@ -179,7 +178,7 @@ proptest::proptest! {
 }
 
 #[test]
-fn without_details_or_in_hybrid_search_hits_merge_by_ranking_score() {
+fn without_details_hits_merge_by_ranking_score() {
     let scored = |id: u64, score: f64| json!({"id": id, "_rankingScore": score});
     let s = spec(0, 10);
     assert!(compare(&scored(1, 0.5), &scored(2, 0.9), &s).is_gt(), "the higher score first");
@@ -188,22 +187,23 @@ fn without_details_or_in_hybrid_search_hits_merge_by_ranking_score() {
     let mut detailed = hit(1, 1.0, Some(1));
     detailed["_rankingScore"] = json!(0.3);
     assert!(compare(&detailed, &scored(2, 0.9), &s).is_gt());
-    let mut hybrid = spec(0, 3);
-    hybrid.by_score = true;
-    let mut a = hit(1, 1.0, Some(1));
-    a["_rankingScore"] = json!(0.4);
-    let mut b = hit(2, 0.1, Some(1));
-    b["_rankingScore"] = json!(0.8);
-    assert!(compare(&a, &b, &hybrid).is_gt(), "hybrid: the score, not the keyword rules");
+}
+
+#[test]
+fn semantic_hits_merge_by_similarity_with_unembedded_documents_last() {
+    let sem = |id: u64, sim: Value| {
+        json!({"id": id, "_rankingScore": sim.as_f64().unwrap_or(0.0),
+               "_rankingScoreDetails": {"vectorSort": {"order": 0, "similarity": sim}}})
+    };
     let answers = vec![
-        json!({"hits": [a.clone()], "estimatedTotalHits": 1, "semanticHitCount": 1}),
-        json!({"hits": [b.clone()], "estimatedTotalHits": 1, "semanticHitCount": 0}),
-        json!({"hits": [scored(3, 0.6)], "estimatedTotalHits": 1, "semanticHitCount": 1}),
+        json!({"hits": [sem(1, json!(0.9)), sem(4, json!(null))], "estimatedTotalHits": 2, "semanticHitCount": 2}),
+        json!({"hits": [sem(2, json!(0.95)), sem(3, json!(0.1))], "estimatedTotalHits": 2, "semanticHitCount": 2}),
     ];
-    let out = merge(answers, &hybrid, None);
+    let out = merge(answers, &spec(0, 4), None);
     let ids: Vec<u64> = out["hits"].as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids, [2, 3, 1]);
-    assert_eq!(out["semanticHitCount"], 2);
+    assert_eq!(ids, [2, 1, 3, 4]);
+    assert_eq!(out["estimatedTotalHits"], 4);
+    assert!(out.get("semanticHitCount").is_none(), "the nodes' own page counts are not summed");
 }
 
 #[test]

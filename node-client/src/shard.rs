@@ -84,7 +84,9 @@ pub async fn fetch_page(
     limit: usize,
     ids: Option<&[String]>,
 ) -> Result<(Vec<Value>, u64), NodeError> {
-    let mut body = json!({"filter": shard_filter(shard), "offset": offset, "limit": limit});
+    // `retrieveVectors`: a copy must carry the documents' embeddings, which Meilisearch leaves out
+    // of documents unless asked (user-provided ones exist nowhere else).
+    let mut body = json!({"filter": shard_filter(shard), "offset": offset, "limit": limit, "retrieveVectors": true});
     if let Some(ids) = ids {
         body["ids"] = json!(ids);
     }

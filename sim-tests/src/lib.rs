@@ -10,3 +10,5 @@ pub mod harness;
 
 #[cfg(not(madsim))]
 pub mod in_process;
+
+pub mod rng;

@@ -3,8 +3,8 @@
 //! (several queries per index and across indexes, close weights, filters, both pagination modes) must
 //! give the same hits (documents, `_federation`, scores) in the same order and the same totals.
 
-use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
-use miroir_sim::in_process::{start_cluster, InProcessCluster};
+use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
+use miroir_sim::rng::Rng;
 use serde_json::{json, Value};
 
 const KEY: &str = "federated-differential-master-key";
@@ -14,24 +14,6 @@ const WORDS: [&str; 10] =
     ["river", "stone", "night", "garden", "silver", "winter", "harbor", "forest", "ember", "meadow"];
 const GENRES: [&str; 4] = ["drama", "comedy", "horror", "romance"];
 const INDEXES: [&str; 2] = ["books", "films"];
-
-/// xorshift: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 fn corpus(seed: u64) -> Vec<Value> {
     let mut rng = Rng(seed);
@@ -86,12 +68,39 @@ fn query(rng: &mut Rng) -> Value {
 
 fn request(rng: &mut Rng) -> Value {
     let queries: Vec<Value> = (0..1 + rng.below(4)).map(|_| query(rng)).collect();
-    let federation = match rng.below(4) {
+    let mut federation = match rng.below(4) {
         0 => json!({}),
         1 => json!({"page": 1 + rng.below(5), "hitsPerPage": 1 + rng.below(30)}),
         2 => json!({"offset": 100 + rng.below(300), "limit": 1 + rng.below(40)}),
         _ => json!({"offset": rng.below(50), "limit": 10 + rng.below(100)}),
     };
+    // Facets per index (`films` orders genres by count, `books` alphabetically and cuts prices at
+    // 10 values), sometimes for an index no query uses, sometimes merged (on prices only: the
+    // genre orders differ, which merging refuses).
+    match rng.below(4) {
+        0 | 1 => {
+            let lists = [json!(["genre"]), json!(["price"]), json!(["genre", "price"]), json!(["*"]), json!(null)];
+            let mut by_index = serde_json::Map::new();
+            for uid in INDEXES {
+                if rng.below(3) != 0 {
+                    by_index.insert(uid.into(), lists[rng.below(5) as usize].clone());
+                }
+            }
+            federation["facetsByIndex"] = Value::Object(by_index);
+        }
+        2 => {
+            let mut by_index = serde_json::Map::new();
+            for uid in INDEXES {
+                if rng.below(4) != 0 {
+                    by_index.insert(uid.into(), json!(["price"]));
+                }
+            }
+            federation["facetsByIndex"] = Value::Object(by_index);
+            federation["mergeFacets"] =
+                if rng.below(2) == 0 { json!({}) } else { json!({"maxValuesPerFacet": 1 + rng.below(30)}) };
+        }
+        _ => {}
+    }
     json!({"federation": federation, "queries": queries})
 }
 
@@ -111,10 +120,15 @@ async fn a_cluster_answers_federated_searches_exactly_like_one_node() {
     let settings = |uid: &str| {
         // `films` ranks the genre first: the two indexes score the same words differently.
         let searchable = if uid == "books" { json!(["title", "genre"]) } else { json!(["genre", "title"]) };
-        json!({"searchableAttributes": searchable, "filterableAttributes": ["genre", "price"]})
+        let faceting = if uid == "books" {
+            json!({"maxValuesPerFacet": 10})
+        } else {
+            json!({"sortFacetValuesBy": {"genre": "count"}})
+        };
+        json!({"searchableAttributes": searchable, "filterableAttributes": ["genre", "price"], "faceting": faceting})
     };
 
-    let single: DevNode = start(DevNodeConfig { listen: None, master_key: Some(KEY.into()) }).await.unwrap();
+    let single = TestNode::start(KEY).await;
     let base = single.url();
     for (n, uid) in INDEXES.iter().enumerate() {
         post(&http, &format!("{base}/indexes"), &json!({"uid": uid, "primaryKey": "id"})).await;
@@ -138,18 +152,31 @@ async fn a_cluster_answers_federated_searches_exactly_like_one_node() {
     }
 
     let mut rng = Rng(0xfed_5eed);
-    let (mut nonempty, mut mixed, mut shared, mut reordered) = (0, 0, 0, 0);
+    let (mut nonempty, mut mixed, mut shared, mut reordered, mut faceted, mut merged) = (0, 0, 0, 0, 0, 0);
     for i in 0..REQUESTS {
         let body = request(&mut rng);
         let (s1, one) = post(&http, &format!("{base}/multi-search"), &body).await;
         let (s2, many) = post(&http, &format!("{gw}/multi-search"), &body).await;
         assert_eq!((s1, s2), (200, 200), "request {i} {body}: {one} / {many}");
         assert_eq!(many["hits"], one["hits"], "request {i} {body}: hits differ");
-        for k in ["estimatedTotalHits", "totalHits", "totalPages", "offset", "limit", "page", "hitsPerPage"] {
+        for k in [
+            "estimatedTotalHits",
+            "totalHits",
+            "totalPages",
+            "offset",
+            "limit",
+            "page",
+            "hitsPerPage",
+            "facetsByIndex",
+            "facetDistribution",
+            "facetStats",
+        ] {
             assert_eq!(many.get(k), one.get(k), "request {i} {body}: `{k}` differs");
         }
         let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
         assert_eq!(keys(&many), keys(&one), "request {i}: the same fields as one node's answer");
+        faceted += usize::from(one["facetsByIndex"].as_object().is_some_and(|m| !m.is_empty()));
+        merged += usize::from(one["facetDistribution"]["price"].as_object().is_some_and(|m| !m.is_empty()));
         let hits = one["hits"].as_array().unwrap();
         if !hits.is_empty() {
             nonempty += 1;
@@ -168,6 +195,8 @@ async fn a_cluster_answers_federated_searches_exactly_like_one_node() {
     assert!(mixed > REQUESTS / 25, "hits of both indexes in one answer ({mixed} requests)");
     assert!(reordered > REQUESTS / 20, "hits of several queries interleaved by score ({reordered} requests)");
     assert!(shared > REQUESTS / 8, "several queries share an index ({shared} requests)");
+    assert!(faceted > REQUESTS / 10, "facets by index ({faceted} requests)");
+    assert!(merged > REQUESTS / 20, "merged facets ({merged} requests)");
 
     // Errors shaped like Meilisearch's, the same from both.
     for body in [
@@ -176,6 +205,13 @@ async fn a_cluster_answers_federated_searches_exactly_like_one_node() {
         json!({"federation": {}, "queries": [{"indexUid": "films", "facets": ["genre"]}]}),
         json!({"federation": {}, "queries": [{"indexUid": "films", "federationOptions": {"weight": -2}}]}),
         json!({"federation": {"limit": "ten"}, "queries": [{"indexUid": "films"}]}),
+        json!({"federation": {"facetsByIndex": {"films": ["title"]}}, "queries": [{"indexUid": "films"}]}),
+        json!({"federation": {"facetsByIndex": {"books": ["title"]}}, "queries": [{"indexUid": "films"}]}),
+        json!({"federation": {"facetsByIndex": {"nope": ["genre"]}}, "queries": [{"indexUid": "films"}]}),
+        json!({"federation": {"facetsByIndex": {"books": ["genre"], "films": ["genre"]}, "mergeFacets": {}},
+               "queries": [{"indexUid": "films"}, {"indexUid": "books"}]}),
+        json!({"federation": {"facetsByIndex": {"films": "genre"}}, "queries": [{"indexUid": "films"}]}),
+        json!({"federation": {"mergeFacets": {"maxValuesPerFacet": -1}}, "queries": [{"indexUid": "films"}]}),
     ] {
         let (s1, one) = post(&http, &format!("{base}/multi-search"), &body).await;
         let (s2, many) = post(&http, &format!("{gw}/multi-search"), &body).await;
@@ -184,7 +220,7 @@ async fn a_cluster_answers_federated_searches_exactly_like_one_node() {
     }
     // What Miroir does not merge is refused, not answered approximately.
     for body in [
-        json!({"federation": {"facetsByIndex": {"books": ["genre"]}}, "queries": [{"indexUid": "books"}]}),
+        json!({"federation": {"distinct": "genre"}, "queries": [{"indexUid": "books"}]}),
         json!({"federation": {}, "queries": [{"indexUid": "books", "sort": ["price:asc"]}]}),
     ] {
         let (status, e) = post(&http, &format!("{gw}/multi-search"), &body).await;

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
-use miroir_sim::in_process::{start_cluster, InProcessCluster};
+use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
+use miroir_sim::rng::Rng;
 use serde_json::{json, Value};
 
 const KEY: &str = "search-differential-master-key";
@@ -18,24 +18,6 @@ const WORDS: [&str; 16] = [
     "lantern", "orchard", "thunder", "velvet", "willow",
 ];
 const GENRES: [&str; 6] = ["drama", "comedy", "horror", "Sci-Fi", "romance", "thriller"];
-
-/// xorshift: deterministic, no dependency, good enough to spread queries.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 fn corpus() -> Vec<Value> {
     let mut rng = Rng(0x5eed);
@@ -163,7 +145,7 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     let docs = corpus();
 
     // One node holding everything, documents inserted in id order.
-    let single: DevNode = start(DevNodeConfig { listen: None, master_key: Some(KEY.into()) }).await.unwrap();
+    let single = TestNode::start(KEY).await;
     let base = single.url();
     post(&http, &format!("{base}/indexes"), &json!({"uid": "books", "primaryKey": "id"})).await;
     patch(&http, &format!("{base}/indexes/books/settings"), &settings).await;
@@ -205,6 +187,19 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     );
     let all = http.get(format!("{gw}/indexes/books/settings")).bearer_auth(KEY).send().await.unwrap();
     assert_eq!(all.json::<Value>().await.unwrap()["faceting"], faceting);
+
+    // `*` facets every filterable attribute the client declared, never Miroir's shard field.
+    let star = json!({"q": "river", "facets": ["*"]});
+    let (_, one) = post(&http, &format!("{base}/indexes/books/search"), &star).await;
+    let (_, many) = post(&http, &format!("{gw}/indexes/books/search"), &star).await;
+    assert!(one["facetDistribution"].get("genre").is_some(), "{one}");
+    let names = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(names(&many["facetDistribution"]), names(&one["facetDistribution"]), "{many}");
+    assert_eq!(many["facetStats"], one["facetStats"]);
+    // (A value spelt two ways shows the spelling its node saw first: see docs/search.md.)
+    for f in ["genre", "year", "price"] {
+        assert_eq!(many["facetDistribution"][f], one["facetDistribution"][f], "{f}");
+    }
 
     let mut rng = Rng(0xfeed_beef);
     let mut nonempty = 0;
@@ -341,23 +336,26 @@ async fn a_cluster_answers_every_search_exactly_like_one_node() {
     }
     // One deadline for the whole read: when a node hangs past it, the retry round has no time
     // left and its shards are reported missing, instead of the read taking a second deadline.
-    gateway_state.set_read_deadline(Duration::from_millis(300));
-    nodes[0].set_delay(Duration::from_millis(1500));
-    let mut degraded = 0;
-    for _ in 0..6 {
-        let r = http
-            .post(format!("{gw}/indexes/books/search"))
-            .bearer_auth(KEY)
-            .json(&json!({"q": "river"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        degraded += usize::from(r.headers().contains_key("x-miroir-degraded"));
+    // (Dev nodes only: real Meilisearch cannot be told to hang.)
+    if let Some(slow) = nodes[0].dev() {
+        gateway_state.set_read_deadline(Duration::from_millis(300));
+        slow.set_delay(Duration::from_millis(1500));
+        let mut degraded = 0;
+        for _ in 0..6 {
+            let r = http
+                .post(format!("{gw}/indexes/books/search"))
+                .bearer_auth(KEY)
+                .json(&json!({"q": "river"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            degraded += usize::from(r.headers().contains_key("x-miroir-degraded"));
+        }
+        slow.set_delay(Duration::ZERO);
+        gateway_state.set_read_deadline(Duration::from_secs(10));
+        assert!(degraded > 0, "a read never outlives its deadline by retrying");
     }
-    nodes[0].set_delay(Duration::ZERO);
-    gateway_state.set_read_deadline(Duration::from_secs(10));
-    assert!(degraded > 0, "a read never outlives its deadline by retrying");
 
     let bad = json!({"queries": [{"q": "x"}]});
     let (status, e) = post(&http, &format!("{gw}/multi-search"), &bad).await;

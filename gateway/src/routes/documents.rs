@@ -201,15 +201,22 @@ pub async fn get_one(
     Path((uid, id)): Path<(String, String)>,
     Query(q): Query<FieldsParam>,
 ) -> AppResult<Response> {
-    bool_param(q.retrieve_vectors.as_deref(), "retrieveVectors", "invalid_document_retrieve_vectors")?;
+    let retrieve = bool_param(q.retrieve_vectors.as_deref(), "retrieveVectors", "invalid_document_retrieve_vectors")?;
     let map = app.map();
     let idx = map.indexes.get(&uid).ok_or_else(|| AppError::index_not_found(&uid))?;
     let not_found = || AppError::new(Code::DOCUMENT_NOT_FOUND, format!("Document `{id}` not found."));
     let canonical = canonical_doc_id(&Value::String(id.clone())).map_err(|_| not_found())?;
     let shard = shard_of(&canonical, idx.shards);
     let mut path = format!("/indexes/{uid}/documents/{canonical}");
+    let mut params = Vec::new();
     if let Some(f) = &q.fields {
-        path.push_str(&format!("?fields={}", urlencode(f)));
+        params.push(format!("fields={}", urlencode(f)));
+    }
+    if let Some(r) = retrieve {
+        params.push(format!("retrieveVectors={r}"));
+    }
+    if !params.is_empty() {
+        path.push_str(&format!("?{}", params.join("&")));
     }
     let doc = get_with_failover(&app, &map, &read_candidates(&map, &uid, shard), &path).await?;
     Ok(json_ok(strip(doc)))
@@ -402,6 +409,7 @@ pub struct BrowseQuery {
     fields: Option<Value>,
     filter: Option<Value>,
     ids: Option<Vec<Value>>,
+    retrieve_vectors: Option<bool>,
 }
 
 /// `GET /documents` parameters, in Meilisearch's order (its "unknown parameter" error lists them).
@@ -422,7 +430,8 @@ pub async fn browse(
     Path(uid): Path<String>,
     Query(p): Query<BrowseParams>,
 ) -> AppResult<Response> {
-    bool_param(p.retrieve_vectors.as_deref(), "retrieveVectors", "invalid_document_retrieve_vectors")?;
+    let retrieve_vectors =
+        bool_param(p.retrieve_vectors.as_deref(), "retrieveVectors", "invalid_document_retrieve_vectors")?;
     if p.sort.is_some() {
         return Err(AppError::new(
             Code::MIROIR_NOT_SUPPORTED,
@@ -435,6 +444,7 @@ pub async fn browse(
         fields: p.fields.map(|f| Value::from(f.split(',').map(str::trim).collect::<Vec<_>>())),
         filter: p.filter.map(Value::from),
         ids: p.ids.map(|ids| ids.split(',').map(|s| Value::from(s.trim())).collect()),
+        retrieve_vectors,
     };
     browse_documents(&app, &uid, q).await
 }
@@ -487,6 +497,9 @@ async fn browse_documents(app: &AppState, uid: &str, q: BrowseQuery) -> AppResul
         }
         if let Some(ids) = &q.ids {
             body["ids"] = Value::from(ids.clone());
+        }
+        if let Some(r) = q.retrieve_vectors {
+            body["retrieveVectors"] = Value::from(r);
         }
         let url = map.nodes.get(&node).map(|n| n.url.clone()).unwrap_or_default();
         let path = format!("/indexes/{uid}/documents/fetch");

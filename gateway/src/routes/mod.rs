@@ -76,6 +76,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/indexes/{uid}/compact", post(indexes::compact))
         .route("/indexes/{uid}/search", get(crate::search::get).post(crate::search::post))
         .route("/indexes/{uid}/facet-search", post(crate::search::facet_search::post))
+        .route("/indexes/{uid}/similar", get(crate::search::similar::get).post(crate::search::similar::post))
         .route("/indexes/{uid}/fields", post(fields::list))
         .route("/multi-search", post(crate::search::multi))
         .route("/keys", get(keys::list).post(keys::create))

@@ -94,6 +94,11 @@ impl Distinct {
         per_shard.map(distinct_total)
     }
 
+    /// The attribute, when it was only retrieved for the merge and must leave the hits.
+    pub fn stripped(&self) -> Option<&str> {
+        self.strip_attr.then_some(self.attr.as_str())
+    }
+
     /// Removes from the client's answer what was only asked for the merge.
     pub fn clean(&self, merged: &mut Value) {
         let Some(obj) = merged.as_object_mut() else { return };

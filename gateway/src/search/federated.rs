@@ -10,8 +10,8 @@
 //! `search_value`) are taken out and placed by position per index, then in the federation, as
 //! Meilisearch does (docs/search-rules.md).
 //!
-//! Refused (never approximated), see docs/search.md: `facetsByIndex`, `mergeFacets`,
-//! `federation.distinct`, remote queries, `sort` inside a federated query, and `distinct` (the
+//! Facets (`facetsByIndex`, `mergeFacets`) ride on the same per-node count (`federated_facets`).
+//! Refused (never approximated), see docs/search.md: `federation.distinct`, remote queries, `sort` inside a federated query, and `distinct` (the
 //! query's or the index's `distinctAttribute`), whose union count cannot be added up over shards.
 
 use std::collections::{BTreeMap, HashSet};
@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
+use super::federated_facets::{self, FacetRequest};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
 use crate::read::scoped_filter;
@@ -107,7 +108,7 @@ fn count(v: Option<&Value>, at: &str, code: &str) -> AppResult<Option<usize>> {
 }
 
 /// Parses `federation`, refusing what Miroir does not serve.
-pub fn parse_federation(f: &Value) -> AppResult<Window> {
+pub fn parse_federation(f: &Value) -> AppResult<(Window, FacetRequest)> {
     let Some(f) = f.as_object() else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
@@ -124,17 +125,16 @@ pub fn parse_federation(f: &Value) -> AppResult<Window> {
             ),
         ));
     }
-    for k in ["facetsByIndex", "mergeFacets", "distinct"] {
-        if f.get(k).is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty())) {
-            return Err(not_supported(&format!("`federation.{k}`")));
-        }
+    if f.get("distinct").is_some_and(|v| !v.is_null()) {
+        return Err(not_supported("`federation.distinct`"));
     }
-    Ok(Window {
+    let window = Window {
         limit: count(f.get("limit"), ".federation.limit", "invalid_search_limit")?.unwrap_or(DEFAULT_LIMIT),
         offset: count(f.get("offset"), ".federation.offset", "invalid_search_offset")?.unwrap_or(0),
         page: count(f.get("page"), ".federation.page", "invalid_search_page")?,
         hits_per_page: count(f.get("hitsPerPage"), ".federation.hitsPerPage", "invalid_search_hits_per_page")?,
-    })
+    };
+    Ok((window, federated_facets::parse(f)?))
 }
 
 /// One query of a federated search: its position, index, search parameters and weight.
@@ -280,6 +280,27 @@ pub fn merge_index(lists: Vec<Vec<Scored>>, primary_key: &str, take: usize) -> V
         .collect()
 }
 
+/// The query a node counts matches of: a hybrid query becomes the search whose candidates its
+/// answer counted (each node would otherwise decide for itself whether its keyword results are
+/// good enough, and count other documents).
+fn counted_query(q: &Query, resolved: super::hybrid::Kind) -> Query {
+    let mut q = q.clone();
+    if matches!(super::hybrid::kind(&q.body), super::hybrid::Kind::Hybrid { .. }) {
+        match resolved {
+            super::hybrid::Kind::Keyword => {
+                q.body.remove("hybrid");
+                q.body.remove("vector");
+            }
+            _ => {
+                if let Some(h) = q.body.get_mut("hybrid").and_then(Value::as_object_mut) {
+                    h.insert("semanticRatio".into(), json!(1.0));
+                }
+            }
+        }
+    }
+    q
+}
+
 /// A query with the shard filter of `shards` in front of its own.
 fn scoped(body: &Map<String, Value>, shards: &[u32]) -> Map<String, Value> {
     let mut b = body.clone();
@@ -288,14 +309,15 @@ fn scoped(body: &Map<String, Value>, shards: &[u32]) -> Map<String, Value> {
     b
 }
 
-/// The number of documents any of `queries` (all on index `uid`) matches: each node counts it for
-/// its shards with a federated search asking for no hits.
+/// The number of documents any of `queries` (all on index `uid`) matches, and their `facets`:
+/// each node counts them for its shards with a federated search asking for no hits.
 async fn union_count(
     app: &AppState,
     uid: &str,
     queries: &[&Query],
+    facets: Option<&[String]>,
     policy: MissingPolicy,
-) -> AppResult<(usize, Vec<u32>)> {
+) -> AppResult<(usize, Option<Value>, Vec<u32>)> {
     let map = app.map();
     let build = |shards: &[u32]| {
         let qs: Vec<Value> = queries
@@ -306,17 +328,47 @@ async fn union_count(
                 Value::Object(b)
             })
             .collect();
-        json!({"federation": {"limit": 0, "offset": 0}, "queries": qs})
+        let mut federation = json!({"limit": 0, "offset": 0});
+        if let Some(f) = facets {
+            federation["facetsByIndex"] = json!({ uid: f });
+        }
+        json!({"federation": federation, "queries": qs})
     };
     let gathered = scatter(app, &map, uid, "/multi-search", build, app.read_deadline(), policy).await?;
     let mut total = 0;
+    let mut entries = Vec::new();
     for a in &gathered.answers {
         let v: Value = serde_json::from_slice(&a.body).map_err(|e| {
             AppError::new(Code::MIROIR_UNAVAILABLE, format!("Node `{}` answered an unreadable search: {e}", a.node))
         })?;
         total += v.get("estimatedTotalHits").and_then(Value::as_u64).unwrap_or(0) as usize;
+        entries.extend(v.pointer(&format!("/facetsByIndex/{uid}")).cloned());
     }
-    Ok((total, gathered.missing))
+    let computed = facets.map(|_| {
+        let settings = map.indexes.get(uid).map(|i| i.settings.clone()).unwrap_or(Value::Null);
+        federated_facets::from_nodes(&entries, &settings)
+    });
+    Ok((total, computed, gathered.missing))
+}
+
+/// Checks an index listed in `facetsByIndex` that no query uses, as Meilisearch does: it must
+/// exist and its facets be filterable.
+async fn check_unused(app: &AppState, uid: &str, facets: Option<&[String]>, policy: MissingPolicy) -> AppResult<()> {
+    let wrap = |e: AppError| {
+        let message = format!(
+            "Inside `.federation.facetsByIndex.{uid}`: {}\n - Note: index `{uid}` is not used in queries",
+            e.body()["message"].as_str().unwrap_or_default()
+        );
+        let mut body = e.body();
+        body["message"] = Value::from(message);
+        AppError::forwarded(400, body)
+    };
+    if !app.map().indexes.contains_key(uid) {
+        return Err(wrap(AppError::index_not_found(uid)));
+    }
+    let Some(facets) = facets else { return Ok(()) };
+    let body = serde_json::Map::from_iter([("facets".to_string(), json!(facets)), ("limit".to_string(), json!(0))]);
+    super::merged_search(app, uid, body, policy, "", false).await.map(|_| ()).map_err(wrap)
 }
 
 /// Runs a federated search whose queries are already authorised and carry their search rules.
@@ -324,6 +376,7 @@ pub async fn search(
     app: &AppState,
     queries: Vec<Query>,
     window: Window,
+    facets: &FacetRequest,
     policy: MissingPolicy,
     request_uid: &str,
 ) -> AppResult<(Value, Vec<u32>)> {
@@ -337,6 +390,7 @@ pub async fn search(
     let mut missing = Vec::new();
     let mut total = 0;
     let mut index_lists = Vec::new();
+    let mut facets_of: BTreeMap<String, Value> = BTreeMap::new();
     // Indexes in uid order, as Meilisearch runs them (which error comes first depends on it).
     for (uid, qs) in &by_index {
         let inside = |i: usize| format!("Inside `.queries[{i}]`: ");
@@ -351,10 +405,12 @@ pub async fn search(
         let max_total_hits =
             index.settings.pointer("/pagination/maxTotalHits").and_then(Value::as_u64).map_or(1000, |n| n as usize);
         let mut lists = Vec::new();
+        let mut counted = Vec::new();
         for q in qs {
             let mut body = q.body.clone();
             body.insert("showRankingScore".into(), Value::Bool(true));
-            // Pinned hits are told by their details (`render` shows them only if asked for).
+            // A hit found by the semantic side carries `vectorSort` (for `semanticHitCount`), a
+            // pinned hit its `pin` (`render` shows the details only if asked for).
             body.insert("showRankingScoreDetails".into(), Value::Bool(true));
             body.insert("offset".into(), json!(0));
             body.insert("limit".into(), json!(required));
@@ -364,9 +420,11 @@ pub async fn search(
                     attrs.push(Value::from(primary_key.clone()));
                 }
             }
-            let (answer, miss) = super::search_value(app, uid, body, policy, request_uid)
+            let (answer, miss, resolved) = super::search_resolved(app, uid, body, policy, request_uid)
                 .await
                 .map_err(|e| e.inside(&inside(q.position)))?;
+            counted.push(counted_query(q, resolved));
+            let answer = answer.into_value();
             missing.extend(miss);
             let hits = answer.get("hits").and_then(Value::as_array).cloned().unwrap_or_default();
             lists.push(
@@ -383,25 +441,71 @@ pub async fn search(
                     .collect(),
             );
         }
-        let (count, miss) = union_count(app, uid, qs, policy).await.map_err(|e| e.inside(&inside(qs[0].position)))?;
+        let wanted = facets.by_index.get(uid).and_then(|f| f.as_deref());
+        let counted: Vec<&Query> = counted.iter().collect();
+        let (count, computed, miss) = union_count(app, uid, &counted, wanted, policy).await.map_err(|e| {
+            // A node names a facet error itself (`Inside .federation.facetsByIndex…`).
+            let facet_error = e.body()["message"].as_str().is_some_and(|m| m.starts_with("Inside `.federation."));
+            if facet_error {
+                e
+            } else {
+                e.inside(&inside(qs[0].position))
+            }
+        })?;
         total += count;
         missing.extend(miss);
-        // Each query's list holds its pins within its first hits (`search_value`); the index keeps
-        // those within its own window, the federation places the rest by position.
-        let wanted = required.min(max_total_hits);
+        facets_of.extend(computed.map(|c| (uid.clone(), c)));
+        // Each query's list holds its pins within its first hits (`search_resolved`); the index
+        // keeps those within its own window, the federation places the rest by position.
+        let window_len = required.min(max_total_hits);
         let local_pins = take_pins(&mut lists);
-        index_lists.push(with_pins(local_pins, 0, wanted, merge_index(lists, &primary_key, wanted)));
+        index_lists.push(with_pins(local_pins, 0, window_len, merge_index(lists, &primary_key, window_len)));
     }
+    for (uid, names) in &facets.by_index {
+        if !by_index.contains_key(uid) {
+            check_unused(app, uid, names.as_deref(), policy).await?;
+        }
+    }
+    let merged_facets = match facets.merge {
+        Some(max) => {
+            let mut listed = Vec::new();
+            for (uid, names) in &facets.by_index {
+                if let (Some(names), Some(index)) = (names, map.indexes.get(uid)) {
+                    listed.push((uid.as_str(), &index.settings, names.as_slice()));
+                }
+            }
+            let by_count = federated_facets::check_orders(listed.into_iter())?;
+            Some(federated_facets::merge(&facets_of, &by_count, max))
+        }
+        None => None,
+    };
     let (skip, take) = window.skip_take();
     let global_pins = take_pins(&mut index_lists);
-    let hits: Vec<Value> = with_pins(global_pins, skip, take, kmerge(index_lists, before))
-        .into_iter()
-        .map(|s| render(s, &queries, &map))
-        .collect();
+    let page: Vec<Scored> = with_pins(global_pins, skip, take, kmerge(index_lists, before));
+    // As Meilisearch: counted when any query is not a keyword search, the page's semantic hits.
+    let semantic_hits = queries
+        .iter()
+        .any(|q| super::hybrid::kind(&q.body) != super::hybrid::Kind::Keyword)
+        .then(|| page.iter().filter(|s| s.hit.pointer("/_rankingScoreDetails/vectorSort").is_some()).count());
+    let hits: Vec<Value> = page.into_iter().map(|s| render(s, &queries, &map)).collect();
     let mut out = Map::new();
     out.insert("hits".into(), Value::Array(hits));
     out.insert("processingTimeMs".into(), json!(started.elapsed().as_millis() as u64));
     out.extend(window.info(total));
+    if let Some(n) = semantic_hits {
+        out.insert("semanticHitCount".into(), json!(n));
+    }
+    match merged_facets {
+        Some(Some((distribution, stats))) => {
+            out.insert("facetDistribution".into(), distribution);
+            out.insert("facetStats".into(), stats);
+        }
+        Some(None) => {}
+        None if !facets_of.is_empty() => {
+            out.insert("facetsByIndex".into(), json!(facets_of));
+        }
+        None => {}
+    }
     out.insert("requestUid".into(), json!(request_uid));
     missing.sort_unstable();
     missing.dedup();
@@ -494,6 +598,7 @@ mod tests {
         let q = parse_query(2, &json!({"indexUid": "a", "q": "x", "federationOptions": {"weight": 2.5}})).unwrap();
         assert_eq!((q.position, q.index_uid.as_str(), q.weight), (2, "a", 2.5));
         assert!(!q.body.contains_key("federationOptions"));
-        assert!(parse_federation(&json!({"facetsByIndex": {"a": ["g"]}})).is_err());
+        assert!(parse_federation(&json!({"facetsByIndex": {"a": ["g"]}})).is_ok());
+        assert!(parse_federation(&json!({"distinct": "g"})).is_err());
     }
 }

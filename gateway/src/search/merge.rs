@@ -27,15 +27,13 @@ pub struct MergeSpec {
     pub hits_per_page: usize,
     /// The client's `faceting.sortFacetValuesBy` (facet name or `*` → `alpha` | `count`).
     pub facet_orders: Map<String, Value>,
-    /// Order by `_rankingScore` alone: hybrid search, whose keyword and semantic hits Meilisearch
-    /// itself interleaves by score.
-    pub by_score: bool,
     /// The exact number of matching documents when the shards' own totals cannot simply be
     /// summed (under `distinct`, a value can have documents in several shards).
     pub total_override: Option<usize>,
 }
 
-fn cmp_values(a: &Value, b: &Value) -> Ordering {
+/// Sort values as Meilisearch compares them: numbers before strings, strings case-insensitively.
+pub fn cmp_values(a: &Value, b: &Value) -> Ordering {
     match (a.as_f64(), b.as_f64(), a.as_str(), b.as_str()) {
         (Some(x), Some(y), ..) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
         (Some(_), None, ..) => Ordering::Less,
@@ -67,7 +65,7 @@ fn cmp_sort(a: Option<&Value>, b: Option<&Value>, asc: bool) -> Ordering {
 }
 
 /// The primary key as a sortable key: integers by value, then strings.
-fn pk_key(hit: &Value, pk: &str) -> (u8, u64, String) {
+pub fn pk_key(hit: &Value, pk: &str) -> (u8, u64, String) {
     match hit.get(pk) {
         Some(Value::Number(n)) if n.as_u64().is_some() => (0, n.as_u64().unwrap_or(0), String::new()),
         Some(Value::String(s)) => match s.parse::<u64>() {
@@ -98,15 +96,21 @@ fn cmp_score(a: &Value, b: &Value) -> Ordering {
 
 pub fn compare(a: &Value, b: &Value, spec: &MergeSpec) -> Ordering {
     let with_details = (details(a), details(b));
-    if spec.by_score || with_details.0.is_none() || with_details.1.is_none() {
-        // Hybrid, or a hit without details (a node that did not give them): the global score
-        // is all there is to compare.
+    if with_details.0.is_none() || with_details.1.is_none() {
+        // A hit without details (a node that did not give them): the global score is all there
+        // is to compare.
         return cmp_score(a, b).then_with(|| pk_key(a, &spec.primary_key).cmp(&pk_key(b, &spec.primary_key)));
     }
     if let (Some(da), Some(db)) = with_details {
         for (key, ea) in ordered(da) {
             let eb = db.get(key);
             let o = match key.rsplit_once(':') {
+                // A semantic search's similarity: higher first, documents without one last.
+                None if key == "vectorSort" => cmp_sort(
+                    ea.get("similarity").filter(|v| !v.is_null()),
+                    eb.and_then(|e| e.get("similarity")).filter(|v| !v.is_null()),
+                    false,
+                ),
                 // A sort criterion (`price:asc`) or a custom ranking rule on a field.
                 Some((_, dir)) if dir == "asc" || dir == "desc" => cmp_sort(
                     ea.get("value").filter(|v| !v.is_null()),
@@ -264,9 +268,6 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
     let end = (start + count).min(capped).min(hits.len().max(start));
     let window: Vec<Value> = hits.into_iter().skip(start).take(end.saturating_sub(start)).collect();
     let (facets, stats) = merge_facets(&answers, spec.max_values_per_facet, &spec.facet_orders);
-    // Hybrid search: how many hits came from the semantic side, over every shard.
-    let semantic: Option<u64> =
-        answers.iter().filter_map(|a| a.get("semanticHitCount").and_then(Value::as_u64)).reduce(|x, y| x + y);
     if let Some(obj) = template.as_object_mut() {
         obj.insert("hits".into(), Value::Array(window));
         if spec.offset_mode {
@@ -281,9 +282,8 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
             obj.insert("totalPages".into(), Value::from(if h == 0 { 0 } else { capped.div_ceil(h) }));
             obj.insert("totalHits".into(), Value::from(capped));
         }
-        if let Some(n) = semantic {
-            obj.insert("semanticHitCount".into(), Value::from(n));
-        }
+        // Each node counted its own page; the caller counts the merged one (see `hybrid`).
+        obj.remove("semanticHitCount");
         if obj.contains_key("facetDistribution") {
             obj.insert("facetDistribution".into(), facets);
             obj.insert("facetStats".into(), stats);

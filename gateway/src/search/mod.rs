@@ -5,9 +5,13 @@
 pub mod distinct;
 pub mod facet_search;
 pub mod federated;
+pub mod federated_facets;
 pub mod get;
+pub mod hybrid;
 pub mod merge;
 pub mod pins;
+pub mod raw;
+pub mod similar;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +27,6 @@ use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::read::scoped_filter;
 use crate::scatter::{scatter, MissingPolicy};
-use crate::settings::SHARD_FIELD;
 use distinct::Distinct;
 use merge::MergeSpec;
 
@@ -48,6 +51,36 @@ fn usize_param(body: &Map<String, Value>, key: &str, code: &'static str) -> AppR
 
 fn setting<'a>(settings: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(settings, |v, k| v.get(k))
+}
+
+/// The page a search asks for (`offset`/`limit`, or `page`/`hitsPerPage` when either is given)
+/// and the hits it spans of the whole ranking.
+struct Page {
+    offset_mode: bool,
+    offset: usize,
+    limit: usize,
+    page: usize,
+    hits_per_page: usize,
+    start: usize,
+    count: usize,
+}
+
+impl Page {
+    fn of(body: &Map<String, Value>) -> AppResult<Page> {
+        let offset_mode = !body.contains_key("page") && !body.contains_key("hitsPerPage");
+        let offset = usize_param(body, "offset", "invalid_search_offset")?.unwrap_or(0);
+        let limit = usize_param(body, "limit", "invalid_search_limit")?.unwrap_or(20);
+        let page = usize_param(body, "page", "invalid_search_page")?.unwrap_or(1);
+        let hits_per_page = usize_param(body, "hitsPerPage", "invalid_search_hits_per_page")?.unwrap_or(20);
+        let (start, count) = if offset_mode {
+            (offset, limit)
+        } else if page == 0 {
+            (0, 0)
+        } else {
+            ((page - 1) * hits_per_page, hits_per_page)
+        };
+        Ok(Page { offset_mode, offset, limit, page, hits_per_page, start, count })
+    }
 }
 
 /// `X-Miroir-Missing-Shards: error` turns a partial answer (some shard had no copy that answered)
@@ -131,30 +164,167 @@ pub(crate) fn degraded_headers(missing: &[u32]) -> HeaderMap {
     headers
 }
 
-/// One search's merged answer, and the shards no copy answered for.
+/// One search's answer, and the shards no copy answered for: a keyword or semantic search merged
+/// from the shards' answers, a hybrid one from both sides' (see `hybrid`).
 async fn search_value(
+    app: &AppState,
+    uid: &str,
+    body: Map<String, Value>,
+    policy: MissingPolicy,
+    request_uid: &str,
+) -> AppResult<(raw::Answer, Vec<u32>)> {
+    search_resolved(app, uid, body, policy, request_uid).await.map(|(a, m, _)| (a, m))
+}
+
+/// `search_value`, also saying which search's candidates the answer counts: a hybrid search
+/// counts the semantic side's (the whole filtered index), or the keyword side's when that side
+/// answered alone. A federated total needs it to count the same documents on every node.
+async fn search_resolved(
+    app: &AppState,
+    uid: &str,
+    body: Map<String, Value>,
+    policy: MissingPolicy,
+    request_uid: &str,
+) -> AppResult<(raw::Answer, Vec<u32>, hybrid::Kind)> {
+    match hybrid::kind(&body) {
+        hybrid::Kind::Keyword => {
+            merged_search(app, uid, body, policy, request_uid, true).await.map(|(a, m)| (a, m, hybrid::Kind::Keyword))
+        }
+        hybrid::Kind::Semantic => {
+            let (mut answer, missing) = merged_search(app, uid, body, policy, request_uid, true).await?;
+            answer.rest.insert("semanticHitCount".into(), Value::from(answer.hits.len()));
+            Ok((answer, missing, hybrid::Kind::Semantic))
+        }
+        hybrid::Kind::Hybrid { ratio } => {
+            let (answer, missing, keyword_alone) = hybrid_search(app, uid, body, ratio, policy, request_uid).await?;
+            let resolved = if keyword_alone { hybrid::Kind::Keyword } else { hybrid::Kind::Semantic };
+            Ok((raw::Answer::from_value(answer), missing, resolved))
+        }
+    }
+}
+
+/// Both sides of a hybrid search, each merged over the shards for the best `offset + limit`
+/// hits, then interleaved as milli's `execute_hybrid` does; `true` when the keyword side
+/// answered alone.
+async fn hybrid_search(
+    app: &AppState,
+    uid: &str,
+    mut body: Map<String, Value>,
+    ratio: f64,
+    policy: MissingPolicy,
+    request_uid: &str,
+) -> AppResult<(Value, Vec<u32>, bool)> {
+    let started = Instant::now();
+    let map = app.map();
+    let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
+    let primary_key = index.primary_key.clone().unwrap_or_else(|| "id".into());
+    let distinct = body
+        .get("distinct")
+        .and_then(Value::as_str)
+        .or_else(|| setting(&index.settings, &["distinctAttribute"]).and_then(Value::as_str))
+        .map(str::to_string);
+    let Page { offset_mode, offset, limit, page, hits_per_page, start, count } = Page::of(&body)?;
+    let wanted = start + count;
+    let flag = |b: &Map<String, Value>, k: &str| b.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let (show_score, show_details) = (flag(&body, "showRankingScore"), flag(&body, "showRankingScoreDetails"));
+    // The merge needs every hit's key, distinct value and scores; what the client did not ask
+    // for is removed at the end.
+    let mut added = Vec::new();
+    if let Some(Value::Array(attrs)) = body.get_mut("attributesToRetrieve") {
+        for extra in std::iter::once(&primary_key).chain(distinct.as_ref()) {
+            if !attrs.iter().any(|a| a == "*" || a.as_str() == Some(extra.as_str())) {
+                attrs.push(Value::from(extra.clone()));
+                added.push(extra.clone());
+            }
+        }
+    }
+    for k in ["offset", "limit", "page", "hitsPerPage"] {
+        body.remove(k);
+    }
+    if offset_mode {
+        body.insert("offset".into(), Value::from(0));
+        body.insert("limit".into(), Value::from(wanted));
+    } else {
+        body.insert("page".into(), Value::from(1));
+        body.insert("hitsPerPage".into(), Value::from(wanted));
+    }
+    body.insert("showRankingScore".into(), Value::Bool(true));
+    body.insert("showRankingScoreDetails".into(), Value::Bool(true));
+    let mut keyword = body.clone();
+    keyword.remove("hybrid");
+    keyword.remove("vector");
+    let mut semantic = body;
+    if let Some(h) = semantic.get_mut("hybrid").and_then(Value::as_object_mut) {
+        h.insert("semanticRatio".into(), Value::from(1.0));
+    }
+    let (kw, sem) = tokio::join!(
+        merged_search(app, uid, keyword, policy, request_uid, false),
+        merged_search(app, uid, semantic, policy, request_uid, false)
+    );
+    let ((kw, mut missing), (sem, sem_missing)) = (kw?, sem?);
+    let (mut kw, mut sem) = (kw.into_value(), sem.into_value());
+    missing.extend(sem_missing);
+    missing.sort_unstable();
+    missing.dedup();
+    let take_hits = |v: &mut Value| match v.get_mut("hits").map(Value::take) {
+        Some(Value::Array(h)) => h,
+        _ => vec![],
+    };
+    let kw_hits = take_hits(&mut kw);
+    let keyword_alone = hybrid::good_enough(&kw_hits, wanted, ratio);
+    let (mut answer, ranked): (Value, Vec<(Value, bool)>) = if keyword_alone {
+        (kw, kw_hits.into_iter().map(|h| (h, false)).collect())
+    } else {
+        let sem_hits = take_hits(&mut sem);
+        (sem, hybrid::merge(sem_hits, kw_hits, ratio, &primary_key, distinct.as_deref()))
+    };
+    let window: Vec<(Value, bool)> = ranked.into_iter().skip(start).take(count).collect();
+    let semantic_hits = window.iter().filter(|(_, s)| *s).count();
+    let mut hits: Vec<Value> = window.into_iter().map(|(h, _)| h).collect();
+    for h in hits.iter_mut().filter_map(Value::as_object_mut) {
+        for a in &added {
+            h.remove(a);
+        }
+        if !show_details {
+            h.remove("_rankingScoreDetails");
+        }
+        if !show_score {
+            h.remove("_rankingScore");
+        }
+    }
+    if let Some(obj) = answer.as_object_mut() {
+        obj.insert("hits".into(), Value::Array(hits));
+        obj.insert("semanticHitCount".into(), Value::from(semantic_hits));
+        if offset_mode {
+            obj.insert("offset".into(), Value::from(offset));
+            obj.insert("limit".into(), Value::from(limit));
+        } else {
+            let total = obj.get("totalHits").and_then(Value::as_u64).unwrap_or(0) as usize;
+            obj.insert("page".into(), Value::from(page));
+            obj.insert("hitsPerPage".into(), Value::from(hits_per_page));
+            let pages = if hits_per_page == 0 { 0 } else { total.div_ceil(hits_per_page) };
+            obj.insert("totalPages".into(), Value::from(pages));
+        }
+        obj.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
+    }
+    Ok((answer, missing, keyword_alone))
+}
+
+/// One keyword or semantic search merged from the shards' answers; `rules`: with the pins of the
+/// dynamic search rules it triggers (not for the sides of a hybrid search, nor `/similar`).
+async fn merged_search(
     app: &AppState,
     uid: &str,
     mut body: Map<String, Value>,
     policy: MissingPolicy,
     request_uid: &str,
-) -> AppResult<(Value, Vec<u32>)> {
+    rules: bool,
+) -> AppResult<(raw::Answer, Vec<u32>)> {
     let started = Instant::now();
     let map = app.map();
     let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
     let settings = &index.settings;
-    let offset_mode = !body.contains_key("page") && !body.contains_key("hitsPerPage");
-    let offset = usize_param(&body, "offset", "invalid_search_offset")?.unwrap_or(0);
-    let limit = usize_param(&body, "limit", "invalid_search_limit")?.unwrap_or(20);
-    let page = usize_param(&body, "page", "invalid_search_page")?.unwrap_or(1);
-    let hits_per_page = usize_param(&body, "hitsPerPage", "invalid_search_hits_per_page")?.unwrap_or(20);
-    let (start, count) = if offset_mode {
-        (offset, limit)
-    } else if page == 0 {
-        (0, 0)
-    } else {
-        ((page - 1) * hits_per_page, hits_per_page)
-    };
+    let Page { offset_mode, page, hits_per_page, start, count, .. } = Page::of(&body)?;
     let primary_key = index.primary_key.clone().unwrap_or_else(|| "id".into());
     let mut spec = MergeSpec {
         primary_key: primary_key.clone(),
@@ -173,7 +343,6 @@ async fn search_value(
             .cloned()
             .unwrap_or_default(),
         total_override: None,
-        by_score: body.get("hybrid").is_some_and(|h| !h.is_null()),
     };
     let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
     let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);
@@ -189,7 +358,7 @@ async fn search_value(
         .map(str::to_string);
     // Dynamic search rules: their pins are looked up before the organic search, which then asks
     // every node for that many more hits (see `pins`).
-    let candidates = pins::candidates(&map, uid, &body);
+    let candidates = if rules { pins::candidates(&map, uid, &body) } else { vec![] };
     let pinned = if candidates.is_empty() {
         None
     } else {
@@ -230,12 +399,13 @@ async fn search_value(
     };
     let path = format!("/indexes/{uid}/search");
     let gathered = scatter(app, &map, uid, &path, build, app.read_deadline(), policy).await?;
-    let mut answers = Vec::with_capacity(gathered.answers.len());
-    for a in &gathered.answers {
-        answers.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {
-            AppError::new(Code::MIROIR_UNAVAILABLE, format!("Node `{}` answered an unreadable search: {e}", a.node))
-        })?);
-    }
+    let parsed = raw::parse(
+        gathered.answers.iter().map(|a| a.body.as_ref()),
+        &primary_key,
+        distinct.as_ref().map(|d| d.attr.as_str()),
+    )
+    .map_err(|e| AppError::new(Code::MIROIR_UNAVAILABLE, format!("A node answered an unreadable search: {e}")))?;
+    let mut answers = parsed.answers.clone();
     if let Some(d) = &distinct {
         spec.total_override = d.total(&answers, offset_mode);
     }
@@ -253,29 +423,33 @@ async fn search_value(
         missing.dedup();
         pins::finish(&mut merged, p, &window, &primary_key);
     }
-    if let Some(hits) = merged.get_mut("hits").and_then(Value::as_array_mut) {
-        for h in hits.iter_mut().filter_map(Value::as_object_mut) {
-            h.remove(SHARD_FIELD);
-            if let Some(f) = h.get_mut("_formatted").and_then(Value::as_object_mut) {
-                f.remove(SHARD_FIELD);
-            }
-            if !show_details {
-                h.remove("_rankingScoreDetails");
-            }
-            if !show_score {
-                h.remove("_rankingScore");
-            }
-            if strip_pk {
-                h.remove(&primary_key);
-            }
+    let strip = raw::Strip {
+        show_score,
+        show_details,
+        pk: strip_pk.then_some(primary_key.as_str()),
+        distinct: distinct.as_ref().and_then(Distinct::stripped),
+    };
+    let Value::Object(mut rest) = merged else { return Err(AppError::internal("a merged search is an object")) };
+    // `facets: ["*"]` names Miroir's shard field too, on the nodes.
+    for k in ["facetDistribution", "facetStats"] {
+        if let Some(f) = rest.get_mut(k).and_then(Value::as_object_mut) {
+            f.shift_remove(crate::settings::SHARD_FIELD);
         }
     }
-    if let Some(obj) = merged.as_object_mut() {
-        obj.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
-        // The nodes' own uids name their sub-requests, not the client's request.
-        obj.insert("requestUid".into(), Value::from(request_uid));
-    }
-    Ok((merged, missing))
+    let keys = match rest.shift_remove("hits") {
+        Some(Value::Array(keys)) => keys,
+        _ => vec![],
+    };
+    // A pinned hit is a whole document (`pins`), the others keys of the nodes' raw hits.
+    let hits = keys
+        .iter()
+        .map(|k| if pins::is_pinned(k) { pins::render(k, &strip) } else { parsed.render(k, &strip) })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AppError::internal(format!("re-writing a hit: {e}")))?;
+    rest.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
+    // The nodes' own uids name their sub-requests, not the client's request.
+    rest.insert("requestUid".into(), Value::from(request_uid));
+    Ok((raw::Answer { hits, rest }, missing))
 }
 
 /// `POST /multi-search`: without federation, every query answered as its own search, in order;
@@ -291,7 +465,7 @@ pub async fn multi(
         return Err(AppError::new(Code::MISSING_MULTI_SEARCH_QUERIES, "Missing field `queries`"));
     };
     if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
-        let window = federated::parse_federation(f)?;
+        let (window, facets) = federated::parse_federation(f)?;
         let mut parsed = Vec::with_capacity(queries.len());
         for (i, q) in queries.iter().enumerate() {
             parsed.push(federated::parse_query(i, q)?);
@@ -302,7 +476,7 @@ pub async fn multi(
             }
             add_search_rules(&mut q.body, access.search_filter(&q.index_uid));
         }
-        let (answer, missing) = federated::search(&app, parsed, window, policy, &new_request_uid()).await?;
+        let (answer, missing) = federated::search(&app, parsed, window, &facets, policy, &new_request_uid()).await?;
         return Ok((degraded_headers(&missing), axum::Json(answer)).into_response());
     }
     let mut parsed = Vec::with_capacity(queries.len());
@@ -332,12 +506,10 @@ pub async fn multi(
             .await
             .map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
         missing_all.extend(missing);
-        let mut out = Map::new();
-        out.insert("indexUid".into(), Value::from(uid));
-        if let Value::Object(a) = answer {
-            out.extend(a);
-        }
-        results.push(Value::Object(out));
+        let mut rest = Map::new();
+        rest.insert("indexUid".into(), Value::from(uid));
+        rest.extend(answer.rest);
+        results.push(raw::Answer { hits: answer.hits, rest });
     }
     let mut headers = HeaderMap::new();
     missing_all.sort_unstable();

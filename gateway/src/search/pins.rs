@@ -97,14 +97,43 @@ fn hits_of(answers: &[Value], key: &str) -> Vec<Value> {
     answers.iter().flat_map(|a| a.get(key).and_then(Value::as_array).cloned().unwrap_or_default()).collect()
 }
 
+/// Marks a pinned hit among the merge's keys of raw hits (see `is_pinned`).
+const PINNED: &str = "__miroir_pinned";
+
 /// A pinned hit's ranking: the pin alone (score 1), as Meilisearch shows it.
 fn mark(mut hit: Value, position: u32) -> Value {
     if let Some(h) = hit.as_object_mut() {
         h.remove(SHARD_FIELD);
         h.insert("_rankingScore".into(), json!(1.0));
         h.insert("_rankingScoreDetails".into(), json!({"pin": {"order": 0, "position": position}}));
+        h.insert(PINNED.into(), Value::Bool(true));
     }
     hit
+}
+
+/// Whether a hit of the page is a pinned document (a whole document, not a key of a raw hit).
+pub fn is_pinned(hit: &Value) -> bool {
+    hit.get(PINNED).is_some()
+}
+
+/// A pinned hit as the page shows it, without what `strip` removes.
+pub fn render(hit: &Value, strip: &super::raw::Strip) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
+    let mut h = hit.as_object().cloned().unwrap_or_default();
+    h.shift_remove(PINNED);
+    h.shift_remove(SHARD_FIELD);
+    if !strip.show_score {
+        h.shift_remove("_rankingScore");
+    }
+    if !strip.show_details {
+        h.shift_remove("_rankingScoreDetails");
+    }
+    for k in strip.pk.into_iter().chain(strip.distinct) {
+        h.shift_remove(k);
+    }
+    if let Some(f) = h.get_mut("_formatted").and_then(Value::as_object_mut) {
+        f.shift_remove(SHARD_FIELD);
+    }
+    serde_json::value::to_raw_value(&h)
 }
 
 /// Looks the candidates up on their shards (step 2 above).

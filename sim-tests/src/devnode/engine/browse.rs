@@ -23,6 +23,16 @@ pub fn browse(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
     let offset = num_param(body, "offset", "invalid_document_offset")?.unwrap_or(0);
     let limit = num_param(body, "limit", "invalid_document_limit")?.unwrap_or(20);
     let fields = string_list(body, "fields", "invalid_document_fields")?;
+    let retrieve = match body.get("retrieveVectors") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            return Err(DevError::new(
+                "invalid_document_retrieve_vectors",
+                format!("Invalid value type at `.retrieveVectors`: expected a boolean, but found `{v}`"),
+            ))
+        }
+    };
     let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_document_filter")?;
     let ids: Option<Vec<String>> = match body.get("ids") {
         None | Some(Value::Null) => None,
@@ -50,7 +60,11 @@ pub fn browse(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|d| Value::Object(document_fields(d, fields.as_deref())))
+        .map(|d| {
+            let mut out = document_fields(d, fields.as_deref());
+            super::vectors::present(&mut out, d, retrieve);
+            Value::Object(out)
+        })
         .collect();
     Ok(json!({"results": results, "offset": offset, "limit": limit, "total": matching.len()}))
 }

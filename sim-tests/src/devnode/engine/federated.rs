@@ -5,7 +5,8 @@
 //! then the indexes' lists merged; equal weighted scores (within `f64::EPSILON`) go to the earlier
 //! query, and hits of one query keep that query's order.
 //!
-//! Not served (refused with an error, never approximated): `facetsByIndex`, `mergeFacets`,
+//! Facets (`facetsByIndex`, `mergeFacets`) are computed over each index's matched documents (see
+//! `federated_facets`). Not served (refused with an error, never approximated):
 //! `federation.distinct`, remote queries (`federationOptions.remote`/`queryPosition`) and `sort`
 //! inside a federated query (whose cross-query comparison needs per-rule weighted scores).
 
@@ -13,8 +14,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
+use super::federated_facets::{self, FacetRequest};
 use super::pins::{pinned, render as render_pin, Pinned};
-use super::search::{evaluate, render_hit, Evaluated, Ranked};
+use super::search::{evaluate, render_hit, Evaluated, Ranked, SemanticHits};
 use super::{Doc, Index};
 use crate::devnode::error::{DevError, DevResult};
 use miroir::search_rules::pins::merge_into_page;
@@ -86,7 +88,7 @@ fn count(v: &Value, at: &str, code: &'static str) -> DevResult<Option<usize>> {
 }
 
 /// Parses `federation`, refusing what is not served.
-pub fn parse_federation(f: &Value) -> DevResult<Window> {
+pub fn parse_federation(f: &Value) -> DevResult<(Window, FacetRequest)> {
     let Some(f) = f.as_object() else {
         return Err(DevError::bad_request(format!(
             "Invalid value type at `.federation`: expected an object, but found {f}"
@@ -99,18 +101,17 @@ pub fn parse_federation(f: &Value) -> DevResult<Window> {
             KNOWN.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
         )));
     }
-    for k in ["facetsByIndex", "mergeFacets", "distinct"] {
-        if f.get(k).is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty())) {
-            return Err(DevError::bad_request(format!("The dev node does not support `federation.{k}`.")));
-        }
+    if f.get("distinct").is_some_and(|v| !v.is_null()) {
+        return Err(DevError::bad_request("The dev node does not support `federation.distinct`.".to_string()));
     }
     let get = |k: &str, code| count(f.get(k).unwrap_or(&Value::Null), &format!(".federation.{k}"), code);
-    Ok(Window {
+    let window = Window {
         limit: get("limit", "invalid_search_limit")?.unwrap_or(DEFAULT_LIMIT),
         offset: get("offset", "invalid_search_offset")?.unwrap_or(0),
         page: get("page", "invalid_search_page")?,
         hits_per_page: get("hitsPerPage", "invalid_search_hits_per_page")?,
-    })
+    };
+    Ok((window, federated_facets::parse(f)?))
 }
 
 /// One query of a federated search, checked: its index, its search parameters, its weight.
@@ -217,6 +218,7 @@ pub fn kmerge<T>(lists: Vec<Vec<T>>, first: impl Fn(&T, &T) -> bool) -> Vec<T> {
     }
 }
 
+/// A hit on its way through the merges.
 /// A hit on its way through the merges: an organic one (`ranked`) or a pinned one (`pin`).
 struct Candidate<'a> {
     weighted: f64,
@@ -250,7 +252,7 @@ fn take_pins<'a>(lists: &mut [Vec<Candidate<'a>>]) -> Vec<(u32, Candidate<'a>)> 
     pins
 }
 
-/// The organic prefix `organic` (already ranked) with `pins` merged in, cut to `[skip, skip+take)`.
+/// The organic list (already ranked) with `pins` merged in, cut to `[skip, skip + take)`.
 fn with_pins<'a>(
     pins: Vec<(u32, Candidate<'a>)>,
     skip: usize,
@@ -276,6 +278,7 @@ pub fn search<'a>(
     index: impl Fn(&str) -> DevResult<&'a Index>,
     queries: &[Value],
     window: Window,
+    facets: &FacetRequest,
     request_uid: String,
     rules: Option<&SearchRules>,
 ) -> DevResult<Value> {
@@ -300,7 +303,11 @@ pub fn search<'a>(
         })?;
         let from = evaluated.len();
         for (i, q) in qs {
-            let ev = evaluate(idx, &q.body).map_err(|e| inside(*i, e))?;
+            // Each query ranks the federation's `required` hits (a hybrid search merges that many
+            // of each side).
+            let mut body = q.body.clone();
+            body.insert("limit".into(), json!(required));
+            let ev = evaluate(idx, &body).map_err(|e| inside(*i, e))?;
             let pins = match rules {
                 Some(r) => pinned(idx, &q.body, &ev.view, r).map_err(|e| inside(*i, e))?,
                 None => vec![],
@@ -311,15 +318,31 @@ pub fn search<'a>(
     }
     let mut total = 0;
     let mut index_lists = Vec::new();
+    let mut facets_of: BTreeMap<String, Value> = BTreeMap::new();
+    let in_facets = |uid: &str, e: DevError| DevError {
+        message: format!("Inside `.federation.facetsByIndex.{uid}`: {}", e.message),
+        status_override: Some(400),
+        ..e
+    };
     for (uid, from, to) in &per_index {
+        let mut lists = Vec::new();
+        let mut candidates = HashSet::new();
+        let mut matched: BTreeMap<u64, &Doc> = BTreeMap::new();
         let mut max_total_hits = usize::MAX;
         for (_, _, ev, _, _) in evaluated.iter().take(*to).skip(*from) {
             max_total_hits = max_total_hits.min(ev.view.max_total_hits);
         }
         let wanted = required.min(max_total_hits);
-        let mut lists = Vec::new();
-        let mut candidates = HashSet::new();
         for (n, (i, weight, ev, _, pins)) in evaluated.iter().enumerate().take(*to).skip(*from) {
+            for (id, d) in ev.candidates() {
+                candidates.insert(id);
+                matched.insert(id, d);
+            }
+            // Pins count among the candidates (and facets) whether the query matches them or not.
+            for p in pins {
+                candidates.insert(p.internal);
+                matched.insert(p.internal, p.doc);
+            }
             // The query's own first `wanted` hits, its pins merged in.
             let organic: Vec<Candidate> = ev
                 .ranked
@@ -336,8 +359,6 @@ pub fn search<'a>(
                     index: uid.as_str(),
                 })
                 .collect();
-            candidates.extend(organic.iter().map(|c| c.internal));
-            candidates.extend(pins.iter().map(|p| p.internal));
             let pinned_hits: Vec<(u32, Candidate)> = pins
                 .iter()
                 .map(|p| {
@@ -357,15 +378,55 @@ pub fn search<'a>(
             lists.push(with_pins(pinned_hits, 0, wanted, organic));
         }
         total += candidates.len();
+        if let Some(Some(names)) = facets.by_index.get(uid) {
+            let idx = index(uid)?;
+            let computed =
+                federated_facets::compute(idx, matched.values().copied(), names).map_err(|e| in_facets(uid, e))?;
+            facets_of.insert(uid.clone(), computed);
+        }
         let local_pins = take_pins(&mut lists);
         let mut seen = HashSet::new();
         let organic: Vec<Candidate> =
             kmerge(lists, before).into_iter().filter(|c| seen.insert(c.internal)).take(wanted).collect();
         index_lists.push(with_pins(local_pins, 0, wanted, organic));
     }
+    // Indexes listed for facets that no query uses are only checked.
+    let unused = |uid: &str, e: DevError| {
+        let mut e = in_facets(uid, e);
+        e.message = format!("{}\n - Note: index `{uid}` is not used in queries", e.message);
+        e
+    };
+    for (uid, names) in &facets.by_index {
+        if per_index.iter().any(|(u, ..)| u == uid) {
+            continue;
+        }
+        let idx = index(uid).map_err(|e| unused(uid, e))?;
+        if let Some(names) = names {
+            federated_facets::check_unused(idx, names).map_err(|e| unused(uid, e))?;
+        }
+    }
+    let merged_facets = match facets.merge {
+        Some(max) => {
+            let mut listed = Vec::new();
+            for (uid, names) in &facets.by_index {
+                if let Some(names) = names {
+                    listed.push((uid.as_str(), index(uid)?, names.as_slice()));
+                }
+            }
+            let by_count = federated_facets::check_orders(listed.into_iter())?;
+            Some(federated_facets::merge(&facets_of, &by_count, max))
+        }
+        None => None,
+    };
     let (skip, take) = window.skip_take();
     let global_pins = take_pins(&mut index_lists);
-    let hits: Vec<Value> = with_pins(global_pins, skip, take, kmerge(index_lists, before))
+    let page: Vec<Candidate> = with_pins(global_pins, skip, take, kmerge(index_lists, before));
+    // Counted when any query is not a keyword search: the page's hits found by a semantic side.
+    let semantic_hits = evaluated
+        .iter()
+        .any(|(_, _, ev, _, _)| ev.semantic_hits != SemanticHits::None)
+        .then(|| page.iter().filter(|c| c.ranked.is_some_and(|r| r.details().contains_key("vectorSort"))).count());
+    let hits: Vec<Value> = page
         .into_iter()
         .map(|c| {
             let (_, _, ev, body, _) = &evaluated[c.evaluated];
@@ -396,6 +457,20 @@ pub fn search<'a>(
     out.insert("hits".into(), Value::Array(hits));
     out.insert("processingTimeMs".into(), json!(0));
     out.extend(window.info(total));
+    if let Some(n) = semantic_hits {
+        out.insert("semanticHitCount".into(), json!(n));
+    }
+    match merged_facets {
+        Some(Some((distribution, stats))) => {
+            out.insert("facetDistribution".into(), distribution);
+            out.insert("facetStats".into(), stats);
+        }
+        Some(None) => {}
+        None if !facets_of.is_empty() => {
+            out.insert("facetsByIndex".into(), json!(facets_of));
+        }
+        None => {}
+    }
     out.insert("requestUid".into(), json!(request_uid));
     Ok(Value::Object(out))
 }

@@ -2,18 +2,22 @@
 //! and no clock of its own (times are passed in), so a simulation can drive it directly.
 
 pub mod browse;
+pub mod evaluate;
 pub mod facets;
 pub mod features;
 pub mod federated;
+pub mod federated_facets;
 pub mod fields;
 pub mod filter;
 pub mod payload;
 pub mod pins;
 pub mod search;
 pub mod settings;
+pub mod similar;
 pub mod swap;
 pub mod task_query;
 pub mod tasks;
+pub mod vectors;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -467,7 +471,8 @@ impl Engine {
                 }
                 idx.primary_key = Some(pk);
                 let n = docs.len();
-                for (id, d) in ids.into_iter().zip(docs) {
+                for (id, mut d) in ids.into_iter().zip(docs) {
+                    vectors::normalize(&mut d);
                     fields::record(&mut idx.fields, &d);
                     match idx.ids.get(&id) {
                         Some(internal) => {

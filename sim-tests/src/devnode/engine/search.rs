@@ -9,47 +9,15 @@ use std::cmp::Ordering;
 use serde_json::{json, Map, Value};
 
 pub use super::browse::browse;
+pub(super) use super::evaluate::evaluate;
 use super::facets::facet_distribution;
 pub use super::facets::facet_search;
 use super::filter::{self, Filter};
 use super::settings::View;
+use super::vectors;
 use super::{Doc, Index};
 use crate::devnode::error::{DevError, DevResult};
 use miroir::search_rules::pins::merge_into_page;
-
-const PARAMS: &[&str] = &[
-    "q",
-    "vector",
-    "offset",
-    "limit",
-    "page",
-    "hitsPerPage",
-    "attributesToRetrieve",
-    "retrieveVectors",
-    "attributesToCrop",
-    "cropLength",
-    "attributesToHighlight",
-    "showMatchesPosition",
-    "showRankingScore",
-    "showRankingScoreDetails",
-    "rankingScoreThreshold",
-    "filter",
-    "sort",
-    "distinct",
-    "facets",
-    "highlightPreTag",
-    "highlightPostTag",
-    "cropMarker",
-    "matchingStrategy",
-    "attributesToSearchOn",
-    "hybrid",
-    "locales",
-    "media",
-    "personalize",
-    "indexUid",
-    "federationOptions",
-    "useNetwork",
-];
 
 /// Parses a filter and checks every attribute it reads is filterable.
 pub fn checked_filter(v: &Value, view: &View, code: &'static str) -> DevResult<Option<Filter>> {
@@ -118,7 +86,8 @@ struct Tok {
 fn searchable_tokens(doc: &Doc, view: &View) -> (Vec<Tok>, Vec<String>, usize) {
     let attrs: Vec<String> = match &view.searchable {
         Some(list) => list.clone(),
-        None => doc.keys().cloned().collect(),
+        // `_vectors` holds embeddings, never searchable text.
+        None => doc.keys().filter(|k| *k != vectors::FIELD).cloned().collect(),
     };
     let mut toks = Vec::new();
     let mut texts = Vec::new();
@@ -138,19 +107,21 @@ fn searchable_tokens(doc: &Doc, view: &View) -> (Vec<Tok>, Vec<String>, usize) {
 
 /// A comparable ranking key per rule: numbers compare descending (higher is better).
 #[derive(Debug, Clone)]
-enum Key {
+pub(super) enum Key {
     Score(f64),
     Sort(Option<Value>, bool),
 }
 
 pub(super) struct Ranked {
-    internal: u64,
-    keys: Vec<Key>,
+    pub(super) internal: u64,
+    pub(super) keys: Vec<Key>,
     details: Map<String, Value>,
-    score: f64,
+    pub(super) score: f64,
+    /// Found by the semantic side of a search (counted in `semanticHitCount`).
+    pub semantic: bool,
 }
 
-fn cmp_values(a: &Value, b: &Value) -> Ordering {
+pub(super) fn cmp_values(a: &Value, b: &Value) -> Ordering {
     match (a.as_f64(), b.as_f64(), a.as_str(), b.as_str()) {
         (Some(x), Some(y), ..) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
         (Some(_), None, ..) => Ordering::Less,
@@ -160,7 +131,7 @@ fn cmp_values(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-fn cmp_keys(a: &[Key], b: &[Key]) -> Ordering {
+pub(super) fn cmp_keys(a: &[Key], b: &[Key]) -> Ordering {
     for (x, y) in a.iter().zip(b) {
         let o = match (x, y) {
             (Key::Score(x), Key::Score(y)) => y.partial_cmp(x).unwrap_or(Ordering::Equal),
@@ -187,7 +158,7 @@ fn cmp_keys(a: &[Key], b: &[Key]) -> Ordering {
     Ordering::Equal
 }
 
-fn sort_value(doc: &Doc, field: &str, asc: bool) -> Option<Value> {
+pub(super) fn sort_value(doc: &Doc, field: &str, asc: bool) -> Option<Value> {
     let mut vals = filter::leaf_values(doc, field);
     vals.sort_by(cmp_values);
     if asc {
@@ -362,7 +333,7 @@ pub(super) fn rank(
         w /= 8.0;
     }
     let score = if den == 0.0 { 1.0 } else { num / den };
-    Some(Ranked { internal, keys, details, score })
+    Some(Ranked::new(internal, keys, details, score))
 }
 
 /// Attribute rank (an earlier searchable attribute is better) and word position (earlier in the
@@ -441,9 +412,44 @@ pub(super) struct Evaluated<'a> {
     pub hits_per_page: Option<usize>,
     pub fields: Option<Vec<String>>,
     pub facets: Option<Vec<String>>,
+    /// The number of matching documents when it is not `ranked.len()` (a hybrid search ranks
+    /// only the best `offset + limit` of each side; its candidates are both sides').
+    pub total: Option<usize>,
+    /// The matching documents (internal id, document) when they are not the ranked ones (a
+    /// hybrid search's candidates are both sides'): facets and federated totals count them.
+    pub candidates: Option<Vec<(u64, &'a Doc)>>,
+    pub semantic_hits: SemanticHits,
+}
+
+impl<'a> Evaluated<'a> {
+    /// Every matching document: the candidates, or else the ranked ones.
+    pub fn candidates(&self) -> Vec<(u64, &'a Doc)> {
+        match &self.candidates {
+            Some(c) => c.clone(),
+            None => self.ranked.iter().map(|(r, d)| (r.internal, *d)).collect(),
+        }
+    }
+}
+
+/// What `semanticHitCount` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SemanticHits {
+    /// A keyword search: no `semanticHitCount`.
+    None,
+    /// Every hit of the page (a semantic search).
+    All,
+    /// The hits of the page found by the semantic side (a hybrid search; 0 when the keyword
+    /// results were good enough to skip it).
+    Counted,
 }
 
 impl Ranked {
+    pub(super) fn new(internal: u64, keys: Vec<Key>, details: Map<String, Value>, score: f64) -> Ranked {
+        Ranked { internal, keys, details, score, semantic: false }
+    }
+    pub fn details(&self) -> &Map<String, Value> {
+        &self.details
+    }
     pub fn internal(&self) -> u64 {
         self.internal
     }
@@ -456,6 +462,7 @@ impl Ranked {
 pub(super) fn render_hit(r: &Ranked, d: &Doc, ev: &Evaluated, body: &Map<String, Value>) -> Map<String, Value> {
     let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
     let mut h = project(d, &ev.view, ev.fields.as_deref());
+    vectors::present(&mut h, d, flag("retrieveVectors"));
     if flag("showRankingScore") {
         h.insert("_rankingScore".into(), json!(r.score));
     }
@@ -482,40 +489,39 @@ pub fn search(
     let organic: Vec<&(Ranked, &Doc)> =
         ranked.iter().filter(|(r, _)| !pins.iter().any(|p| p.internal == r.internal)).collect();
     let (offset, limit, page, hits_per_page) = (*offset, *limit, *page, *hits_per_page);
-    let total = organic.len() + pins.len();
+    // Pins count among the candidates whether the query matches them or not, once.
+    let pinned_candidates = ev.candidates().iter().filter(|(i, _)| pins.iter().any(|p| p.internal == *i)).count();
+    let total = ev.total.unwrap_or(ranked.len()) - pinned_candidates + pins.len();
     let mut out = Map::new();
-    let (start, count) = match (page, hits_per_page) {
-        (None, None) => (offset, limit),
-        (p, h) => {
-            let p = p.unwrap_or(1);
-            let h = h.unwrap_or(20);
-            if p == 0 {
-                (0, 0)
-            } else {
-                ((p - 1) * h, h)
-            }
-        }
-    };
+    let (start, count) = window(offset, limit, page, hits_per_page);
     // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
     // requested limit (`perform_search` answers with `SearchQuery.limit`).
     let capped = total.min(view.max_total_hits);
     let start = start.min(view.max_total_hits);
     let count = count.min(view.max_total_hits.saturating_sub(start));
     let offset = start;
-    let hits: Vec<Value> = if pins.is_empty() {
-        let end = (start + count).min(capped);
-        organic
-            .get(start.min(end)..end)
-            .unwrap_or(&[])
-            .iter()
-            .map(|(r, d)| Value::Object(render_hit(r, d, &ev, body)))
-            .collect()
+    // The page: without pins, the ranked hits; with pins, the organic prefix up to the page's end
+    // with the pins merged in (`inject_pins`).
+    let page_hits: Vec<Result<&(Ranked, &Doc), &super::pins::Pinned>> = if pins.is_empty() {
+        let end = (start + count).min(capped).min(organic.len());
+        organic.get(start.min(end)..end).unwrap_or(&[]).iter().map(|h| Ok(*h)).collect()
     } else {
-        // The organic prefix up to the page's end, then the pins merged in (`inject_pins`).
-        let prefix = organic.iter().take(start + count).map(|(r, d)| Value::Object(render_hit(r, d, &ev, body)));
-        let pinned = pins.iter().map(|p| (p.position, super::pins::render(p, view, ev.fields.as_deref(), body)));
-        merge_into_page(pinned.collect(), start, count, prefix.collect())
+        let prefix = organic.iter().take(start + count).map(|h| Ok(*h)).collect();
+        merge_into_page(pins.iter().map(|p| (p.position, Err(p))).collect(), start, count, prefix)
     };
+    let organic_in_page = || page_hits.iter().filter_map(|h| h.as_ref().ok());
+    let semantic_hits = match ev.semantic_hits {
+        SemanticHits::None => None,
+        SemanticHits::All => Some(organic_in_page().count()),
+        SemanticHits::Counted => Some(organic_in_page().filter(|(r, _)| r.semantic).count()),
+    };
+    let hits: Vec<Value> = page_hits
+        .iter()
+        .map(|h| match h {
+            Ok((r, d)) => Value::Object(render_hit(r, d, &ev, body)),
+            Err(p) => super::pins::render(p, view, ev.fields.as_deref(), body),
+        })
+        .collect();
     out.insert("hits".into(), Value::Array(hits));
     out.insert("query".into(), json!(q_raw));
     out.insert("processingTimeMs".into(), json!(0));
@@ -536,112 +542,36 @@ pub fn search(
     if let Some(fs) = facets {
         let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs.clone() };
         // Pins count among the candidates, matching the query or not.
-        let docs = organic.iter().map(|(_, d)| *d).chain(pins.iter().map(|p| p.doc));
-        let (dist, stats) = facet_distribution(docs, &names, view.max_values_per_facet, &view.facet_orders);
+        let docs: Vec<&Doc> = ev
+            .candidates()
+            .into_iter()
+            .filter(|(i, _)| !pins.iter().any(|p| p.internal == *i))
+            .map(|(_, d)| d)
+            .chain(pins.iter().map(|p| p.doc))
+            .collect();
+        let (dist, stats) = facet_distribution(docs.into_iter(), &names, view.max_values_per_facet, &view.facet_orders);
         out.insert("facetDistribution".into(), dist);
         out.insert("facetStats".into(), stats);
+    }
+    if let Some(n) = semantic_hits {
+        out.insert("semanticHitCount".into(), json!(n));
     }
     out.insert("requestUid".into(), json!(request_uid));
     Ok(Value::Object(out))
 }
 
-/// Validates a query and ranks every matching document.
-pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResult<Evaluated<'a>> {
-    if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
-        return Err(DevError::bad_request(format!(
-            "Unknown field `{k}`: expected one of {}",
-            PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    let view = View::from_full(&idx.settings());
-    let q_raw = match body.get("q") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(v) => {
-            return Err(DevError::new(
-                "invalid_search_q",
-                format!("Invalid value type at `.q`: expected a string, but found `{v}`"),
-            ))
-        }
-    };
-    let q: Vec<String> = tokens(&q_raw).into_iter().filter(|w| !view.stop_words.contains(w)).collect();
-    let prefix_last = !q_raw.ends_with(char::is_whitespace);
-    let q_text = q.join(" ");
-    let offset = num_param(body, "offset", "invalid_search_offset")?.unwrap_or(0);
-    let limit = num_param(body, "limit", "invalid_search_limit")?.unwrap_or(20);
-    let page = num_param(body, "page", "invalid_search_page")?;
-    let hits_per_page = num_param(body, "hitsPerPage", "invalid_search_hits_per_page")?;
-    let fields = string_list(body, "attributesToRetrieve", "invalid_search_attributes_to_retrieve")?;
-    let facets = string_list(body, "facets", "invalid_search_facets")?;
-    let sort_raw = string_list(body, "sort", "invalid_search_sort")?.unwrap_or_default();
-    let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_search_filter")?;
-
-    let mut sort = Vec::new();
-    for s in &sort_raw {
-        let Some((field, dir @ ("asc" | "desc"))) = s.rsplit_once(':') else {
-            return Err(DevError::new("invalid_search_sort", format!("Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`.")));
-        };
-        if !View::matches_any(&view.sortable, field) {
-            return Err(DevError::new(
-                "invalid_search_sort",
-                format!(
-                    "Attribute `{field}` is not sortable. Available sortable attributes are: `{}`.",
-                    view.sortable.join(", ")
-                ),
-            ));
-        }
-        sort.push((field.to_string(), dir == "asc"));
-    }
-    if !sort.is_empty() && !view.ranking_rules.iter().any(|r| r == "sort") {
-        return Err(DevError::new("invalid_search_sort", "You must specify where `sort` is listed in the rankingRules setting to use the sort parameter at search time."));
-    }
-    let distinct = match body.get("distinct") {
-        Some(Value::String(d)) => {
-            if !view.is_filterable(d) {
-                return Err(DevError::new("invalid_search_distinct", format!("Attribute `{d}` is not filterable and thus, cannot be used as distinct attribute. Available filterable attributes patterns are: `{}`.", view.filterable.join(", "))));
-            }
-            Some(d.clone())
-        }
-        _ => view.distinct.clone(),
-    };
-    if let Some(fs) = &facets {
-        for f in fs {
-            if f != "*" && !view.is_filterable(f) {
-                return Err(DevError::new(
-                    "invalid_search_facets",
-                    format!(
-                        "Invalid facet distribution: Attribute `{f}` is not filterable. Available facets are: `{}`.",
-                        view.filterable.join(", ")
-                    ),
-                ));
+/// The first hit and the number of hits a request's pagination asks for.
+pub(super) fn window(offset: usize, limit: usize, page: Option<usize>, hits_per_page: Option<usize>) -> (usize, usize) {
+    match (page, hits_per_page) {
+        (None, None) => (offset, limit),
+        (p, h) => {
+            let p = p.unwrap_or(1);
+            let h = h.unwrap_or(20);
+            if p == 0 {
+                (0, 0)
+            } else {
+                ((p - 1) * h, h)
             }
         }
     }
-
-    let mut ranked: Vec<(Ranked, &Doc)> = idx
-        .docs
-        .iter()
-        .filter(|(_, d)| filter.as_ref().is_none_or(|f| f.matches(d)))
-        .filter_map(|(i, d)| {
-            rank(*i, d, &Query { words: &q, prefix_last, text: &q_text }, &view.ranking_rules, &sort, &view)
-                .map(|r| (r, d))
-        })
-        .collect();
-    ranked.sort_by(|(a, _), (b, _)| cmp_keys(&a.keys, &b.keys).then(a.internal.cmp(&b.internal)));
-    if let Some(attr) = &distinct {
-        let mut seen = Vec::new();
-        ranked.retain(|(_, d)| match filter::leaf_values(d, attr).first() {
-            None => true,
-            Some(v) => {
-                let k = facet_key(v).to_lowercase();
-                if seen.contains(&k) {
-                    false
-                } else {
-                    seen.push(k);
-                    true
-                }
-            }
-        });
-    }
-    Ok(Evaluated { view, ranked, q_raw, offset, limit, page, hits_per_page, fields, facets })
 }

@@ -129,11 +129,23 @@ pub(super) async fn get_document(State(s): St, Path((uid, id)): Path<(String, St
     let e = s.engine();
     let idx = e.index(&uid)?;
     let doc = idx.get(&id).ok_or_else(|| DevError::new("document_not_found", format!("Document `{id}` not found.")))?;
+    let retrieve = match params.iter().find(|(k, _)| k == "retrieveVectors").map(|(_, v)| v.as_str()) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(DevError::new(
+                "invalid_document_retrieve_vectors",
+                format!("Invalid value in parameter `retrieveVectors`: could not parse `{v}` as a boolean, expected either `true` or `false`"),
+            ))
+        }
+    };
     let fields: Option<Vec<String>> = params
         .into_iter()
         .find(|(k, _)| k == "fields")
         .map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect());
-    ok(StatusCode::OK, Value::Object(search::document_fields(doc, fields.as_deref())))
+    let mut out = search::document_fields(doc, fields.as_deref());
+    crate::devnode::engine::vectors::present(&mut out, doc, retrieve);
+    ok(StatusCode::OK, Value::Object(out))
 }
 
 pub(super) async fn browse_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery) -> Res {

@@ -182,6 +182,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/indexes/{uid}/documents/{id}", g(get(get_document).delete(delete_document)))
         .route("/indexes/{uid}/search", g(get(search_get).post(search_post)))
         .route("/indexes/{uid}/facet-search", g(post(facet_search)))
+        .route("/indexes/{uid}/similar", g(get(similar_get).post(similar_post)))
         .route("/indexes/{uid}/fields", g(post(list_fields)))
         .route("/multi-search", g(post(multi_search)))
         .route("/indexes/{uid}/settings", g(get(get_settings).patch(patch_settings).delete(reset_settings)))
@@ -465,6 +466,26 @@ async fn search_post(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b
     ok(StatusCode::OK, search::search(e.index(&uid)?, &body, request_uid(&s), e.active_search_rules())?)
 }
 
+async fn similar_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery) -> Res {
+    check_index_uid(&uid)?;
+    let body = query_to_body(
+        query(&q),
+        &["attributesToRetrieve"],
+        &["offset", "limit"],
+        &["showRankingScore", "showRankingScoreDetails", "showPerformanceDetails", "retrieveVectors"],
+        "similar",
+    )?;
+    let e = s.engine();
+    ok(StatusCode::OK, crate::devnode::engine::similar::similar(e.index(&uid)?, &body)?)
+}
+
+async fn similar_post(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
+    check_index_uid(&uid)?;
+    let body = object(json_body(ct(&h), &b)?)?;
+    let e = s.engine();
+    ok(StatusCode::OK, crate::devnode::engine::similar::similar(e.index(&uid)?, &body)?)
+}
+
 async fn facet_search(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
     check_index_uid(&uid)?;
     let body = object(json_body(ct(&h), &b)?)?;
@@ -491,11 +512,11 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
         return Err(DevError::new("missing_multi_search_queries", "Missing field `queries`"));
     };
     if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
-        let window = federated::parse_federation(f)?;
+        let (window, facets) = federated::parse_federation(f)?;
         let e = s.engine();
         return ok(
             StatusCode::OK,
-            federated::search(|uid| e.index(uid), queries, window, request_uid(&s), e.active_search_rules())?,
+            federated::search(|uid| e.index(uid), queries, window, &facets, request_uid(&s), e.active_search_rules())?,
         );
     }
     let e = s.engine();

@@ -1,0 +1,303 @@
+//! `POST`/`GET /indexes/{uid}/similar`. Only the shard holding the reference document has its
+//! embedding, so the gateway reads it there (`retrieveVectors`) and asks every shard for a
+//! semantic search on that vector, merged by similarity like any search. The reference document
+//! is dropped from the hits and from the total, and documents without an embedding (a semantic
+//! search ranks them last, with no similarity) are not hits, as in milli's `Similar`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use miroir::placement::{canonical_doc_id, shard_of};
+use miroir_node_client::{Method, NodeError, NodeRequest};
+use serde_json::{json, Map, Value};
+
+use super::{add_search_rules, degraded_headers, merged_search, new_request_uid, policy};
+use crate::app::AppState;
+use crate::auth::Access;
+use crate::error::{AppError, AppResult, Code};
+use crate::extract::Json;
+use crate::read::read_candidates;
+use crate::scatter::MissingPolicy;
+
+const PARAMS: &[&str] = &[
+    "id",
+    "offset",
+    "limit",
+    "filter",
+    "embedder",
+    "attributesToRetrieve",
+    "retrieveVectors",
+    "showRankingScore",
+    "showRankingScoreDetails",
+    "showPerformanceDetails",
+    "rankingScoreThreshold",
+];
+
+fn error(code: &str, message: String) -> AppError {
+    AppError::forwarded(
+        400,
+        json!({"message": message, "code": code, "type": "invalid_request",
+               "link": format!("https://docs.meilisearch.com/errors#{code}")}),
+    )
+}
+
+/// How deserr names a JSON value's kind in Meilisearch's messages.
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+        Value::Number(n) if n.as_i64().is_some_and(|i| i < 0) => "a negative integer",
+        Value::Number(_) => "a number",
+    }
+}
+
+/// The shards were asked a search: their complaints about it are about the similar query.
+fn as_similar(mut e: AppError) -> AppError {
+    if let Some(f) = e.forwarded.as_mut() {
+        if let Some(code) = f.1.get("code").and_then(Value::as_str).and_then(|c| c.strip_prefix("invalid_search_")) {
+            let code = format!("invalid_similar_{code}");
+            f.1["link"] = Value::from(format!("https://docs.meilisearch.com/errors#{code}"));
+            f.1["code"] = Value::from(code);
+        }
+    }
+    e
+}
+
+pub async fn post(
+    State(app): State<Arc<AppState>>,
+    access: Access,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> AppResult<Response> {
+    let Value::Object(body) = body else {
+        return Err(AppError::new(Code::BAD_REQUEST, "The similar query must be a JSON object."));
+    };
+    similar(&app, &access, &uid, body, policy(&headers)?).await
+}
+
+pub async fn get(
+    State(app): State<Arc<AppState>>,
+    access: Access,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Response> {
+    let policy = policy(&headers)?;
+    let mut body = Map::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let (k, v) = (k.into_owned(), v.into_owned());
+        let value = match k.as_str() {
+            "offset" | "limit" => Value::from(v.parse::<u64>().map_err(|_| {
+                error(
+                    &format!("invalid_similar_{k}"),
+                    format!("Invalid value in parameter `{k}`: could not parse `{v}` as a positive integer"),
+                )
+            })?),
+            "retrieveVectors" | "showRankingScore" | "showRankingScoreDetails" | "showPerformanceDetails" => {
+                match v.as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => {
+                        let snake: String = k
+                            .chars()
+                            .flat_map(|c| if c.is_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] })
+                            .collect();
+                        return Err(error(
+                            &format!("invalid_similar_{snake}"),
+                            format!("Invalid value in parameter `{k}`: could not parse `{v}` as a boolean, expected either `true` or `false`"),
+                        ));
+                    }
+                }
+            }
+            "rankingScoreThreshold" => v.parse::<f64>().map(Value::from).unwrap_or(Value::String(v)),
+            "attributesToRetrieve" => Value::from(v.split(',').map(str::trim).map(String::from).collect::<Vec<_>>()),
+            _ => Value::String(v),
+        };
+        body.insert(k, value);
+    }
+    similar(&app, &access, &uid, body, policy).await
+}
+
+/// The reference document's embeddings for `embedder`, read from an in-sync copy of its shard;
+/// `None` when the document does not exist (or the tenant token does not let the caller see it).
+async fn reference(
+    app: &AppState,
+    uid: &str,
+    id: &str,
+    embedder: &str,
+    tenant: Option<Value>,
+) -> AppResult<Option<Vec<Value>>> {
+    let map = app.map();
+    let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
+    let pk = index.primary_key.clone().unwrap_or_else(|| "id".into());
+    let mut body = json!({"ids": [id], "fields": [pk], "retrieveVectors": true, "limit": 1});
+    if let Some(rule) = tenant {
+        body["filter"] = rule;
+    }
+    let path = format!("/indexes/{uid}/documents/fetch");
+    let mut last = None;
+    for node in read_candidates(&map, uid, shard_of(id, index.shards)) {
+        let Some(url) = map.nodes.get(&node).map(|n| n.url.clone()) else { continue };
+        match app.nodes.json(&url, NodeRequest::json(Method::Post, path.clone(), &body)).await {
+            Ok(v) => {
+                let Some(doc) = v.get("results").and_then(Value::as_array).and_then(|r| r.first()) else {
+                    return Ok(None);
+                };
+                let embeddings = doc
+                    .pointer(&format!("/_vectors/{}/embeddings", embedder.replace('~', "~0").replace('/', "~1")))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                return Ok(Some(embeddings));
+            }
+            Err(NodeError::Status { status, body }) if status < 500 => {
+                return Err(as_similar(AppError::forwarded(status, body)))
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(AppError::new(
+        Code::MIROIR_UNAVAILABLE,
+        format!(
+            "No copy could serve the reference document: {}",
+            last.map_or_else(|| "no in-sync copy".into(), |e| e.to_string())
+        ),
+    ))
+}
+
+async fn similar(
+    app: &AppState,
+    access: &Access,
+    uid: &str,
+    mut body: Map<String, Value>,
+    policy: MissingPolicy,
+) -> AppResult<Response> {
+    let started = std::time::Instant::now();
+    if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
+        let all = PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+        return Err(AppError::new(Code::BAD_REQUEST, format!("Unknown field `{k}`: expected one of {all}")));
+    }
+    let Some(id_value) = body.remove("id") else {
+        return Err(AppError::new(Code::BAD_REQUEST, "Missing field `id`"));
+    };
+    let embedder = match body.get("embedder") {
+        None => return Err(AppError::new(Code::BAD_REQUEST, "Missing field `embedder`")),
+        Some(Value::String(e)) => e.clone(),
+        Some(v) => {
+            return Err(error(
+                "invalid_similar_embedder",
+                format!("Invalid value type at `.embedder`: expected a string, but found `{v}`"),
+            ))
+        }
+    };
+    let count = |k: &str| -> AppResult<Option<usize>> {
+        match body.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                error(
+                    &format!("invalid_similar_{k}"),
+                    format!(
+                        "Invalid value type at `.{k}`: expected a positive integer, but found {}: `{v}`",
+                        json_kind(v)
+                    ),
+                )
+            }),
+        }
+    };
+    let offset = count("offset")?.unwrap_or(0);
+    let limit = count("limit")?.unwrap_or(20);
+    let map = app.map();
+    let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
+    let pk = index.primary_key.clone().unwrap_or_else(|| "id".into());
+    if index.settings.get("embedders").and_then(|e| e.get(&embedder)).is_none() {
+        return Err(error("invalid_similar_embedder", format!("Cannot find embedder with name `{embedder}`.")));
+    }
+    let id = canonical_doc_id(&id_value).map_err(|_| {
+        error(
+            "invalid_similar_id",
+            format!("Invalid value at `.id`: Document identifier `{id_value}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes."),
+        )
+    })?;
+    let tenant = access.search_filter(uid);
+    let Some(embeddings) = reference(app, uid, &id, &embedder, tenant.clone()).await? else {
+        return Err(error("not_found_similar_id", format!("Document `{id}` not found.")));
+    };
+    let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
+    let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);
+    let strip_pk = match body.get_mut("attributesToRetrieve") {
+        Some(Value::Array(attrs)) if !attrs.iter().any(|a| a == "*" || a.as_str() == Some(pk.as_str())) => {
+            attrs.push(Value::from(pk.clone()));
+            true
+        }
+        _ => false,
+    };
+    add_search_rules(&mut body, tenant);
+    body.remove("embedder");
+    body.remove("showPerformanceDetails");
+    body.insert("hybrid".into(), json!({"embedder": embedder, "semanticRatio": 1.0}));
+    body.insert("offset".into(), Value::from(0));
+    // The reference document is a candidate of the shards' searches: one more hit covers it.
+    body.insert("limit".into(), Value::from(offset + limit + 1));
+    body.insert("showRankingScore".into(), Value::Bool(true));
+    body.insert("showRankingScoreDetails".into(), Value::Bool(true));
+
+    let (mut hits, mut total, missing) = match embeddings.first() {
+        Some(vector) => {
+            body.insert("vector".into(), vector.clone());
+            let (answer, missing) =
+                merged_search(app, uid, body, policy, &new_request_uid(), false).await.map_err(as_similar)?;
+            let answer = answer.into_value();
+            let total = answer.get("estimatedTotalHits").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let hits = answer.get("hits").and_then(Value::as_array).cloned().unwrap_or_default();
+            (hits, total, missing)
+        }
+        // No embedding: no hits, but the filtered documents other than the reference count.
+        None => {
+            body.remove("hybrid");
+            body.insert("limit".into(), Value::from(0));
+            let filter = body.get("filter").cloned();
+            let (answer, missing) =
+                merged_search(app, uid, body, policy, &new_request_uid(), false).await.map_err(as_similar)?;
+            let answer = answer.into_value();
+            let mut total = answer.get("estimatedTotalHits").and_then(Value::as_u64).unwrap_or(0) as usize;
+            if reference(app, uid, &id, &embedder, filter.filter(|f| !f.is_null())).await?.is_some() {
+                total = total.saturating_sub(1);
+            }
+            (vec![], total, missing)
+        }
+    };
+    let is_reference = |h: &Value| h.get(&pk).and_then(|v| canonical_doc_id(v).ok()).as_deref() == Some(id.as_str());
+    if hits.iter().any(is_reference) {
+        total = total.saturating_sub(1);
+    }
+    hits.retain(|h| {
+        !is_reference(h) && h.pointer("/_rankingScoreDetails/vectorSort/similarity").is_some_and(|s| !s.is_null())
+    });
+    let mut hits: Vec<Value> = hits.into_iter().skip(offset).take(limit).collect();
+    for h in hits.iter_mut().filter_map(Value::as_object_mut) {
+        if strip_pk {
+            h.remove(&pk);
+        }
+        if !show_details {
+            h.remove("_rankingScoreDetails");
+        }
+        if !show_score {
+            h.remove("_rankingScore");
+        }
+    }
+    let answer = json!({
+        "hits": hits,
+        "id": id,
+        "processingTimeMs": started.elapsed().as_millis() as u64,
+        "limit": limit,
+        "offset": offset,
+        "estimatedTotalHits": total,
+    });
+    Ok((degraded_headers(&missing), axum::Json(answer)).into_response())
+}

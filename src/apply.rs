@@ -465,6 +465,19 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
         DeleteWebhook { uuid } => {
             s.webhooks.remove(uuid).ok_or_else(|| CommandError::WebhookNotFound(uuid.clone()))?;
         }
+        PutSearchRule { uid, update, at } => {
+            let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(*at) * 1_000_000)
+                .map_err(|e| invalid("at", e.to_string()))?;
+            let at =
+                at.format(&time::format_description::well_known::Rfc3339).map_err(|e| invalid("at", e.to_string()))?;
+            s.search_rules.put(uid, update, at);
+        }
+        DeleteSearchRule { uid } => {
+            s.search_rules.delete(uid);
+        }
+        ClearSearchRules => {
+            s.search_rules.clear();
+        }
         MarkTasksNotified { uids } => {
             for uid in uids {
                 if let Some(t) = s.tasks.tasks.get_mut(uid) {

@@ -194,6 +194,18 @@ pub enum Command {
     DeleteWebhook {
         uuid: String,
     },
+    /// `PATCH /dynamic-search-rules/{uid}`: creates the rule or changes the given fields; the
+    /// gateway validated the update.
+    PutSearchRule {
+        uid: String,
+        update: Box<crate::search_rules::RuleUpdate>,
+        at: Millis,
+    },
+    /// Deleting a rule that does not exist succeeds, as in Meilisearch.
+    DeleteSearchRule {
+        uid: String,
+    },
+    ClearSearchRules,
     /// The leader sent these finished tasks to the webhooks (or gave up on them): not again.
     MarkTasksNotified {
         uids: Vec<TaskUid>,

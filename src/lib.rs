@@ -17,6 +17,7 @@ pub mod placement;
 pub mod progress;
 pub mod proposal;
 pub mod rebalance;
+pub mod search_rules;
 pub mod settings;
 pub mod state;
 pub mod swap;

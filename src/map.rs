@@ -22,6 +22,10 @@ pub struct RoutingMap {
     /// Webhooks by uuid (gateways serve `/webhooks` from the map; at most 20, so cheap to carry).
     #[serde(default)]
     pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
+    /// Dynamic search rules: gateways serve `/dynamic-search-rules` from the map and apply the
+    /// rules to searches themselves (nodes never see them).
+    #[serde(default)]
+    pub search_rules: crate::search_rules::SearchRules,
     /// API keys by uid: gateways authorise every request locally against them.
     #[serde(default)]
     pub api_keys: BTreeMap<String, crate::keys::ApiKey>,
@@ -43,6 +47,7 @@ impl ClusterState {
             placements: self.placements.clone(),
             experimental_features: self.experimental_features.clone(),
             webhooks: self.webhooks.clone(),
+            search_rules: self.search_rules.clone(),
             api_keys: self.api_keys.clone(),
             default_api_keys_created: self.default_api_keys_created,
             deleting: self.deleting.clone(),

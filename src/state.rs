@@ -31,6 +31,9 @@ pub struct ClusterState {
     /// Webhooks by uuid.
     #[serde(default)]
     pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
+    /// Dynamic search rules (`/dynamic-search-rules`).
+    #[serde(default)]
+    pub search_rules: crate::search_rules::SearchRules,
     /// API keys by uid (no secret: values are derived from the master key by gateways).
     #[serde(default)]
     pub api_keys: BTreeMap<String, crate::keys::ApiKey>,

@@ -59,6 +59,7 @@ codes! {
     INVALID_DOCUMENT_EDITION_CONTEXT = "invalid_document_edition_context", BAD_REQUEST, InvalidRequest;
     MISSING_MULTI_SEARCH_QUERIES = "missing_multi_search_queries", BAD_REQUEST, InvalidRequest;
     WEBHOOK_NOT_FOUND = "webhook_not_found", NOT_FOUND, InvalidRequest;
+    DYNAMIC_SEARCH_RULE_NOT_FOUND = "dynamic_search_rule_not_found", NOT_FOUND, InvalidRequest;
     INVALID_WEBHOOK_URL = "invalid_webhook_url", BAD_REQUEST, InvalidRequest;
     INVALID_WEBHOOK_HEADERS = "invalid_webhook_headers", BAD_REQUEST, InvalidRequest;
     INVALID_WEBHOOKS = "invalid_webhooks", BAD_REQUEST, InvalidRequest;

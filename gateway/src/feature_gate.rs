@@ -25,6 +25,12 @@ fn gate(method: &Method, path: &str) -> Option<(&'static str, &'static str, &'st
             "dynamic search rules",
             "https://github.com/orgs/meilisearch/discussions/884",
         )),
+        ["dynamic-search-rules", _] if method == Method::GET => Some((
+            "dynamicSearchRules",
+            "Calling the `GET /dynamic-search-rules/{:ruleUid}` route",
+            "dynamic search rules",
+            "https://github.com/orgs/meilisearch/discussions/884",
+        )),
         ["dynamic-search-rules", ..] => Some((
             "dynamicSearchRules",
             "Using the `/dynamic-search-rules` routes",

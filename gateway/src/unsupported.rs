@@ -12,8 +12,7 @@ use crate::app::AppState;
 use crate::error::{AppError, Code};
 
 /// Top-level Meilisearch route prefixes (1.x) without a cluster implementation in Miroir yet.
-const ROOT: &[&str] =
-    &["/chats", "/dumps", "/dynamic-search-rules", "/export", "/logs", "/network", "/render-template", "/snapshots"];
+const ROOT: &[&str] = &["/chats", "/dumps", "/export", "/logs", "/network", "/render-template", "/snapshots"];
 
 /// Index sub-routes (after `/indexes/{uid}/`) without a cluster implementation in Miroir yet.
 const INDEX: &[&str] = &["chat"];

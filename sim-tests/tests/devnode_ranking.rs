@@ -29,9 +29,10 @@ fn hits(e: &Engine, q: &str, sort: bool) -> Vec<Value> {
         body.insert("sort".into(), json!(["n:desc"]));
     }
     match e.index("i") {
-        Ok(idx) => {
-            search::search(idx, &body, String::new()).expect("search")["hits"].as_array().cloned().unwrap_or_default()
-        }
+        Ok(idx) => search::search(idx, &body, String::new(), None).expect("search")["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
         Err(_) => vec![],
     }
 }

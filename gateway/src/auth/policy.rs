@@ -65,9 +65,10 @@ pub fn requirement(method: &Method, path: &str) -> Requirement {
         (["chats", _, "settings"], M::GET) => a(&["chatsSettings.get"]),
         (["chats", _, "settings"], M::PATCH | M::DELETE) => a(&["chatsSettings.update"]),
         (["chats", _, "chat", "completions"], M::POST) => a(&["chatCompletions"]),
-        (["dynamic-search-rules"] | ["dynamic-search-rules", _], M::GET) => a(&["dynamicSearchRules.get"]),
+        // Meilisearch lists rules with `POST /dynamic-search-rules` and clears them all with its DELETE.
+        (["dynamic-search-rules"], M::POST) | (["dynamic-search-rules", _], M::GET) => a(&["dynamicSearchRules.get"]),
         (["dynamic-search-rules", _], M::PATCH) => a(&["dynamicSearchRules.update"]),
-        (["dynamic-search-rules", _], M::DELETE) => a(&["dynamicSearchRules.delete"]),
+        (["dynamic-search-rules"] | ["dynamic-search-rules", _], M::DELETE) => a(&["dynamicSearchRules.delete"]),
         _ => Requirement::Open,
     }
 }
@@ -122,6 +123,11 @@ mod tests {
         assert_eq!(acts(Method::POST, "/tasks/cancel").0, ["tasks.cancel"]);
         assert_eq!(acts(Method::GET, "/batches/3").0, ["tasks.get"]);
         assert_eq!(acts(Method::POST, "/render-template").0, ["settings.get", "documents.get"]);
+        // Meilisearch lists rules by POST and clears them with DELETE on the collection.
+        assert_eq!(acts(Method::POST, "/dynamic-search-rules").0, ["dynamicSearchRules.get"]);
+        assert_eq!(acts(Method::GET, "/dynamic-search-rules/r").0, ["dynamicSearchRules.get"]);
+        assert_eq!(acts(Method::PATCH, "/dynamic-search-rules/r").0, ["dynamicSearchRules.update"]);
+        assert_eq!(acts(Method::DELETE, "/dynamic-search-rules").0, ["dynamicSearchRules.delete"]);
         assert_eq!(requirement(&Method::GET, "/health"), Requirement::Open);
         assert_eq!(requirement(&Method::GET, "/_miroir/ready"), Requirement::MasterKey);
         assert_eq!(requirement(&Method::GET, "/no-such-route"), Requirement::Open);

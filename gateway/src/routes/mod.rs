@@ -21,6 +21,7 @@ mod fields;
 mod indexes;
 mod keys;
 mod meta;
+mod search_rules;
 mod settings;
 mod swap;
 mod tasks;
@@ -68,6 +69,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/experimental-features", get(features::get).patch(features::patch))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/{uuid}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
+        .route("/dynamic-search-rules", post(search_rules::list).delete(search_rules::clear))
+        .route(
+            "/dynamic-search-rules/{uid}",
+            get(search_rules::get).patch(search_rules::update).delete(search_rules::delete),
+        )
         .route("/indexes/{uid}/compact", post(indexes::compact))
         .route("/indexes/{uid}/search", get(crate::search::get).post(crate::search::post))
         .route("/indexes/{uid}/facet-search", post(crate::search::facet_search::post))

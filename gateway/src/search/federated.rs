@@ -6,7 +6,9 @@
 //! earlier query) with a document found by several of them kept once, and the indexes' lists are
 //! merged the same way. The total is, per index, the number of documents any of its queries
 //! matches: each node counts it for its shards with a federated search of its own, and shards do
-//! not share documents, so the counts add up.
+//! not share documents, so the counts add up. Pins of dynamic search rules (each query's, from
+//! `search_value`) are taken out and placed by position per index, then in the federation, as
+//! Meilisearch does (docs/search-rules.md).
 //!
 //! Facets (`facetsByIndex`, `mergeFacets`) ride on the same per-node count (`federated_facets`).
 //! Refused (never approximated), see docs/search.md: `federation.distinct`, remote queries, `sort` inside a federated query, and `distinct` (the
@@ -233,6 +235,30 @@ pub struct Scored {
     pub weighted: f64,
     pub position: usize,
     pub hit: Value,
+    /// The position a dynamic search rule pinned this hit at.
+    pub pin: Option<u32>,
+}
+
+/// Meilisearch's pinned hits in a federation: taken out of `lists` (each list keeps its order),
+/// then sorted by position (stably: list order among equal positions).
+fn take_pins(lists: &mut [Vec<Scored>]) -> Vec<(u32, Scored)> {
+    let mut pins = Vec::new();
+    for list in lists.iter_mut() {
+        let (pinned, organic): (Vec<_>, Vec<_>) = std::mem::take(list).into_iter().partition(|s| s.pin.is_some());
+        *list = organic;
+        pins.extend(pinned.into_iter().map(|s| (s.pin.unwrap_or(0), s)));
+    }
+    pins.sort_by_key(|(p, _)| *p);
+    pins
+}
+
+/// The ranked organic list with `pins` merged in as Meilisearch does, cut to `[skip, skip+take)`.
+fn with_pins(pins: Vec<(u32, Scored)>, skip: usize, take: usize, organic: Vec<Scored>) -> Vec<Scored> {
+    if pins.is_empty() {
+        return organic.into_iter().skip(skip).take(take).collect();
+    }
+    let prefix = organic.into_iter().take(skip + take).collect();
+    miroir::search_rules::pins::merge_into_page(pins, skip, take, prefix)
 }
 
 pub fn before(a: &Scored, b: &Scored) -> bool {
@@ -342,7 +368,7 @@ async fn check_unused(app: &AppState, uid: &str, facets: Option<&[String]>, poli
     }
     let Some(facets) = facets else { return Ok(()) };
     let body = serde_json::Map::from_iter([("facets".to_string(), json!(facets)), ("limit".to_string(), json!(0))]);
-    super::merged_search(app, uid, body, policy, "").await.map(|_| ()).map_err(wrap)
+    super::merged_search(app, uid, body, policy, "", false).await.map(|_| ()).map_err(wrap)
 }
 
 /// Runs a federated search whose queries are already authorised and carry their search rules.
@@ -383,7 +409,8 @@ pub async fn search(
         for q in qs {
             let mut body = q.body.clone();
             body.insert("showRankingScore".into(), Value::Bool(true));
-            // A hit found by the semantic side carries `vectorSort` (for `semanticHitCount`).
+            // A hit found by the semantic side carries `vectorSort` (for `semanticHitCount`), a
+            // pinned hit its `pin` (`render` shows the details only if asked for).
             body.insert("showRankingScoreDetails".into(), Value::Bool(true));
             body.insert("offset".into(), json!(0));
             body.insert("limit".into(), json!(required));
@@ -405,6 +432,10 @@ pub async fn search(
                     .map(|hit| Scored {
                         weighted: hit.get("_rankingScore").and_then(Value::as_f64).unwrap_or(0.0) * q.weight,
                         position: q.position,
+                        pin: hit
+                            .pointer("/_rankingScoreDetails/pin/position")
+                            .and_then(Value::as_u64)
+                            .map(|p| p as u32),
                         hit,
                     })
                     .collect(),
@@ -424,7 +455,11 @@ pub async fn search(
         total += count;
         missing.extend(miss);
         facets_of.extend(computed.map(|c| (uid.clone(), c)));
-        index_lists.push(merge_index(lists, &primary_key, required.min(max_total_hits)));
+        // Each query's list holds its pins within its first hits (`search_resolved`); the index
+        // keeps those within its own window, the federation places the rest by position.
+        let window_len = required.min(max_total_hits);
+        let local_pins = take_pins(&mut lists);
+        index_lists.push(with_pins(local_pins, 0, window_len, merge_index(lists, &primary_key, window_len)));
     }
     for (uid, names) in &facets.by_index {
         if !by_index.contains_key(uid) {
@@ -445,7 +480,8 @@ pub async fn search(
         None => None,
     };
     let (skip, take) = window.skip_take();
-    let page: Vec<Scored> = kmerge(index_lists, before).into_iter().skip(skip).take(take).collect();
+    let global_pins = take_pins(&mut index_lists);
+    let page: Vec<Scored> = with_pins(global_pins, skip, take, kmerge(index_lists, before));
     // As Meilisearch: counted when any query is not a keyword search, the page's semantic hits.
     let semantic_hits = queries
         .iter()
@@ -508,7 +544,19 @@ mod tests {
     use super::*;
 
     fn s(w: f64, p: usize, id: u64) -> Scored {
-        Scored { weighted: w, position: p, hit: json!({"id": id}) }
+        Scored { weighted: w, position: p, hit: json!({"id": id}), pin: None }
+    }
+
+    #[test]
+    fn pins_leave_their_lists_and_are_placed_by_position() {
+        let pinned = |p: usize, id: u64, at: u32| Scored { pin: Some(at), ..s(1.0, p, id) };
+        let mut lists = vec![vec![pinned(0, 9, 2), s(0.9, 0, 1)], vec![pinned(1, 8, 0), s(0.8, 1, 2), pinned(1, 7, 2)]];
+        let pins = take_pins(&mut lists);
+        let order: Vec<u64> = pins.iter().map(|(_, x)| x.hit["id"].as_u64().unwrap()).collect();
+        assert_eq!(order, [8, 9, 7], "by position, list order among equals");
+        let organic = kmerge(lists, before);
+        let page: Vec<u64> = with_pins(pins, 1, 3, organic).iter().map(|x| x.hit["id"].as_u64().unwrap()).collect();
+        assert_eq!(page, [1, 9, 7], "8 at 0 skipped, 1 organic, then 9 and 7 at 2 (7 pumped)");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod federated_facets;
 pub mod get;
 pub mod hybrid;
 pub mod merge;
+pub mod pins;
 pub mod raw;
 pub mod similar;
 
@@ -187,10 +188,10 @@ async fn search_resolved(
 ) -> AppResult<(raw::Answer, Vec<u32>, hybrid::Kind)> {
     match hybrid::kind(&body) {
         hybrid::Kind::Keyword => {
-            merged_search(app, uid, body, policy, request_uid).await.map(|(a, m)| (a, m, hybrid::Kind::Keyword))
+            merged_search(app, uid, body, policy, request_uid, true).await.map(|(a, m)| (a, m, hybrid::Kind::Keyword))
         }
         hybrid::Kind::Semantic => {
-            let (mut answer, missing) = merged_search(app, uid, body, policy, request_uid).await?;
+            let (mut answer, missing) = merged_search(app, uid, body, policy, request_uid, true).await?;
             answer.rest.insert("semanticHitCount".into(), Value::from(answer.hits.len()));
             Ok((answer, missing, hybrid::Kind::Semantic))
         }
@@ -257,8 +258,8 @@ async fn hybrid_search(
         h.insert("semanticRatio".into(), Value::from(1.0));
     }
     let (kw, sem) = tokio::join!(
-        merged_search(app, uid, keyword, policy, request_uid),
-        merged_search(app, uid, semantic, policy, request_uid)
+        merged_search(app, uid, keyword, policy, request_uid, false),
+        merged_search(app, uid, semantic, policy, request_uid, false)
     );
     let ((kw, mut missing), (sem, sem_missing)) = (kw?, sem?);
     let (mut kw, mut sem) = (kw.into_value(), sem.into_value());
@@ -309,13 +310,15 @@ async fn hybrid_search(
     Ok((answer, missing, keyword_alone))
 }
 
-/// One keyword or semantic search merged from the shards' answers.
+/// One keyword or semantic search merged from the shards' answers; `rules`: with the pins of the
+/// dynamic search rules it triggers (not for the sides of a hybrid search, nor `/similar`).
 async fn merged_search(
     app: &AppState,
     uid: &str,
     mut body: Map<String, Value>,
     policy: MissingPolicy,
     request_uid: &str,
+    rules: bool,
 ) -> AppResult<(raw::Answer, Vec<u32>)> {
     let started = Instant::now();
     let map = app.map();
@@ -353,6 +356,22 @@ async fn merged_search(
         .and_then(Value::as_str)
         .or_else(|| setting(settings, &["distinctAttribute"]).and_then(Value::as_str))
         .map(str::to_string);
+    // Dynamic search rules: their pins are looked up before the organic search, which then asks
+    // every node for that many more hits (see `pins`).
+    let candidates = if rules { pins::candidates(&map, uid, &body) } else { vec![] };
+    let pinned = if candidates.is_empty() {
+        None
+    } else {
+        Some(pins::resolve(app, &map, uid, &body, &primary_key, candidates, policy).await?)
+            .filter(|p| !p.ids.is_empty())
+    };
+    let window = pins::Window { start, count, max_total_hits: spec.max_total_hits, offset_mode, page, hits_per_page };
+    let extra = pinned.as_ref().map_or(0, |p| p.ids.len());
+    if pinned.is_some() {
+        spec.start = 0;
+        spec.count = start + count + extra;
+        spec.max_total_hits = usize::MAX;
+    }
     let distinct = distinct.map(|attr| Distinct::prepare(attr, &mut body, settings));
 
     let build = |shards: &[u32]| {
@@ -364,10 +383,10 @@ async fn merged_search(
         }
         if offset_mode {
             b.insert("offset".into(), Value::from(0));
-            b.insert("limit".into(), Value::from(start + count));
+            b.insert("limit".into(), Value::from(start + count + extra));
         } else {
             b.insert("page".into(), Value::from(1));
-            b.insert("hitsPerPage".into(), Value::from(start + count));
+            b.insert("hitsPerPage".into(), Value::from(start + count + extra));
         }
         b.insert("showRankingScoreDetails".into(), Value::Bool(true));
         b.insert("showRankingScore".into(), Value::Bool(true));
@@ -386,13 +405,23 @@ async fn merged_search(
         distinct.as_ref().map(|d| d.attr.as_str()),
     )
     .map_err(|e| AppError::new(Code::MIROIR_UNAVAILABLE, format!("A node answered an unreadable search: {e}")))?;
-    let answers = parsed.answers.clone();
+    let mut answers = parsed.answers.clone();
     if let Some(d) = &distinct {
         spec.total_override = d.total(&answers, offset_mode);
+    }
+    if let Some(f) = pinned.as_ref().and_then(|p| p.extra_facets.clone()) {
+        answers.push(f);
     }
     let mut merged = merge::merge(answers, &spec, distinct.as_ref().map(|d| d.attr.as_str()));
     if let Some(d) = &distinct {
         d.clean(&mut merged);
+    }
+    let mut missing = gathered.missing;
+    if let Some(p) = pinned {
+        missing.extend(p.missing.iter().copied());
+        missing.sort_unstable();
+        missing.dedup();
+        pins::finish(&mut merged, p, &window, &primary_key);
     }
     let strip = raw::Strip {
         show_score,
@@ -411,15 +440,16 @@ async fn merged_search(
         Some(Value::Array(keys)) => keys,
         _ => vec![],
     };
+    // A pinned hit is a whole document (`pins`), the others keys of the nodes' raw hits.
     let hits = keys
         .iter()
-        .map(|k| parsed.render(k, &strip))
+        .map(|k| if pins::is_pinned(k) { pins::render(k, &strip) } else { parsed.render(k, &strip) })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| AppError::internal(format!("re-writing a hit: {e}")))?;
     rest.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
     // The nodes' own uids name their sub-requests, not the client's request.
     rest.insert("requestUid".into(), Value::from(request_uid));
-    Ok((raw::Answer { hits, rest }, gathered.missing))
+    Ok((raw::Answer { hits, rest }, missing))
 }
 
 /// `POST /multi-search`: without federation, every query answered as its own search, in order;

@@ -251,7 +251,7 @@ async fn similar(
         Some(vector) => {
             body.insert("vector".into(), vector.clone());
             let (answer, missing) =
-                merged_search(app, uid, body, policy, &new_request_uid()).await.map_err(as_similar)?;
+                merged_search(app, uid, body, policy, &new_request_uid(), false).await.map_err(as_similar)?;
             let answer = answer.into_value();
             let total = answer.get("estimatedTotalHits").and_then(Value::as_u64).unwrap_or(0) as usize;
             let hits = answer.get("hits").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -263,7 +263,7 @@ async fn similar(
             body.insert("limit".into(), Value::from(0));
             let filter = body.get("filter").cloned();
             let (answer, missing) =
-                merged_search(app, uid, body, policy, &new_request_uid()).await.map_err(as_similar)?;
+                merged_search(app, uid, body, policy, &new_request_uid(), false).await.map_err(as_similar)?;
             let answer = answer.into_value();
             let mut total = answer.get("estimatedTotalHits").and_then(Value::as_u64).unwrap_or(0) as usize;
             if reference(app, uid, &id, &embedder, filter.filter(|f| !f.is_null())).await?.is_some() {

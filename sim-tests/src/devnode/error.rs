@@ -36,9 +36,12 @@ impl DevError {
             return s;
         }
         match self.code.as_ref() {
-            "index_not_found" | "document_not_found" | "task_not_found" | "batch_not_found" | "api_key_not_found" => {
-                404
-            }
+            "index_not_found"
+            | "document_not_found"
+            | "task_not_found"
+            | "batch_not_found"
+            | "api_key_not_found"
+            | "dynamic_search_rule_not_found" => 404,
             "index_already_exists" | "api_key_already_exists" => 409,
             "missing_authorization_header" => 401,
             "invalid_api_key" => 403,

@@ -28,6 +28,12 @@ pub const FEATURES: &[&str] = &[
 ];
 
 impl Engine {
+    /// The rules searches apply: none while `dynamicSearchRules` is off (Meilisearch stops
+    /// applying them, and keeps them).
+    pub fn active_search_rules(&self) -> Option<&miroir::search_rules::SearchRules> {
+        self.features.get("dynamicSearchRules").copied().unwrap_or(false).then_some(&self.search_rules)
+    }
+
     pub fn features_view(&self) -> Value {
         let flags =
             FEATURES.iter().map(|f| (f.to_string(), Value::Bool(self.features.get(*f).copied().unwrap_or(false))));

@@ -15,9 +15,12 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::{json, Map, Value};
 
 use super::federated_facets::{self, FacetRequest};
+use super::pins::{pinned, render as render_pin, Pinned};
 use super::search::{evaluate, render_hit, Evaluated, Ranked, SemanticHits};
 use super::{Doc, Index};
 use crate::devnode::error::{DevError, DevResult};
+use miroir::search_rules::pins::merge_into_page;
+use miroir::search_rules::SearchRules;
 
 /// Meilisearch's default `limit`/`hitsPerPage`.
 const DEFAULT_LIMIT: usize = 20;
@@ -216,10 +219,13 @@ pub fn kmerge<T>(lists: Vec<Vec<T>>, first: impl Fn(&T, &T) -> bool) -> Vec<T> {
 }
 
 /// A hit on its way through the merges.
+/// A hit on its way through the merges: an organic one (`ranked`) or a pinned one (`pin`).
 struct Candidate<'a> {
     weighted: f64,
     query: usize,
-    ranked: &'a Ranked,
+    ranked: Option<&'a Ranked>,
+    pin: Option<u32>,
+    internal: u64,
     doc: &'a Doc,
     evaluated: usize,
     index: &'a str,
@@ -233,14 +239,48 @@ fn before(a: &Candidate, b: &Candidate) -> bool {
     }
 }
 
+/// Meilisearch's pinned hits in a federation: taken out of `lists` (each list keeps its order),
+/// then sorted by position (stably: list order among equal positions).
+fn take_pins<'a>(lists: &mut [Vec<Candidate<'a>>]) -> Vec<(u32, Candidate<'a>)> {
+    let mut pins = Vec::new();
+    for list in lists.iter_mut() {
+        let (pinned, organic): (Vec<_>, Vec<_>) = std::mem::take(list).into_iter().partition(|c| c.pin.is_some());
+        *list = organic;
+        pins.extend(pinned.into_iter().map(|c| (c.pin.unwrap_or(0), c)));
+    }
+    pins.sort_by_key(|(p, _)| *p);
+    pins
+}
+
+/// The organic list (already ranked) with `pins` merged in, cut to `[skip, skip + take)`.
+fn with_pins<'a>(
+    pins: Vec<(u32, Candidate<'a>)>,
+    skip: usize,
+    take: usize,
+    organic: Vec<Candidate<'a>>,
+) -> Vec<Candidate<'a>> {
+    if pins.is_empty() {
+        return organic.into_iter().skip(skip).take(take).collect();
+    }
+    let prefix = organic.into_iter().take(skip + take).collect();
+    merge_into_page(pins, skip, take, prefix)
+}
+
+/// A query of the federation once evaluated: its position, weight, ranking, body and pins.
+type QueryRun<'a> = (usize, f64, Evaluated<'a>, Map<String, Value>, Vec<Pinned<'a>>);
+
 /// Runs a federated search. `index` looks an index up (an unknown one is a 400 here: the missing
-/// resource is not in the URL).
+/// resource is not in the URL). `rules`: the dynamic search rules (`None` while off), applied as
+/// Meilisearch does in a federation: each query pins within its own first `required` hits, each
+/// index keeps the pins of its queries within its own window, and the federation places the pins
+/// that remain by position.
 pub fn search<'a>(
     index: impl Fn(&str) -> DevResult<&'a Index>,
     queries: &[Value],
     window: Window,
     facets: &FacetRequest,
     request_uid: String,
+    rules: Option<&SearchRules>,
 ) -> DevResult<Value> {
     let mut by_index: BTreeMap<String, Vec<(usize, FederatedQuery)>> = BTreeMap::new();
     for (i, q) in queries.iter().enumerate() {
@@ -250,7 +290,7 @@ pub fn search<'a>(
     let required = window.required();
     let inside = |i: usize, e: DevError| DevError { message: format!("Inside `.queries[{i}]`: {}", e.message), ..e };
     // Every query is evaluated before any hit is made, so `evaluated` outlives the candidates.
-    let mut evaluated: Vec<(usize, f64, Evaluated<'a>, Map<String, Value>)> = Vec::new();
+    let mut evaluated: Vec<QueryRun<'a>> = Vec::new();
     let mut uids: Vec<(&String, &Vec<(usize, FederatedQuery)>)> = by_index.iter().collect();
     uids.sort_by(|a, b| a.0.cmp(b.0));
     let mut per_index: Vec<(String, usize, usize)> = Vec::new();
@@ -268,7 +308,11 @@ pub fn search<'a>(
             let mut body = q.body.clone();
             body.insert("limit".into(), json!(required));
             let ev = evaluate(idx, &body).map_err(|e| inside(*i, e))?;
-            evaluated.push((*i, q.weight, ev, q.body.clone()));
+            let pins = match rules {
+                Some(r) => pinned(idx, &q.body, &ev.view, r).map_err(|e| inside(*i, e))?,
+                None => vec![],
+            };
+            evaluated.push((*i, q.weight, ev, q.body.clone(), pins));
         }
         per_index.push((uid.clone(), from, evaluated.len()));
     }
@@ -285,25 +329,53 @@ pub fn search<'a>(
         let mut candidates = HashSet::new();
         let mut matched: BTreeMap<u64, &Doc> = BTreeMap::new();
         let mut max_total_hits = usize::MAX;
-        for (n, (i, weight, ev, _)) in evaluated.iter().enumerate().take(*to).skip(*from) {
+        for (_, _, ev, _, _) in evaluated.iter().take(*to).skip(*from) {
             max_total_hits = max_total_hits.min(ev.view.max_total_hits);
+        }
+        let wanted = required.min(max_total_hits);
+        for (n, (i, weight, ev, _, pins)) in evaluated.iter().enumerate().take(*to).skip(*from) {
             for (id, d) in ev.candidates() {
                 candidates.insert(id);
                 matched.insert(id, d);
             }
-            lists.push(
-                ev.ranked
-                    .iter()
-                    .map(|(r, d)| Candidate {
-                        weighted: r.score() * weight,
+            // Pins count among the candidates (and facets) whether the query matches them or not.
+            for p in pins {
+                candidates.insert(p.internal);
+                matched.insert(p.internal, p.doc);
+            }
+            // The query's own first `wanted` hits, its pins merged in.
+            let organic: Vec<Candidate> = ev
+                .ranked
+                .iter()
+                .filter(|(r, _)| !pins.iter().any(|p| p.internal == r.internal()))
+                .map(|(r, d)| Candidate {
+                    weighted: r.score() * weight,
+                    query: *i,
+                    ranked: Some(r),
+                    pin: None,
+                    internal: r.internal(),
+                    doc: d,
+                    evaluated: n,
+                    index: uid.as_str(),
+                })
+                .collect();
+            let pinned_hits: Vec<(u32, Candidate)> = pins
+                .iter()
+                .map(|p| {
+                    let c = Candidate {
+                        weighted: *weight,
                         query: *i,
-                        ranked: r,
-                        doc: d,
+                        ranked: None,
+                        pin: Some(p.position),
+                        internal: p.internal,
+                        doc: p.doc,
                         evaluated: n,
                         index: uid.as_str(),
-                    })
-                    .collect::<Vec<_>>(),
-            );
+                    };
+                    (p.position, c)
+                })
+                .collect();
+            lists.push(with_pins(pinned_hits, 0, wanted, organic));
         }
         total += candidates.len();
         if let Some(Some(names)) = facets.by_index.get(uid) {
@@ -312,13 +384,11 @@ pub fn search<'a>(
                 federated_facets::compute(idx, matched.values().copied(), names).map_err(|e| in_facets(uid, e))?;
             facets_of.insert(uid.clone(), computed);
         }
+        let local_pins = take_pins(&mut lists);
         let mut seen = HashSet::new();
-        let merged: Vec<Candidate> = kmerge(lists, before)
-            .into_iter()
-            .filter(|c| seen.insert(c.ranked.internal()))
-            .take(required.min(max_total_hits))
-            .collect();
-        index_lists.push(merged);
+        let organic: Vec<Candidate> =
+            kmerge(lists, before).into_iter().filter(|c| seen.insert(c.internal)).take(wanted).collect();
+        index_lists.push(with_pins(local_pins, 0, wanted, organic));
     }
     // Indexes listed for facets that no query uses are only checked.
     let unused = |uid: &str, e: DevError| {
@@ -349,17 +419,27 @@ pub fn search<'a>(
         None => None,
     };
     let (skip, take) = window.skip_take();
-    let page: Vec<Candidate> = kmerge(index_lists, before).into_iter().skip(skip).take(take).collect();
+    let global_pins = take_pins(&mut index_lists);
+    let page: Vec<Candidate> = with_pins(global_pins, skip, take, kmerge(index_lists, before));
     // Counted when any query is not a keyword search: the page's hits found by a semantic side.
     let semantic_hits = evaluated
         .iter()
-        .any(|(_, _, ev, _)| ev.semantic_hits != SemanticHits::None)
-        .then(|| page.iter().filter(|c| c.ranked.details().contains_key("vectorSort")).count());
+        .any(|(_, _, ev, _, _)| ev.semantic_hits != SemanticHits::None)
+        .then(|| page.iter().filter(|c| c.ranked.is_some_and(|r| r.details().contains_key("vectorSort"))).count());
     let hits: Vec<Value> = page
         .into_iter()
         .map(|c| {
-            let (_, _, ev, body) = &evaluated[c.evaluated];
-            let mut h = render_hit(c.ranked, c.doc, ev, body);
+            let (_, _, ev, body, _) = &evaluated[c.evaluated];
+            let mut h = match (c.ranked, c.pin) {
+                (Some(r), _) => render_hit(r, c.doc, ev, body),
+                (None, pin) => {
+                    let p = Pinned { position: pin.unwrap_or(0), internal: c.internal, doc: c.doc };
+                    match render_pin(&p, &ev.view, ev.fields.as_deref(), body) {
+                        Value::Object(h) => h,
+                        _ => Map::new(),
+                    }
+                }
+            };
             // Meilisearch puts `_federation` in the document, before the scores.
             let scores: Vec<(String, Value)> = ["_rankingScore", "_rankingScoreDetails"]
                 .into_iter()

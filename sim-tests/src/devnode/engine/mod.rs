@@ -11,6 +11,7 @@ pub mod federated_facets;
 pub mod fields;
 pub mod filter;
 pub mod payload;
+pub mod pins;
 pub mod search;
 pub mod settings;
 pub mod similar;
@@ -146,6 +147,12 @@ pub enum Op {
     Settings(Map<String, Value>),
     /// Nothing to reclaim in memory: the task only reports the index's (unchanged) size.
     Compact,
+    /// `PATCH /dynamic-search-rules/{uid}`: a task of Meilisearch's hidden rules index.
+    DsrUpdate(String, Box<miroir::search_rules::RuleUpdate>),
+    /// `DELETE /dynamic-search-rules/{uid}`.
+    DsrDelete(String),
+    /// `DELETE /dynamic-search-rules`.
+    DsrClear,
 }
 
 impl Op {
@@ -162,6 +169,8 @@ impl Op {
             Op::EditDocuments(_) => "documentEdition",
             Op::Settings(_) => "settingsUpdate",
             Op::Compact => "indexCompaction",
+            Op::DsrUpdate(..) | Op::DsrDelete(_) => "dsrUpdate",
+            Op::DsrClear => "dsrClear",
         }
     }
 
@@ -185,6 +194,9 @@ impl Op {
             Op::EditDocuments(e) => edit::details(e),
             Op::Settings(p) => Value::Object(p.clone()),
             Op::Compact => json!({"preCompactionSize": null, "postCompactionSize": null}),
+            Op::DsrUpdate(_, u) => json!({"rule": u.view(), "updatedRules": 1}),
+            Op::DsrDelete(_) => json!({"updatedRules": 1}),
+            Op::DsrClear => json!({"deletedDocuments": null}),
         }
     }
 }
@@ -194,6 +206,9 @@ pub struct Engine {
     pub indexes: BTreeMap<String, Index>,
     /// Experimental features switched on or off (`PATCH /experimental-features`); absent = off.
     pub features: BTreeMap<String, bool>,
+    /// Dynamic search rules (`/dynamic-search-rules`), applied by searches while the
+    /// `dynamicSearchRules` feature is on.
+    pub search_rules: miroir::search_rules::SearchRules,
     pub tasks: Vec<Task>,
     /// Tasks deleted by `DELETE /tasks` (the queue stays indexed by uid).
     pub deleted: std::collections::BTreeSet<u64>,
@@ -292,6 +307,18 @@ impl Engine {
         let mut details = self.tasks[uid as usize].details.clone();
         let result = match op {
             Op::Swap(swaps) => self.apply_swaps(&swaps, uid, now),
+            Op::DsrUpdate(rule, update) => {
+                self.search_rules.put(&rule, &update, fmt(now));
+                Ok(())
+            }
+            Op::DsrDelete(rule) => {
+                self.search_rules.delete(&rule);
+                Ok(())
+            }
+            Op::DsrClear => {
+                details["deletedDocuments"] = json!(self.search_rules.clear());
+                Ok(())
+            }
             Op::CancelTasks(matched, _) => {
                 details["canceledTasks"] = json!(self.cancel(&matched, uid, now));
                 Ok(())
@@ -380,7 +407,12 @@ impl Engine {
                 self.indexes.insert(uid.to_string(), Index::new(uid, primary_key, now));
                 Ok(())
             }
-            Op::Swap(_) | Op::CancelTasks(..) | Op::DeleteTasks(..) => {
+            Op::Swap(_)
+            | Op::CancelTasks(..)
+            | Op::DeleteTasks(..)
+            | Op::DsrUpdate(..)
+            | Op::DsrDelete(_)
+            | Op::DsrClear => {
                 unreachable!("queue-level operations are applied by finish_next")
             }
             Op::UpdateIndex { primary_key, rename } => {

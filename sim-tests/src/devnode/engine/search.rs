@@ -17,6 +17,7 @@ use super::settings::View;
 use super::vectors;
 use super::{Doc, Index};
 use crate::devnode::error::{DevError, DevResult};
+use miroir::search_rules::pins::merge_into_page;
 
 /// Parses a filter and checks every attribute it reads is filterable.
 pub fn checked_filter(v: &Value, view: &View, code: &'static str) -> DevResult<Option<Filter>> {
@@ -471,11 +472,26 @@ pub(super) fn render_hit(r: &Ranked, d: &Doc, ev: &Evaluated, body: &Map<String,
     h
 }
 
-pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> DevResult<Value> {
+/// `rules`: the dynamic search rules to apply (`None` while the feature is off).
+pub fn search(
+    idx: &Index,
+    body: &Map<String, Value>,
+    request_uid: String,
+    rules: Option<&miroir::search_rules::SearchRules>,
+) -> DevResult<Value> {
     let ev = evaluate(idx, body)?;
     let Evaluated { view, ranked, q_raw, offset, limit, page, hits_per_page, facets, .. } = &ev;
+    let pins = match rules {
+        Some(r) => super::pins::pinned(idx, body, view, r)?,
+        None => vec![],
+    };
+    // Pinned documents leave the organic ranking (milli removes them from the universe).
+    let organic: Vec<&(Ranked, &Doc)> =
+        ranked.iter().filter(|(r, _)| !pins.iter().any(|p| p.internal == r.internal)).collect();
     let (offset, limit, page, hits_per_page) = (*offset, *limit, *page, *hits_per_page);
-    let total = ev.total.unwrap_or(ranked.len());
+    // Pins count among the candidates whether the query matches them or not, once.
+    let pinned_candidates = ev.candidates().iter().filter(|(i, _)| pins.iter().any(|p| p.internal == *i)).count();
+    let total = ev.total.unwrap_or(ranked.len()) - pinned_candidates + pins.len();
     let mut out = Map::new();
     let (start, count) = window(offset, limit, page, hits_per_page);
     // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
@@ -484,14 +500,28 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     let start = start.min(view.max_total_hits);
     let count = count.min(view.max_total_hits.saturating_sub(start));
     let offset = start;
-    let end = (start + count).min(capped).min(ranked.len());
-    let page_hits = ranked.get(start.min(end)..end).unwrap_or(&[]);
+    // The page: without pins, the ranked hits; with pins, the organic prefix up to the page's end
+    // with the pins merged in (`inject_pins`).
+    let page_hits: Vec<Result<&(Ranked, &Doc), &super::pins::Pinned>> = if pins.is_empty() {
+        let end = (start + count).min(capped).min(organic.len());
+        organic.get(start.min(end)..end).unwrap_or(&[]).iter().map(|h| Ok(*h)).collect()
+    } else {
+        let prefix = organic.iter().take(start + count).map(|h| Ok(*h)).collect();
+        merge_into_page(pins.iter().map(|p| (p.position, Err(p))).collect(), start, count, prefix)
+    };
+    let organic_in_page = || page_hits.iter().filter_map(|h| h.as_ref().ok());
     let semantic_hits = match ev.semantic_hits {
         SemanticHits::None => None,
-        SemanticHits::All => Some(page_hits.len()),
-        SemanticHits::Counted => Some(page_hits.iter().filter(|(r, _)| r.semantic).count()),
+        SemanticHits::All => Some(organic_in_page().count()),
+        SemanticHits::Counted => Some(organic_in_page().filter(|(r, _)| r.semantic).count()),
     };
-    let hits: Vec<Value> = page_hits.iter().map(|(r, d)| Value::Object(render_hit(r, d, &ev, body))).collect();
+    let hits: Vec<Value> = page_hits
+        .iter()
+        .map(|h| match h {
+            Ok((r, d)) => Value::Object(render_hit(r, d, &ev, body)),
+            Err(p) => super::pins::render(p, view, ev.fields.as_deref(), body),
+        })
+        .collect();
     out.insert("hits".into(), Value::Array(hits));
     out.insert("query".into(), json!(q_raw));
     out.insert("processingTimeMs".into(), json!(0));
@@ -511,7 +541,14 @@ pub fn search(idx: &Index, body: &Map<String, Value>, request_uid: String) -> De
     }
     if let Some(fs) = facets {
         let names: Vec<String> = if fs.iter().any(|f| f == "*") { view.filterable.clone() } else { fs.clone() };
-        let docs: Vec<&Doc> = ev.candidates().into_iter().map(|(_, d)| d).collect();
+        // Pins count among the candidates, matching the query or not.
+        let docs: Vec<&Doc> = ev
+            .candidates()
+            .into_iter()
+            .filter(|(i, _)| !pins.iter().any(|p| p.internal == *i))
+            .map(|(_, d)| d)
+            .chain(pins.iter().map(|p| p.doc))
+            .collect();
         let (dist, stats) = facet_distribution(docs.into_iter(), &names, view.max_values_per_facet, &view.facet_orders);
         out.insert("facetDistribution".into(), dist);
         out.insert("facetStats".into(), stats);

@@ -4,6 +4,7 @@
 mod admin;
 mod documents;
 mod routes;
+mod search_rules;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

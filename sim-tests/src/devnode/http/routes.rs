@@ -190,6 +190,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/indexes/{uid}/settings", g(get(get_settings).patch(patch_settings).delete(reset_settings)))
         .route("/experimental-features", g(get(get_features).patch(patch_features)))
         .route("/swap-indexes", g(post(super::admin::swap_indexes)))
+        .route("/dynamic-search-rules", g(post(super::search_rules::list).delete(super::search_rules::clear)))
+        .route(
+            "/dynamic-search-rules/{uid}",
+            g(get(super::search_rules::get).patch(super::search_rules::update).delete(super::search_rules::delete)),
+        )
         .route("/tasks", g(get(list_tasks).delete(super::admin::delete_tasks)))
         .route("/tasks/cancel", g(post(super::admin::cancel_tasks)))
         .route("/tasks/{uid}", g(get(get_task)))
@@ -453,14 +458,14 @@ async fn search_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery
         }
     }
     let e = s.engine();
-    ok(StatusCode::OK, search::search(e.index(&uid)?, &body, request_uid(&s))?)
+    ok(StatusCode::OK, search::search(e.index(&uid)?, &body, request_uid(&s), e.active_search_rules())?)
 }
 
 async fn search_post(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
     check_index_uid(&uid)?;
     let body = object(json_body(ct(&h), &b)?)?;
     let e = s.engine();
-    ok(StatusCode::OK, search::search(e.index(&uid)?, &body, request_uid(&s))?)
+    ok(StatusCode::OK, search::search(e.index(&uid)?, &body, request_uid(&s), e.active_search_rules())?)
 }
 
 async fn similar_get(State(s): St, Path(uid): Path<String>, RawQuery(q): RawQuery) -> Res {
@@ -511,7 +516,10 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
         let (window, facets) = federated::parse_federation(f)?;
         let e = s.engine();
-        return ok(StatusCode::OK, federated::search(|uid| e.index(uid), queries, window, &facets, request_uid(&s))?);
+        return ok(
+            StatusCode::OK,
+            federated::search(|uid| e.index(uid), queries, window, &facets, request_uid(&s), e.active_search_rules())?,
+        );
     }
     let e = s.engine();
     let mut results = Vec::new();
@@ -529,7 +537,7 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
         }
         let r = e
             .index(&uid)
-            .and_then(|idx| search::search(idx, &q, uid_of_request.clone()))
+            .and_then(|idx| search::search(idx, &q, uid_of_request.clone(), e.active_search_rules()))
             .map_err(|err| DevError::new(err.code, format!("Inside `.queries[{i}]`: {}", err.message)))?;
         let r = r.as_object().cloned().unwrap_or_default();
         let mut out = Map::new();

@@ -118,7 +118,8 @@ async fn a_cluster_answers_semantic_hybrid_and_similar_queries_like_one_node() {
     let http = reqwest::Client::new();
     let settings = json!({
         "searchableAttributes": ["title"],
-        "filterableAttributes": ["genre", "year"],
+        // The primary key filterable: pins are then checked against the query exactly (docs/search-rules.md).
+        "filterableAttributes": ["genre", "year", "id"],
         "sortableAttributes": ["year"],
         "rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness"],
         "embedders": {"e": {"source": "userProvided", "dimensions": DIM}},
@@ -202,6 +203,46 @@ async fn a_cluster_answers_semantic_hybrid_and_similar_queries_like_one_node() {
         counted += usize::from(one["semanticHitCount"].as_u64().is_some_and(|n| n > 0));
     }
     assert!(counted > 5, "semantic hits counted in federated answers ({counted})");
+
+    // Dynamic search rules in semantic and hybrid searches: pinned documents (some without an
+    // embedding, some the keyword query does not match) at their positions, totals and facets.
+    let send = |method: reqwest::Method, path: String, body: Value| {
+        let http = http.clone();
+        let (base, gw) = (base.clone(), gw.clone());
+        async move {
+            for url in [format!("{base}{path}"), format!("{gw}{path}")] {
+                let r = http.request(method.clone(), url).bearer_auth(KEY).json(&body).send().await.unwrap();
+                assert!(r.status().is_success(), "{path}: {}", r.status());
+            }
+        }
+    };
+    send(reqwest::Method::PATCH, "/experimental-features".into(), json!({"dynamicSearchRules": true})).await;
+    let pin = |id: u64, position: u32| json!({"selector": {"id": id.to_string()}, "action": {"type": "pin", "position": position}});
+    send(
+        reqwest::Method::PATCH,
+        "/dynamic-search-rules/river".into(),
+        json!({"conditions": {"query": {"words": "river"}}, "actions": [pin(44, 0), pin(7, 3), pin(121, 40)]}),
+    )
+    .await;
+    send(
+        reqwest::Method::PATCH,
+        "/dynamic-search-rules/empty".into(),
+        json!({"conditions": {"query": {"isEmpty": true}}, "actions": [pin(500, 1), pin(2, 2)]}),
+    )
+    .await;
+    single.wait_idle().await;
+    for n in &nodes {
+        n.wait_idle().await;
+    }
+    let mut pinned_pages = 0;
+    for _ in 0..80 {
+        let body = search_query(&mut rng);
+        let one = compare("/indexes/books/search".into(), body).await;
+        pinned_pages += usize::from(ids(&one).iter().any(|id| [44, 7, 121, 500, 2].contains(id)));
+    }
+    assert!(pinned_pages > 5, "pins shown in semantic and hybrid pages ({pinned_pages})");
+    send(reqwest::Method::DELETE, "/dynamic-search-rules".into(), json!(null)).await;
+    single.wait_idle().await;
 
     // Similar documents: with filters, deep offsets, scores, a reference without embeddings.
     for (i, id) in [1u64, 2, 7, 44, 121, 500, 899, 0].into_iter().enumerate() {

@@ -191,8 +191,7 @@ async fn search_resolved(
             merged_search(app, uid, body, policy, request_uid, true).await.map(|(a, m)| (a, m, hybrid::Kind::Keyword))
         }
         hybrid::Kind::Semantic => {
-            let (mut answer, missing) = merged_search(app, uid, body, policy, request_uid, true).await?;
-            answer.rest.insert("semanticHitCount".into(), Value::from(answer.hits.len()));
+            let (answer, missing) = merged_search(app, uid, body, policy, request_uid, true).await?;
             Ok((answer, missing, hybrid::Kind::Semantic))
         }
         hybrid::Kind::Hybrid { ratio } => {
@@ -218,6 +217,20 @@ async fn hybrid_search(
     let map = app.map();
     let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
     let primary_key = index.primary_key.clone().unwrap_or_else(|| "id".into());
+    // Dynamic search rules: the pins are looked up as for a keyword search (which of them the
+    // keyword query matches is what the total needs when the keyword side answers alone).
+    let candidates = pins::candidates(&map, uid, &body);
+    let pinned = if candidates.is_empty() {
+        None
+    } else {
+        let mut keyword_body = body.clone();
+        keyword_body.remove("hybrid");
+        keyword_body.remove("vector");
+        Some(pins::resolve(app, &map, uid, &keyword_body, &primary_key, candidates, policy).await?)
+            .filter(|p| !p.ids.is_empty())
+    };
+    let max_total_hits =
+        setting(&index.settings, &["pagination", "maxTotalHits"]).and_then(Value::as_u64).unwrap_or(1000) as usize;
     let distinct = body
         .get("distinct")
         .and_then(Value::as_str)
@@ -271,6 +284,8 @@ async fn hybrid_search(
         _ => vec![],
     };
     let kw_hits = take_hits(&mut kw);
+    let kw_seen: std::collections::BTreeSet<String> =
+        kw_hits.iter().filter_map(|h| pins::id(h, &primary_key)).collect();
     let keyword_alone = hybrid::good_enough(&kw_hits, wanted, ratio);
     let (mut answer, ranked): (Value, Vec<(Value, bool)>) = if keyword_alone {
         (kw, kw_hits.into_iter().map(|h| (h, false)).collect())
@@ -278,9 +293,39 @@ async fn hybrid_search(
         let sem_hits = take_hits(&mut sem);
         (sem, hybrid::merge(sem_hits, kw_hits, ratio, &primary_key, distinct.as_deref()))
     };
-    let window: Vec<(Value, bool)> = ranked.into_iter().skip(start).take(count).collect();
+    let (start, count) =
+        (start.min(max_total_hits), count.min(max_total_hits.saturating_sub(start.min(max_total_hits))));
+    let window: Vec<(Value, bool)> = match &pinned {
+        None => ranked.into_iter().skip(start).take(count).collect(),
+        Some(p) => {
+            // Pinned documents leave the organic list and are placed at their positions, sorted
+            // by position as milli's hybrid merge does.
+            let organic: Vec<(Value, bool)> = ranked
+                .into_iter()
+                .filter(|(h, _)| pins::id(h, &primary_key).is_none_or(|id| !p.ids.contains(&id)))
+                .take(start + count)
+                .collect();
+            let mut placed: Vec<(u32, (Value, bool))> =
+                p.hits.iter().map(|(pos, h)| (*pos, (h.clone(), false))).collect();
+            placed.sort_by_key(|(pos, _)| *pos);
+            miroir::search_rules::pins::merge_into_page(placed, start, count, organic)
+        }
+    };
+    if let (Some(p), Some(obj)) = (&pinned, answer.as_object_mut()) {
+        pins::count_in_hybrid(obj, p, keyword_alone, &kw_seen, max_total_hits, offset_mode);
+    }
     let semantic_hits = window.iter().filter(|(_, s)| *s).count();
-    let mut hits: Vec<Value> = window.into_iter().map(|(h, _)| h).collect();
+    let strip = raw::Strip { show_score, show_details, pk: None, distinct: None };
+    let mut hits: Vec<Value> = Vec::with_capacity(window.len());
+    for (h, _) in window {
+        if pins::is_pinned(&h) {
+            let rendered =
+                pins::render(&h, &strip).map_err(|e| AppError::internal(format!("re-writing a hit: {e}")))?;
+            hits.push(serde_json::from_str(rendered.get()).unwrap_or(h));
+        } else {
+            hits.push(h);
+        }
+    }
     for h in hits.iter_mut().filter_map(Value::as_object_mut) {
         for a in &added {
             h.remove(a);
@@ -440,6 +485,11 @@ async fn merged_search(
         Some(Value::Array(keys)) => keys,
         _ => vec![],
     };
+    // A semantic search counts its page's hits, pins apart (they were found by no search).
+    if hybrid::kind(&body) == hybrid::Kind::Semantic {
+        let organic = keys.iter().filter(|k| !pins::is_pinned(k)).count();
+        rest.insert("semanticHitCount".into(), Value::from(organic));
+    }
     // A pinned hit is a whole document (`pins`), the others keys of the nodes' raw hits.
     let hits = keys
         .iter()

@@ -67,6 +67,11 @@ fn quoted(id: &str) -> String {
     format!("\"{}\"", id.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// A hit's primary key as the rules name documents.
+pub fn id(doc: &Value, pk: &str) -> Option<String> {
+    id_of(doc, pk)
+}
+
 fn id_of(doc: &Value, pk: &str) -> Option<String> {
     match doc.get(pk)? {
         Value::String(s) => Some(s.clone()),
@@ -289,6 +294,39 @@ pub fn finish(merged: &mut Value, pinned: Pinned, w: &Window, pk: &str) {
         obj.insert("page".into(), Value::from(w.page));
         obj.insert("totalPages".into(), Value::from(if h == 0 { 0 } else { capped.div_ceil(h) }));
         obj.insert("totalHits".into(), Value::from(capped));
+    }
+}
+
+/// A hybrid answer's totals and facets with pins. When the semantic side took part, its
+/// candidates are the whole filtered index, pins included: nothing changes. When the keyword
+/// side answered alone, the pins it did not match count too, once (`kw_seen`: the keyword hits,
+/// for when the nodes cannot say which pins the query matches).
+pub fn count_in_hybrid(
+    obj: &mut Map<String, Value>,
+    pinned: &Pinned,
+    keyword_alone: bool,
+    kw_seen: &BTreeSet<String>,
+    max_total_hits: usize,
+    offset_mode: bool,
+) {
+    if !keyword_alone {
+        return;
+    }
+    let matching = match &pinned.matching {
+        Some(m) => m.iter().filter(|id| pinned.ids.contains(*id)).count(),
+        None => pinned.ids.iter().filter(|id| kw_seen.contains(*id)).count(),
+    };
+    let key = if offset_mode { "estimatedTotalHits" } else { "totalHits" };
+    let total = obj.get(key).and_then(Value::as_u64).unwrap_or(0) as usize;
+    obj.insert(key.into(), Value::from((total + pinned.ids.len() - matching).min(max_total_hits)));
+    if let (Some(extra), Some(Value::Object(dist))) = (&pinned.extra_facets, obj.get_mut("facetDistribution")) {
+        for (facet, values) in extra["facetDistribution"].as_object().into_iter().flatten() {
+            let Some(Value::Object(into)) = dist.get_mut(facet) else { continue };
+            for (v, n) in values.as_object().into_iter().flatten() {
+                let sum = into.get(v).and_then(Value::as_u64).unwrap_or(0) + n.as_u64().unwrap_or(0);
+                into.insert(v.clone(), Value::from(sum));
+            }
+        }
     }
 }
 

@@ -54,6 +54,7 @@ pub fn pinned<'a>(
 pub fn render(p: &Pinned, view: &View, fields: Option<&[String]>, body: &Map<String, Value>) -> Value {
     let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
     let mut h = project(p.doc, view, fields);
+    super::vectors::present(&mut h, p.doc, flag("retrieveVectors"));
     if flag("showRankingScore") {
         h.insert("_rankingScore".into(), json!(1.0));
     }

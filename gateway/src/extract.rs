@@ -139,6 +139,21 @@ pub fn invalid_param(code: &'static str, message: String) -> AppError {
     AppError::new(Code { name: code, ..Code::BAD_REQUEST }, message)
 }
 
+/// How deserr names a JSON value's kind in Meilisearch's "Invalid value type" messages.
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_u64() => "a positive integer",
+        Value::Number(n) if n.is_i64() => "a negative integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

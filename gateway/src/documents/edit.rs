@@ -46,25 +46,12 @@ pub struct Edition {
     pub function: String,
 }
 
-/// deserr's name of a JSON value's kind in "Invalid value type" messages.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_u64() => "a positive integer",
-        Value::Number(n) if n.is_i64() => "a negative integer",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The body as deserr reads `DocumentEditionByFunction`: unknown fields refused and field types
 /// checked in the order the fields come, then the required `function`. `null` is no value.
 pub fn parse_body(body: &Value) -> AppResult<(Option<Value>, Option<Value>, String)> {
     let Value::Object(m) = body else {
-        let msg = format!("Invalid value type: expected an object, but found {}: `{body}`", kind(body));
+        let msg =
+            format!("Invalid value type: expected an object, but found {}: `{body}`", crate::extract::json_kind(body));
         return Err(AppError::new(Code::BAD_REQUEST, msg));
     };
     let (mut filter, mut context, mut function) = (None, None, None);
@@ -76,7 +63,7 @@ pub fn parse_body(body: &Value) -> AppResult<(Option<Value>, Option<Value>, Stri
             ("function", other) => {
                 let msg = format!(
                     "Invalid value type at `.function`: expected a string, but found {}: `{other}`",
-                    kind(other)
+                    crate::extract::json_kind(other)
                 );
                 return Err(AppError::new(Code::INVALID_DOCUMENT_EDITION_FUNCTION_FILTER, msg));
             }

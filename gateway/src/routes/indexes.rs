@@ -66,22 +66,14 @@ fn check_uid(uid: &str) -> AppResult<()> {
     }
 }
 
-/// How serde_json names a JSON value's type in Meilisearch's "Invalid value type" messages.
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_u64() => "a positive integer",
-        Value::Number(n) if n.is_i64() => "a negative integer",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn wrong_type(code: Code, field: &str, v: &Value) -> AppError {
-    AppError::new(code, format!("Invalid value type at `.{field}`: expected a string, but found {}: `{v}`", kind_of(v)))
+    AppError::new(
+        code,
+        format!(
+            "Invalid value type at `.{field}`: expected a string, but found {}: `{v}`",
+            crate::extract::json_kind(v)
+        ),
+    )
 }
 
 /// `primaryKey` of an index creation or update body: a string or null.
@@ -98,7 +90,7 @@ fn create_body(body: &Value) -> AppResult<(String, Option<String>)> {
     let Some(body) = body.as_object() else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
-            format!("Invalid value type: expected an object, but found {}: `{body}`", kind_of(body)),
+            format!("Invalid value type: expected an object, but found {}: `{body}`", crate::extract::json_kind(body)),
         ));
     };
     if let Some(k) = body.keys().find(|k| !["uid", "primaryKey"].contains(&k.as_str())) {
@@ -212,7 +204,7 @@ fn update_body(body: &Value) -> AppResult<(Option<String>, Option<String>)> {
     let Some(obj) = body.as_object() else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
-            format!("Invalid value type: expected an object, but found {}: `{body}`", kind_of(body)),
+            format!("Invalid value type: expected an object, but found {}: `{body}`", crate::extract::json_kind(body)),
         ));
     };
     if let Some(k) = obj.keys().find(|k| k.as_str() != "primaryKey" && k.as_str() != "uid") {

@@ -34,11 +34,7 @@ fn meili(code: &str, message: String) -> AppError {
 fn kind(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
-        Value::Bool(b) => format!("a boolean: `{b}`"),
-        Value::String(s) => format!("a string: `{s:?}`"),
-        Value::Array(_) => format!("an array: `{v}`"),
-        Value::Object(_) => format!("an object: `{v}`"),
-        Value::Number(_) => format!("a number: `{v}`"),
+        other => format!("{}: `{other}`", crate::extract::json_kind(other)),
     }
 }
 

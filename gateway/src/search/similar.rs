@@ -43,19 +43,6 @@ fn error(code: &str, message: String) -> AppError {
     )
 }
 
-/// How deserr names a JSON value's kind in Meilisearch's messages.
-pub fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-        Value::Number(n) if n.as_i64().is_some_and(|i| i < 0) => "a negative integer",
-        Value::Number(_) => "a number",
-    }
-}
-
 /// The shards were asked a search: their complaints about it are about the similar query.
 fn as_similar(mut e: AppError) -> AppError {
     if let Some(f) = e.forwarded.as_mut() {
@@ -204,7 +191,7 @@ async fn similar(
                     &format!("invalid_similar_{k}"),
                     format!(
                         "Invalid value type at `.{k}`: expected a positive integer, but found {}: `{v}`",
-                        json_kind(v)
+                        crate::extract::json_kind(v)
                     ),
                 )
             }),

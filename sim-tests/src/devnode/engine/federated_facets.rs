@@ -30,6 +30,8 @@ fn kind(v: &Value) -> String {
         Value::String(s) => format!("a string: `{s:?}`"),
         Value::Array(_) => format!("an array: `{v}`"),
         Value::Object(_) => format!("an object: `{v}`"),
+        Value::Number(n) if n.is_u64() => format!("a positive integer: `{v}`"),
+        Value::Number(n) if n.is_i64() => format!("a negative integer: `{v}`"),
         Value::Number(_) => format!("a number: `{v}`"),
     }
 }

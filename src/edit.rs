@@ -30,7 +30,7 @@ pub fn unwrap_error(error: &mut Value, function: &str) {
 }
 
 /// The filterable attributes a node lists include Miroir's shard field; the client's do not.
-fn without_shard_field(message: &str) -> String {
+pub(crate) fn without_shard_field(message: &str) -> String {
     let Some(start) = message.find(FILTERABLE).map(|i| i + FILTERABLE.len()) else { return message.into() };
     let Some(len) = message[start..].find('`') else { return message.into() };
     let kept: Vec<&str> = message[start..start + len].split(", ").filter(|a| *a != SHARD_FIELD).collect();

@@ -318,6 +318,13 @@ fn fold(task: &mut Task) {
     let nts = &task.node_tasks;
     if let Some(failed) = nts.iter().find(|n| n.status == TaskStatus::Failed) {
         task.error.clone_from(&failed.error);
+        // A node lists Miroir's shard field among the attributes it filters on; the client's
+        // index does not have it (a deletion by filter on an attribute that is not filterable).
+        if let Some(m) = task.error.as_mut().and_then(|e| e.get_mut("message")) {
+            if let Some(text) = m.as_str() {
+                *m = Value::from(crate::edit::without_shard_field(text));
+            }
+        }
         let function = task.details.get("function").and_then(Value::as_str);
         if let (true, Some(error), Some(function)) = (task.kind == crate::edit::KIND, task.error.as_mut(), function) {
             crate::edit::unwrap_error(error, function);
@@ -570,6 +577,17 @@ mod tests {
         assert_eq!(t.status, TaskStatus::Failed);
         assert_eq!((t.started_at, t.finished_at), (Some(2000), Some(2000)));
         assert_eq!(t.details["indexedDocuments"], 0);
+
+        // A node's list of filterable attributes is shown without Miroir's shard field.
+        let mut t = addition(2000);
+        t.node_tasks[1].status = TaskStatus::Failed;
+        t.node_tasks[1].error = Some(json!({"code": "invalid_document_filter", "message":
+            "Attribute `x` is not filterable. Available filterable attribute patterns are: `genre, _miroir_shard`.\n1:2 x = 1"}));
+        fold(&mut t);
+        assert_eq!(
+            t.error.unwrap()["message"],
+            "Attribute `x` is not filterable. Available filterable attribute patterns are: `genre`.\n1:2 x = 1"
+        );
 
         // Without a report of the count, the cluster does not make one up.
         let mut t = addition(1000);

@@ -30,7 +30,12 @@ pub fn unwrap_error(error: &mut Value, function: &str) {
 }
 
 /// The filterable attributes a node lists include Miroir's shard field; the client's do not.
-pub(crate) fn without_shard_field(message: &str) -> String {
+/// Meilisearch writes the list as `` `a`, `b` `` (the dev node as `` `a, b` ``): both are handled.
+pub fn without_shard_field(message: &str) -> String {
+    let quoted = format!("`{SHARD_FIELD}`");
+    if message.contains(&quoted) {
+        return message.replace(&format!("{quoted}, "), "").replace(&format!(", {quoted}"), "");
+    }
     let Some(start) = message.find(FILTERABLE).map(|i| i + FILTERABLE.len()) else { return message.into() };
     let Some(len) = message[start..].find('`') else { return message.into() };
     let kept: Vec<&str> = message[start..start + len].split(", ").filter(|a| *a != SHARD_FIELD).collect();
@@ -72,6 +77,17 @@ fn lines_back(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shard_field_leaves_both_list_formats() {
+        let real = "Attribute `t` is not filterable. Available filterable attribute patterns are: `_miroir_shard`, `genre`, `n`.";
+        assert_eq!(
+            without_shard_field(real),
+            "Attribute `t` is not filterable. Available filterable attribute patterns are: `genre`, `n`."
+        );
+        let last = "patterns are: `genre`, `_miroir_shard`.";
+        assert_eq!(without_shard_field(last), "patterns are: `genre`.");
+    }
     use serde_json::json;
 
     fn unwrapped(message: &str, function: &str) -> Value {

@@ -16,6 +16,18 @@ const MERGED_OBJECTS: &[&str] = &["typoTolerance", "faceting", "pagination", "em
 /// `hybrid` (`update_chat_config` sets it as one value).
 const REPLACED_WHOLE: &[&[&str]] = &[&["faceting", "sortFacetValuesBy"], &["chat", "searchParameters", "hybrid"]];
 
+/// A settings task's `details` as Meilisearch 1.50 shows them: the patch, with a reset of
+/// `displayedAttributes` or `searchableAttributes` shown as `["*"]` (checked against a real node).
+pub fn task_details(patch: &Map<String, Value>) -> Value {
+    let mut out = patch.clone();
+    for key in ["displayedAttributes", "searchableAttributes"] {
+        if let Some(v) = out.get_mut(key).filter(|v| v.is_null()) {
+            *v = Value::Array(vec![Value::from("*")]);
+        }
+    }
+    Value::Object(out)
+}
+
 /// Applies a PATCH body to stored settings. `null` resets a setting (or a merged sub-key) to
 /// its default, which here means removing it.
 pub fn merge_settings(current: &Value, patch: &Map<String, Value>) -> Value {
@@ -159,6 +171,15 @@ pub fn max_values_per_facet(stored: &Value) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_reset_of_displayed_or_searchable_attributes_shows_a_star() {
+        let patch = serde_json::json!({"displayedAttributes": null, "searchableAttributes": null, "stopWords": null});
+        assert_eq!(
+            super::task_details(patch.as_object().unwrap()),
+            serde_json::json!({"displayedAttributes": ["*"], "searchableAttributes": ["*"], "stopWords": null})
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

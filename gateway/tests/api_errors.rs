@@ -199,7 +199,7 @@ async fn a_task_with_nothing_to_wait_for_is_finished_at_once() {
             .await;
     let t = task_of(&cluster, &answer);
     assert_eq!(t.status, miroir::task::TaskStatus::Succeeded);
-    assert_eq!(t.details, json!({"providedIds": 2, "deletedDocuments": 0}));
+    assert_eq!(t.details, json!({"providedIds": 2, "deletedDocuments": 0, "originalFilter": null}));
 
     // Every node misses an index deletion: the index is gone from the cluster (the task
     // succeeded) and the state remembers the node that still holds it.

@@ -381,7 +381,7 @@ async fn task_counts_come_from_the_nodes_once_per_document() {
     let mut ids: Vec<Value> = (0..10).map(Value::from).collect();
     ids.extend([json!("no-such-doc"), json!(424242)]);
     let t = s.track(&s.json(reqwest::Method::POST, "/indexes/c/documents/delete-batch", json!(ids)).await).await;
-    assert_eq!(t.details, json!({"providedIds": 12, "deletedDocuments": 10}));
+    assert_eq!(t.details, json!({"providedIds": 12, "deletedDocuments": 10, "originalFilter": null}));
     let t =
         s.track(&s.send(reqwest::Method::DELETE, "/indexes/c/documents/10", "application/json", vec![]).await).await;
     assert_eq!(t.details["deletedDocuments"], 1);

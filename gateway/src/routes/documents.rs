@@ -242,7 +242,11 @@ async fn delete_ids(app: &AppState, uid: &str, ids: Vec<Value>) -> AppResult<Res
         return Err(AppError::invalid_index_uid(uid));
     }
     let map = app.map();
-    let task = new_task(uid, "documentDeletion", json!({"providedIds": ids.len(), "deletedDocuments": null}));
+    let task = new_task(
+        uid,
+        "documentDeletion",
+        json!({"providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null}),
+    );
     let (Some(idx), Some(placements)) = (map.indexes.get(uid), map.placements.get(uid)) else {
         return failed(app, task, AppError::index_not_found(uid)).await;
     };

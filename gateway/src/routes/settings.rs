@@ -145,7 +145,8 @@ async fn apply_patch(app: &AppState, uid: &str, patch: Map<String, Value>) -> Ap
     let per_node: BTreeMap<_, _> = index_nodes(&map, uid).into_iter().map(|n| (n, vec![request()])).collect();
     let results = fanout::send(app, &map, per_node).await;
     let outcome = fanout::settle(app, uid, results, |n| in_sync_copies(&map, uid, n)).await?;
-    accepted(app, settings_task(uid, details), outcome, vec![]).await
+    let shown = miroir::settings::task_details(details.as_object().unwrap_or(&Map::new()));
+    accepted(app, settings_task(uid, shown), outcome, vec![]).await
 }
 
 /// Sends the patch to the scratch index of the first node of `uid` that answers; a 4xx is the

@@ -262,7 +262,9 @@ pub fn merge(answers: Vec<Value>, spec: &MergeSpec, distinct: Option<&str>) -> V
     if let Some(attr) = distinct {
         dedupe(&mut hits, attr);
     }
-    let capped = total.min(spec.max_total_hits);
+    // Meilisearch 1.50 reports the whole count: `maxTotalHits` bounds the hits a page can reach,
+    // not `estimatedTotalHits`/`totalHits` (checked against a real node).
+    let capped = total;
     let start = spec.start.min(spec.max_total_hits);
     let count = spec.count.min(spec.max_total_hits.saturating_sub(start));
     let end = (start + count).min(capped).min(hits.len().max(start));

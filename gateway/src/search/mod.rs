@@ -312,7 +312,7 @@ async fn hybrid_search(
         }
     };
     if let (Some(p), Some(obj)) = (&pinned, answer.as_object_mut()) {
-        pins::count_in_hybrid(obj, p, keyword_alone, &kw_seen, max_total_hits, offset_mode);
+        pins::count_in_hybrid(obj, p, keyword_alone, &kw_seen, offset_mode);
     }
     let semantic_hits = window.iter().filter(|(_, s)| *s).count();
     let strip = raw::Strip { show_score, show_details, pk: None, distinct: None };
@@ -552,9 +552,16 @@ pub async fn multi(
     // Meilisearch shows the same requestUid in every result of a multi-search.
     let request_uid = new_request_uid();
     for (i, (uid, q)) in parsed.into_iter().enumerate() {
-        let (answer, missing) = search_value(&app, &uid, q, policy, &request_uid)
-            .await
-            .map_err(|e| e.inside(&format!("Inside `.queries[{i}]`: ")))?;
+        let (answer, missing) = search_value(&app, &uid, q, policy, &request_uid).await.map_err(|e| {
+            let e = e.inside(&format!("Inside `.queries[{i}]`: "));
+            // An unknown index is the request's fault here, not the URL's: 400, as in
+            // Meilisearch 1.50 (checked against a real node).
+            if e.body()["code"] == "index_not_found" {
+                AppError::forwarded(400, e.body())
+            } else {
+                e
+            }
+        })?;
         missing_all.extend(missing);
         let mut rest = Map::new();
         rest.insert("indexUid".into(), Value::from(uid));

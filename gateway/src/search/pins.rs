@@ -279,7 +279,8 @@ pub fn finish(merged: &mut Value, pinned: Pinned, w: &Window, pk: &str) {
     let organic: Vec<Value> =
         all.into_iter().filter(|h| id_of(h, pk).is_none_or(|id| !pinned.ids.contains(&id))).collect();
     let total = organic_total + pinned.ids.len() - matching;
-    let capped = total.min(w.max_total_hits);
+    // Totals are not bounded by `maxTotalHits` (Meilisearch 1.50), only the page is.
+    let capped = total;
     let start = w.start.min(w.max_total_hits);
     let count = w.count.min(w.max_total_hits.saturating_sub(start));
     let page = merge_into_page(pinned.hits, start, count, organic);
@@ -306,7 +307,6 @@ pub fn count_in_hybrid(
     pinned: &Pinned,
     keyword_alone: bool,
     kw_seen: &BTreeSet<String>,
-    max_total_hits: usize,
     offset_mode: bool,
 ) {
     if !keyword_alone {
@@ -318,7 +318,7 @@ pub fn count_in_hybrid(
     };
     let key = if offset_mode { "estimatedTotalHits" } else { "totalHits" };
     let total = obj.get(key).and_then(Value::as_u64).unwrap_or(0) as usize;
-    obj.insert(key.into(), Value::from((total + pinned.ids.len() - matching).min(max_total_hits)));
+    obj.insert(key.into(), Value::from(total + pinned.ids.len() - matching));
     if let (Some(extra), Some(Value::Object(dist))) = (&pinned.extra_facets, obj.get_mut("facetDistribution")) {
         for (facet, values) in extra["facetDistribution"].as_object().into_iter().flatten() {
             let Some(Value::Object(into)) = dist.get_mut(facet) else { continue };

@@ -188,11 +188,11 @@ impl Op {
             Op::DeleteTasks(m, f) => json!({"matchedTasks": m.len(), "deletedTasks": null, "originalFilter": f}),
             Op::DeleteIndex => json!({"deletedDocuments": null}),
             Op::AddDocuments { docs, .. } => json!({"receivedDocuments": docs.len(), "indexedDocuments": null}),
-            Op::DeleteIds(ids) => json!({"providedIds": ids.len(), "deletedDocuments": null}),
+            Op::DeleteIds(ids) => json!({"providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null}),
             Op::DeleteFilter(f) => json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": f.to_string()}),
             Op::Clear => json!({"deletedDocuments": null}),
             Op::EditDocuments(e) => edit::details(e),
-            Op::Settings(p) => Value::Object(p.clone()),
+            Op::Settings(p) => miroir::settings::task_details(p),
             Op::Compact => json!({"preCompactionSize": null, "postCompactionSize": null}),
             Op::DsrUpdate(_, u) => json!({"rule": u.view(), "updatedRules": 1}),
             Op::DsrDelete(_) => json!({"updatedRules": 1}),
@@ -305,6 +305,8 @@ impl Engine {
         }
         let (uid, index_uid, op) = self.pending.remove(0);
         let mut details = self.tasks[uid as usize].details.clone();
+        // Meilisearch's `Details::to_failed`: a failed deletion deleted 0 documents.
+        let deletion = matches!(op, Op::DeleteIndex | Op::DeleteIds(_) | Op::DeleteFilter(_) | Op::Clear);
         let result = match op {
             Op::Swap(swaps) => self.apply_swaps(&swaps, uid, now),
             Op::DsrUpdate(rule, update) => {
@@ -337,6 +339,9 @@ impl Engine {
             Err(e) => {
                 t.status = Status::Failed;
                 t.error = Some(e);
+                if deletion && t.details.get("deletedDocuments").is_some_and(Value::is_null) {
+                    t.details["deletedDocuments"] = json!(0);
+                }
             }
         }
     }

@@ -496,7 +496,8 @@ pub fn search(
     let (start, count) = window(offset, limit, page, hits_per_page);
     // Meilisearch clamps offset and limit to maxTotalHits; it echoes the clamped offset but the
     // requested limit (`perform_search` answers with `SearchQuery.limit`).
-    let capped = total.min(view.max_total_hits);
+    // Meilisearch 1.50 reports the whole count; `maxTotalHits` bounds only the reachable hits.
+    let capped = total;
     let start = start.min(view.max_total_hits);
     let count = count.min(view.max_total_hits.saturating_sub(start));
     let offset = start;

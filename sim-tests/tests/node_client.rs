@@ -43,7 +43,7 @@ async fn a_copied_shard_keeps_its_embeddings() {
     }
     let docs = json!([
         {"id": 1, "_miroir_shard": 3, "_vectors": {"e": [0.5, 1.0]}},
-        {"id": 2, "_miroir_shard": 3},
+        {"id": 2, "_miroir_shard": 3, "_vectors": {"e": null}},
     ]);
     client.enqueue(&from.url(), NodeRequest::json(Method::Post, "/indexes/books/documents", &docs)).await.unwrap();
     wait_idle(&client, &from.url(), "books", Duration::from_secs(5)).await.unwrap();

@@ -29,7 +29,10 @@ fn corpus() -> Vec<Value> {
                 if id % 3 == 0 { "river" } else { "dust" }
             );
             let mut doc = json!({"id": id, "title": title, "genre": GENRES[(id % 4) as usize], "year": 1950 + id % 70});
-            if id % 11 != 0 {
+            if id % 11 == 0 {
+                // No embedding: a user-provided embedder needs an explicit opt-out.
+                doc["_vectors"] = json!({"e": null});
+            } else {
                 let v = vector(&mut rng);
                 // Every accepted form of `_vectors`.
                 doc["_vectors"] = match id % 3 {

@@ -479,6 +479,7 @@ impl Engine {
                     })?;
                     ids.push(payload::document_id(v).ok_or_else(|| payload::invalid_id(v))?);
                 }
+                vectors::check_user_provided(idx, uid, &docs, &ids, replace)?;
                 idx.primary_key = Some(pk);
                 let n = docs.len();
                 for (id, mut d) in ids.into_iter().zip(docs) {

@@ -24,7 +24,8 @@ pub fn normalize(doc: &mut Doc) {
     let entries = std::mem::take(vectors);
     for (name, v) in entries {
         let (embeddings, regenerate) = match v {
-            Value::Null => continue,
+            // An explicit opt-out: no embedding, shown as an empty list.
+            Value::Null => (json!([]), json!(false)),
             Value::Object(mut o) => {
                 (o.remove("embeddings").unwrap_or(Value::Null), o.remove("regenerate").unwrap_or(json!(false)))
             }
@@ -37,6 +38,35 @@ pub fn normalize(doc: &mut Doc) {
         };
         vectors.insert(name, json!({"embeddings": embeddings, "regenerate": regenerate}));
     }
+}
+
+/// Meilisearch refuses a batch in which a document has no `_vectors` entry for a user-provided
+/// embedder (`null` opts out), unless it only updates a document that keeps its own.
+pub fn check_user_provided(
+    idx: &super::Index,
+    uid: &str,
+    docs: &[Doc],
+    ids: &[String],
+    replace: bool,
+) -> DevResult<()> {
+    let settings = idx.settings();
+    let Some(embedders) = settings.get("embedders").and_then(Value::as_object) else { return Ok(()) };
+    for (name, conf) in embedders {
+        if conf.get("source").and_then(Value::as_str) != Some("userProvided") {
+            continue;
+        }
+        for (d, id) in docs.iter().zip(ids) {
+            let given = d.get(FIELD).and_then(Value::as_object).is_some_and(|v| v.contains_key(name));
+            let kept = !replace && idx.get(id).is_some_and(|old| old.get(FIELD).and_then(|v| v.get(name)).is_some());
+            if !given && !kept {
+                return Err(DevError::new(
+                    "vector_embedding_error",
+                    format!("Index `{uid}`: While embedding documents for embedder `{name}`: no vectors provided for document `{id}`\n- Note: `{name}` has `source: userProvided`, so documents must provide embeddings as an array in `_vectors.{name}`.\n- Hint: opt-out for a document with `_vectors.{name}: null`"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Shows the stored document's `_vectors` in `out` (always, possibly empty, whatever fields were

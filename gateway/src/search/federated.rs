@@ -102,7 +102,14 @@ fn count(v: Option<&Value>, at: &str, code: &str) -> AppResult<Option<usize>> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-            meili(400, code, format!("Invalid value type at `{at}`: expected a positive integer, but found {v}"))
+            meili(
+                400,
+                code,
+                format!(
+                    "Invalid value type at `{at}`: expected a positive integer, but found {}: `{v}`",
+                    crate::extract::json_kind(v)
+                ),
+            )
         }),
     }
 }
@@ -155,13 +162,13 @@ pub fn parse_query(i: usize, q: &Value) -> AppResult<Query> {
     };
     let paging = ["offset", "limit", "page", "hitsPerPage"];
     if let Some(field) = paging.into_iter().find(|k| body.get(*k).is_some_and(|v| !v.is_null())) {
-        return Err(meili(400, "invalid_multi_search_query_pagination", format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search")));
+        return Err(meili(400, "invalid_multi_search_query_pagination", format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from the query or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search")));
     }
     if let Some(Value::Array(facets)) = body.get("facets") {
         if !facets.is_empty() {
             let names: Vec<String> =
                 facets.iter().map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string)).collect();
-            return Err(meili(400, "invalid_multi_search_query_facets", format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search")));
+            return Err(meili(400, "invalid_multi_search_query_facets", format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from the query or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search")));
         }
     }
     for k in ["sort", "distinct"] {
@@ -261,7 +268,20 @@ fn with_pins(pins: Vec<(u32, Scored)>, skip: usize, take: usize, organic: Vec<Sc
     miroir::search_rules::pins::merge_into_page(pins, skip, take, prefix)
 }
 
+/// Whether a hit has ranking values to compare: a placeholder query's hits have none (empty
+/// details), and Meilisearch's `weighted_scores::compare` puts them after every scored hit,
+/// whatever their weight (checked against a real Meilisearch 1.50). Without details, assumed.
+fn has_values(hit: &Value) -> bool {
+    hit.get("_rankingScoreDetails").and_then(Value::as_object).is_none_or(|d| !d.is_empty())
+}
+
 pub fn before(a: &Scored, b: &Scored) -> bool {
+    match (has_values(&a.hit), has_values(&b.hit)) {
+        (true, false) => return true,
+        (false, true) => return false,
+        (false, false) => return a.position < b.position,
+        (true, true) => {}
+    }
     match cmp_weighted(a.weighted, b.weighted) {
         std::cmp::Ordering::Greater => true,
         std::cmp::Ordering::Equal => a.position < b.position,
@@ -444,13 +464,22 @@ pub async fn search(
         let wanted = facets.by_index.get(uid).and_then(|f| f.as_deref());
         let counted: Vec<&Query> = counted.iter().collect();
         let (count, computed, miss) = union_count(app, uid, &counted, wanted, policy).await.map_err(|e| {
-            // A node names a facet error itself (`Inside .federation.facetsByIndex…`).
-            let facet_error = e.body()["message"].as_str().is_some_and(|m| m.starts_with("Inside `.federation."));
-            if facet_error {
-                e
-            } else {
-                e.inside(&inside(qs[0].position))
-            }
+            // The node's own federated search names its queries from 0: the client's positions
+            // replace them (Meilisearch names the index's first query for a facet error).
+            let mut body = e.body();
+            let Some(message) = body["message"].as_str().map(str::to_string) else { return e };
+            let rest = message
+                .strip_prefix("Inside `.queries[")
+                .and_then(|r| r.split_once("]`: "))
+                .and_then(|(n, rest)| Some((qs.get(n.parse::<usize>().ok()?)?.position, rest)));
+            let message = match rest {
+                Some((position, rest)) => format!("{}{rest}", inside(position)),
+                None if message.starts_with("Inside `.federation.") => format!("{}{message}", inside(qs[0].position)),
+                None => return e.inside(&inside(qs[0].position)),
+            };
+            body["message"] = Value::from(message);
+            let status = e.forwarded.as_ref().map_or(400, |f| f.0.as_u16());
+            AppError::forwarded(status, body)
         })?;
         total += count;
         missing.extend(miss);
@@ -474,7 +503,16 @@ pub async fn search(
                     listed.push((uid.as_str(), &index.settings, names.as_slice()));
                 }
             }
-            let by_count = federated_facets::check_orders(listed.into_iter())?;
+            let by_count = federated_facets::check_orders(listed.into_iter()).map_err(|e| {
+                // Meilisearch names the index where the orders part, and its first query.
+                let mut body = e.body();
+                let message = body["message"].as_str().unwrap_or_default().to_string();
+                let uid = message.split("but index `").nth(1).and_then(|r| r.split('`').next()).unwrap_or_default();
+                let first =
+                    by_index.get(uid).map(|qs| format!("Inside `.queries[{}]`: ", qs[0].position)).unwrap_or_default();
+                body["message"] = Value::from(format!("{first}Inside `.federation.facetsByIndex.{uid}`: {message}"));
+                AppError::forwarded(400, body)
+            })?;
             Some(federated_facets::merge(&facets_of, &by_count, max))
         }
         None => None,
@@ -566,6 +604,19 @@ mod tests {
         let ids: Vec<u64> = merge_index(vec![q0, q1], "id", 10).iter().map(|x| x.hit["id"].as_u64().unwrap()).collect();
         assert_eq!(ids, vec![1, 3, 2, 4]);
         assert_eq!(merge_index(vec![vec![s(1.0, 0, 1), s(0.5, 0, 2)]], "id", 1).len(), 1);
+    }
+
+    #[test]
+    fn a_placeholder_querys_hits_come_after_scored_hits_whatever_their_weight() {
+        let placeholder =
+            |w: f64, p: usize, id: u64| Scored { hit: json!({"id": id, "_rankingScoreDetails": {}}), ..s(w, p, id) };
+        let scored = |w: f64, p: usize, id: u64| Scored {
+            hit: json!({"id": id, "_rankingScoreDetails": {"words": {"order": 0, "score": w}}}),
+            ..s(w, p, id)
+        };
+        assert!(before(&scored(0.2, 1, 1), &placeholder(1.1, 0, 2)));
+        assert!(!before(&placeholder(1.1, 0, 2), &scored(0.2, 1, 1)));
+        assert!(before(&placeholder(0.5, 0, 3), &placeholder(2.0, 1, 4)), "then by query");
     }
 
     #[test]

@@ -113,7 +113,8 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
                 return Err(DevError::new(
                     "invalid_search_facets",
                     format!(
-                        "Invalid facet distribution: Attribute `{f}` is not filterable. Available facets are: `{}`.",
+                        // Meilisearch 1.50's words (checked against a real node).
+                        "Invalid facet distribution: Pattern `{f}` is not filterable. Available filterable attributes patterns are: `{}`.",
                         view.filterable.join(", ")
                     ),
                 ));

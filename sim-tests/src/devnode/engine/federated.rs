@@ -82,7 +82,13 @@ fn count(v: &Value, at: &str, code: &'static str) -> DevResult<Option<usize>> {
     match v {
         Value::Null => Ok(None),
         v => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-            DevError::new(code, format!("Invalid value type at `{at}`: expected a positive integer, but found {v}"))
+            DevError::new(
+                code,
+                format!(
+                    "Invalid value type at `{at}`: expected a positive integer, but found {}",
+                    super::federated_facets::kind(v)
+                ),
+            )
         }),
     }
 }
@@ -133,7 +139,7 @@ pub fn parse_query(i: usize, q: &Value) -> DevResult<FederatedQuery> {
     {
         return Err(DevError::new(
             "invalid_multi_search_query_pagination",
-            format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search"),
+            format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from the query or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search"),
         ));
     }
     if let Some(Value::Array(facets)) = body.get("facets") {
@@ -142,7 +148,7 @@ pub fn parse_query(i: usize, q: &Value) -> DevResult<FederatedQuery> {
                 facets.iter().map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string)).collect();
             return Err(DevError::new(
                 "invalid_multi_search_query_facets",
-                format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search"),
+                format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from the query or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search"),
             ));
         }
     }
@@ -232,6 +238,15 @@ struct Candidate<'a> {
 }
 
 fn before(a: &Candidate, b: &Candidate) -> bool {
+    // A placeholder query's hits have no ranking values: Meilisearch's weighted comparison puts
+    // them after every scored hit, whatever their weight.
+    let scored = |c: &Candidate| c.ranked.is_none_or(|r| !r.details().is_empty());
+    match (scored(a), scored(b)) {
+        (true, false) => return true,
+        (false, true) => return false,
+        (false, false) => return a.query < b.query,
+        (true, true) => {}
+    }
     match cmp_weighted(a.weighted, b.weighted) {
         std::cmp::Ordering::Greater => true,
         std::cmp::Ordering::Equal => a.query < b.query,
@@ -380,8 +395,12 @@ pub fn search<'a>(
         total += candidates.len();
         if let Some(Some(names)) = facets.by_index.get(uid) {
             let idx = index(uid)?;
-            let computed =
-                federated_facets::compute(idx, matched.values().copied(), names).map_err(|e| in_facets(uid, e))?;
+            let computed = federated_facets::compute(idx, matched.values().copied(), names).map_err(|e| {
+                // Meilisearch names the index's first query, then the facets.
+                let first = evaluated[*from].0;
+                let e = in_facets(uid, e);
+                DevError { message: format!("Inside `.queries[{first}]`: {}", e.message), ..e }
+            })?;
             facets_of.insert(uid.clone(), computed);
         }
         let local_pins = take_pins(&mut lists);
@@ -413,7 +432,16 @@ pub fn search<'a>(
                     listed.push((uid.as_str(), index(uid)?, names.as_slice()));
                 }
             }
-            let by_count = federated_facets::check_orders(listed.into_iter())?;
+            let by_count = federated_facets::check_orders(listed.into_iter()).map_err(|e| {
+                // Meilisearch names the index where the orders part, and its first query.
+                let uid = e.message.split("but index `").nth(1).and_then(|r| r.split('`').next()).unwrap_or_default();
+                let first = per_index
+                    .iter()
+                    .find(|(u, ..)| u == uid)
+                    .map(|(_, from, _)| format!("Inside `.queries[{}]`: ", evaluated[*from].0))
+                    .unwrap_or_default();
+                DevError { message: format!("{first}Inside `.federation.facetsByIndex.{uid}`: {}", e.message), ..e }
+            })?;
             Some(federated_facets::merge(&facets_of, &by_count, max))
         }
         None => None,

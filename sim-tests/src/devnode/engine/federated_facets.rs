@@ -23,7 +23,8 @@ pub struct FacetRequest {
     pub merge: Option<Option<usize>>,
 }
 
-fn kind(v: &Value) -> String {
+/// deserr's name of a JSON value in "Invalid value type" messages, with the value.
+pub(super) fn kind(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("a boolean: `{b}`"),
@@ -123,7 +124,8 @@ fn names(view: &View, facets: &[String]) -> DevResult<Vec<String>> {
             return Err(DevError::new(
                 "invalid_search_facets",
                 format!(
-                    "Invalid facet distribution: Attribute `{f}` is not filterable. Available facets are: `{}`.",
+                    // Meilisearch 1.50's words for `facetsByIndex` (checked against a real node).
+                    "Invalid facet distribution: Pattern `{f}` is not filterable. Available filterable attributes patterns are: `{}`.",
                     view.filterable.join(", ")
                 ),
             ));

@@ -39,10 +39,20 @@ pub async fn get_with_failover(
     candidates: &[NodeId],
     path: &str,
 ) -> AppResult<Value> {
+    send_with_failover(app, map, candidates, NodeRequest::get(path)).await
+}
+
+/// Sends `request` to the first candidate that answers; a node's 4xx is the answer, not a failure.
+pub async fn send_with_failover(
+    app: &AppState,
+    map: &RoutingMap,
+    candidates: &[NodeId],
+    request: NodeRequest,
+) -> AppResult<Value> {
     let mut last = None;
     for node in candidates {
         let Some(url) = map.nodes.get(node).map(|n| n.url.as_str()) else { continue };
-        match app.nodes.json(url, NodeRequest::get(path)).await {
+        match app.nodes.json(url, request.clone()).await {
             Ok(v) => return Ok(v),
             Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
             Err(e) => {

@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use miroir::placement::{canonical_doc_id, shard_of};
-use miroir_node_client::{Method, NodeError, NodeRequest};
+use miroir_node_client::{Method, NodeRequest};
 use serde_json::{json, Map, Value};
 
 use super::{add_search_rules, degraded_headers, merged_search, new_request_uid, policy};
@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
-use crate::read::read_candidates;
+use crate::read::{read_candidates, send_with_failover};
 use crate::scatter::MissingPolicy;
 
 const PARAMS: &[&str] = &[
@@ -127,35 +127,18 @@ async fn reference(
     if let Some(rule) = tenant {
         body["filter"] = rule;
     }
-    let path = format!("/indexes/{uid}/documents/fetch");
-    let mut last = None;
-    for node in read_candidates(&map, uid, shard_of(id, index.shards)) {
-        let Some(url) = map.nodes.get(&node).map(|n| n.url.clone()) else { continue };
-        match app.nodes.json(&url, NodeRequest::json(Method::Post, path.clone(), &body)).await {
-            Ok(v) => {
-                let Some(doc) = v.get("results").and_then(Value::as_array).and_then(|r| r.first()) else {
-                    return Ok(None);
-                };
-                let embeddings = doc
-                    .pointer(&format!("/_vectors/{}/embeddings", embedder.replace('~', "~0").replace('/', "~1")))
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                return Ok(Some(embeddings));
-            }
-            Err(NodeError::Status { status, body }) if status < 500 => {
-                return Err(as_similar(AppError::forwarded(status, body)))
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(AppError::new(
-        Code::MIROIR_UNAVAILABLE,
-        format!(
-            "No copy could serve the reference document: {}",
-            last.map_or_else(|| "no in-sync copy".into(), |e| e.to_string())
-        ),
-    ))
+    let request = NodeRequest::json(Method::Post, format!("/indexes/{uid}/documents/fetch"), &body);
+    let candidates = read_candidates(&map, uid, shard_of(id, index.shards));
+    let answer = send_with_failover(app, &map, &candidates, request).await.map_err(as_similar)?;
+    let Some(doc) = answer.get("results").and_then(Value::as_array).and_then(|r| r.first()) else {
+        return Ok(None);
+    };
+    let embeddings = doc
+        .pointer(&format!("/_vectors/{}/embeddings", embedder.replace('~', "~0").replace('/', "~1")))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    Ok(Some(embeddings))
 }
 
 async fn similar(

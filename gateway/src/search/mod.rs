@@ -285,7 +285,7 @@ async fn hybrid_search(
     };
     let kw_hits = take_hits(&mut kw);
     let kw_seen: std::collections::BTreeSet<String> =
-        kw_hits.iter().filter_map(|h| pins::id(h, &primary_key)).collect();
+        kw_hits.iter().filter_map(|h| pins::id_of(h, &primary_key)).collect();
     let keyword_alone = hybrid::good_enough(&kw_hits, wanted, ratio);
     let (mut answer, ranked): (Value, Vec<(Value, bool)>) = if keyword_alone {
         (kw, kw_hits.into_iter().map(|h| (h, false)).collect())
@@ -302,7 +302,7 @@ async fn hybrid_search(
             // by position as milli's hybrid merge does.
             let organic: Vec<(Value, bool)> = ranked
                 .into_iter()
-                .filter(|(h, _)| pins::id(h, &primary_key).is_none_or(|id| !p.ids.contains(&id)))
+                .filter(|(h, _)| pins::id_of(h, &primary_key).is_none_or(|id| !p.ids.contains(&id)))
                 .take(start + count)
                 .collect();
             let mut placed: Vec<(u32, (Value, bool))> =
@@ -444,13 +444,14 @@ async fn merged_search(
     };
     let path = format!("/indexes/{uid}/search");
     let gathered = scatter(app, &map, uid, &path, build, app.read_deadline(), policy).await?;
-    let parsed = raw::parse(
+    let mut parsed = raw::parse(
         gathered.answers.iter().map(|a| a.body.as_ref()),
         &primary_key,
         distinct.as_ref().map(|d| d.attr.as_str()),
     )
     .map_err(|e| AppError::new(Code::MIROIR_UNAVAILABLE, format!("A node answered an unreadable search: {e}")))?;
-    let mut answers = parsed.answers.clone();
+    // The merge consumes the keys; rendering reads the raw hits, not these.
+    let mut answers = std::mem::take(&mut parsed.answers);
     if let Some(d) = &distinct {
         spec.total_override = d.total(&answers, offset_mode);
     }

@@ -68,11 +68,7 @@ fn quoted(id: &str) -> String {
 }
 
 /// A hit's primary key as the rules name documents.
-pub fn id(doc: &Value, pk: &str) -> Option<String> {
-    id_of(doc, pk)
-}
-
-fn id_of(doc: &Value, pk: &str) -> Option<String> {
+pub fn id_of(doc: &Value, pk: &str) -> Option<String> {
     match doc.get(pk)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -61,17 +61,12 @@ pub fn similar(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
         match body.get(k) {
             None | Some(Value::Null) => Ok(if k == "limit" { 20 } else { 0 }),
             Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
-                let kind = match v {
-                    Value::String(_) => "a string",
-                    Value::Bool(_) => "a boolean",
-                    Value::Array(_) => "an array",
-                    Value::Object(_) => "an object",
-                    Value::Number(n) if n.as_i64().is_some_and(|i| i < 0) => "a negative integer",
-                    _ => "a number",
-                };
                 DevError::new(
                     format!("invalid_similar_{k}"),
-                    format!("Invalid value type at `.{k}`: expected a positive integer, but found {kind}: `{v}`"),
+                    format!(
+                        "Invalid value type at `.{k}`: expected a positive integer, but found {}",
+                        super::federated_facets::kind(v)
+                    ),
                 )
             }),
         }

@@ -31,7 +31,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// The routing class of a route (DESIGN §4), the label latency is reported under.
+/// The routing class of a route (docs/metrics.md), the label latency is reported under.
 pub fn route_class(method: &str, route: &str) -> &'static str {
     let r = route;
     if r.ends_with("/search") || r.ends_with("/multi-search") || r.ends_with("/facet-search") || r.ends_with("/similar")

@@ -1,4 +1,4 @@
-//! Topology changes end to end (DESIGN §7): real coordinators, gateways and dev nodes on
+//! Topology changes end to end (docs/migrations.md): real coordinators, gateways and dev nodes on
 //! loopback, clients writing and updating all along. After every change: each acknowledged
 //! document is on every in-sync owner of its shard at its last acknowledged version, and no node
 //! holds documents of a shard it does not own. A replica group added under writes is filled and

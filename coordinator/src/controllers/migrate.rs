@@ -1,4 +1,4 @@
-//! Drives one migration (DESIGN §7) from whatever phase the committed state says it is in, so a
+//! Drives one migration (docs/migrations.md) from whatever phase the committed state says it is in, so a
 //! new leader resumes where the old one stopped. Each step ends with the command that commits
 //! the next phase; a refused command (the migration was reset, aborted or finished meanwhile)
 //! just makes the loop read the state again.

@@ -8,10 +8,11 @@ use serde_json::json;
 use crate::command::{Command, Response};
 use crate::error::CommandError;
 use crate::ids::{MigrationId, NodeId, ShardId};
-use crate::keys::FieldChange;
-use crate::placement::{is_valid_index_uid, top_rf};
-use crate::settings::merge_settings;
+use crate::placement::top_rf;
 use crate::state::*;
+use miroir_meili::is_valid_index_uid;
+use miroir_meili::keys::FieldChange;
+use miroir_meili::settings::merge_settings;
 
 /// Largest shard count an index may have; beyond it the map stops being small.
 pub const MAX_SHARDS: u32 = 4096;
@@ -193,10 +194,12 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
             }
         }
         SwapIndexes { swaps } => {
-            let refused =
-                |r: crate::swap::SwapRefusal| CommandError::SwapRefused { code: r.code.into(), message: r.message };
-            crate::swap::check_duplicates(swaps).map_err(refused)?;
-            crate::swap::check_exist(|uid| s.indexes.contains_key(uid), swaps).map_err(refused)?;
+            let refused = |r: miroir_meili::MeiliError| CommandError::SwapRefused {
+                code: r.code.name.into(),
+                message: r.message,
+            };
+            miroir_meili::swap::check_duplicates(swaps).map_err(refused)?;
+            miroir_meili::swap::check_exist(|uid| s.indexes.contains_key(uid), swaps).map_err(refused)?;
             if let Some(uid) = crate::swap::migrating(s, swaps).first() {
                 return Err(CommandError::IndexMigrating((*uid).clone()));
             }
@@ -507,8 +510,8 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
         }
         CreateDefaultApiKeys { uids, at } => {
             if !s.default_api_keys_created {
-                let keys = crate::keys::default_keys(uids, *at);
-                if uids.len() != crate::keys::DEFAULT_KEYS.len() {
+                let keys = miroir_meili::keys::default_keys(uids, *at);
+                if uids.len() != miroir_meili::keys::DEFAULT_KEYS.len() {
                     return Err(invalid("default keys", format!("{} uids given, {} needed", uids.len(), keys.len())));
                 }
                 for k in &keys {
@@ -597,8 +600,8 @@ pub(crate) fn invalid(what: &'static str, reason: String) -> CommandError {
     CommandError::InvalidArgument { what: what.into(), reason }
 }
 
-fn check_api_key(key: &crate::keys::ApiKey) -> Result<()> {
-    use crate::keys::KeyProblem;
+fn check_api_key(key: &miroir_meili::keys::ApiKey) -> Result<()> {
+    use miroir_meili::keys::KeyProblem;
     key.check().map_err(|p| match p {
         KeyProblem::Uid => invalid("api key uid", format!("`{}` is not a lowercase hyphenated UUID", key.uid)),
         KeyProblem::Action(a) => invalid("api key action", format!("`{a}` is not an action")),

@@ -198,7 +198,7 @@ pub enum Command {
     /// gateway validated the update.
     PutSearchRule {
         uid: String,
-        update: Box<crate::search_rules::RuleUpdate>,
+        update: Box<miroir_meili::search_rules::RuleUpdate>,
         at: Millis,
     },
     /// Deleting a rule that does not exist succeeds, as in Meilisearch.
@@ -213,13 +213,13 @@ pub enum Command {
 
     /// Creates an API key (`POST /keys`); the gateway parsed it, `apply` validates it again.
     CreateApiKey {
-        key: crate::keys::ApiKey,
+        key: miroir_meili::keys::ApiKey,
     },
     /// `PATCH /keys/{key}`: only the name and description change.
     UpdateApiKey {
         uid: String,
-        name: crate::keys::FieldChange,
-        description: crate::keys::FieldChange,
+        name: miroir_meili::keys::FieldChange,
+        description: miroir_meili::keys::FieldChange,
         at: Millis,
     },
     DeleteApiKey {

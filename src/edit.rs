@@ -10,9 +10,6 @@ use serde_json::Value;
 
 use crate::settings::SHARD_FIELD;
 
-/// Meilisearch's task type of an edition.
-pub const KIND: &str = "documentEdition";
-
 /// How Rhai's error display starts the frame of a failed call to `eval`.
 const EVAL_FRAME: &str = "\nin call to function 'eval' (line ";
 

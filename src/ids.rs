@@ -15,4 +15,4 @@ pub type MigrationId = u64;
 /// A gateway instance id.
 pub type GatewayId = String;
 /// Milliseconds since the Unix epoch. Time enters the state only inside commands.
-pub type Millis = u64;
+pub use miroir_meili::Millis;

@@ -3,21 +3,22 @@
 //! Nothing in this crate performs I/O, reads a clock or draws randomness: `apply` must give the
 //! same state on every coordinator peer for the same log, and placement must give the same owners
 //! on every gateway for the same map.
+//!
+//! What Meilisearch means by a name (error codes, task types, request checks, API keys, search
+//! rules) is `miroir_meili`'s; this crate is what Miroir adds: nodes, groups, placements,
+//! migrations, the task log and the commands that change them.
 
 pub mod apply;
 pub mod cancel;
 pub mod command;
 pub mod edit;
 pub mod error;
-pub mod fields;
 pub mod ids;
-pub mod keys;
 pub mod map;
 pub mod placement;
 pub mod progress;
 pub mod proposal;
 pub mod rebalance;
-pub mod search_rules;
 pub mod settings;
 pub mod state;
 pub mod swap;

@@ -25,10 +25,10 @@ pub struct RoutingMap {
     /// Dynamic search rules: gateways serve `/dynamic-search-rules` from the map and apply the
     /// rules to searches themselves (nodes never see them).
     #[serde(default)]
-    pub search_rules: crate::search_rules::SearchRules,
+    pub search_rules: miroir_meili::search_rules::SearchRules,
     /// API keys by uid: gateways authorise every request locally against them.
     #[serde(default)]
-    pub api_keys: BTreeMap<String, crate::keys::ApiKey>,
+    pub api_keys: BTreeMap<String, miroir_meili::keys::ApiKey>,
     #[serde(default)]
     pub default_api_keys_created: bool,
     /// Deleted indexes that nodes may still hold (see `ClusterState::deleting`): a gateway waits

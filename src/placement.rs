@@ -72,11 +72,6 @@ fn is_valid_id_str(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Meilisearch's index uid rule.
-pub fn is_valid_index_uid(uid: &str) -> bool {
-    !uid.is_empty() && uid.len() <= 400 && uid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,10 +33,10 @@ pub struct ClusterState {
     pub webhooks: BTreeMap<String, crate::webhook::Webhook>,
     /// Dynamic search rules (`/dynamic-search-rules`).
     #[serde(default)]
-    pub search_rules: crate::search_rules::SearchRules,
+    pub search_rules: miroir_meili::search_rules::SearchRules,
     /// API keys by uid (no secret: values are derived from the master key by gateways).
     #[serde(default)]
-    pub api_keys: BTreeMap<String, crate::keys::ApiKey>,
+    pub api_keys: BTreeMap<String, miroir_meili::keys::ApiKey>,
     /// Set once the default keys were created, so they are never created twice.
     #[serde(default)]
     pub default_api_keys_created: bool,

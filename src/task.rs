@@ -7,21 +7,7 @@ use serde_json::Value;
 
 use crate::ids::{IndexUid, Millis, NodeId, TaskUid};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum TaskStatus {
-    Enqueued,
-    Processing,
-    Succeeded,
-    Failed,
-    Canceled,
-}
-
-impl TaskStatus {
-    pub fn is_finished(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Canceled)
-    }
-}
+pub use miroir_meili::{TaskKind, TaskStatus};
 
 /// One node's share of a Miroir task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +45,7 @@ pub struct Task {
     pub uid: TaskUid,
     pub index_uid: Option<IndexUid>,
     /// Meilisearch's task type, e.g. `documentAdditionOrUpdate`.
-    pub kind: String,
+    pub kind: TaskKind,
     pub status: TaskStatus,
     pub details: Value,
     pub error: Option<Value>,
@@ -82,7 +68,7 @@ pub struct Task {
 #[serde(rename_all = "camelCase")]
 pub struct NewTask {
     pub index_uid: Option<IndexUid>,
-    pub kind: String,
+    pub kind: TaskKind,
     pub details: Value,
     /// `(node, node task uid)` for every node the write was enqueued on.
     pub node_tasks: Vec<(NodeId, u64)>,
@@ -120,7 +106,7 @@ pub struct NodeTaskReport {
 pub struct TaskFilter {
     pub uids: Option<Vec<TaskUid>>,
     pub statuses: Option<Vec<TaskStatus>>,
-    pub types: Option<Vec<String>>,
+    pub types: Option<Vec<TaskKind>>,
     pub index_uids: Option<Vec<IndexUid>>,
     pub canceled_by: Option<Vec<TaskUid>>,
     pub before_enqueued_at: Option<Millis>,
@@ -158,7 +144,7 @@ impl TaskFilter {
             && before(self.before_finished_at, t.finished_at)
             && after(self.after_finished_at, t.finished_at)
             && self.authorized_indexes.as_ref().is_none_or(|patterns| {
-                t.index_uid.as_ref().is_some_and(|i| patterns.iter().any(|p| crate::keys::pattern_matches(p, i)))
+                t.index_uid.as_ref().is_some_and(|i| patterns.iter().any(|p| miroir_meili::keys::pattern_matches(p, i)))
             })
     }
 }
@@ -219,7 +205,7 @@ impl TaskLog {
         let mut task = Task {
             uid,
             index_uid: new.index_uid.clone(),
-            kind: new.kind.clone(),
+            kind: new.kind,
             status,
             details: new.details.clone(),
             error,
@@ -326,7 +312,9 @@ fn fold(task: &mut Task) {
             }
         }
         let function = task.details.get("function").and_then(Value::as_str);
-        if let (true, Some(error), Some(function)) = (task.kind == crate::edit::KIND, task.error.as_mut(), function) {
+        if let (true, Some(error), Some(function)) =
+            (task.kind == TaskKind::DocumentEdition, task.error.as_mut(), function)
+        {
             crate::edit::unwrap_error(error, function);
         }
     }
@@ -371,7 +359,7 @@ fn fill_details(task: &mut Task) {
     const COUNTS: [&str; 3] = ["indexedDocuments", "editedDocuments", "deletedDocuments"];
     let status = task.status;
     // `Details::to_failed`: a failed edition edited 0 documents and leaves its deletions unknown.
-    let edition = task.kind == crate::edit::KIND;
+    let edition = task.kind == TaskKind::DocumentEdition;
     let summed: Vec<(&str, Option<u64>)> = COUNTS.iter().map(|key| (*key, sum_count(&task.node_tasks, key))).collect();
     let Some(details) = task.details.as_object_mut() else { return };
     for (key, sum) in summed {
@@ -439,7 +427,7 @@ mod tests {
         for i in 0..n {
             let new = NewTask {
                 index_uid: Some(if i % 2 == 0 { "even" } else { "odd" }.into()),
-                kind: "documentAdditionOrUpdate".into(),
+                kind: TaskKind::DocumentAdditionOrUpdate,
                 details: json!({}),
                 node_tasks: vec![("n".into(), i)],
                 finished: (i % 3 == 0).then_some((TaskStatus::Succeeded, None)),
@@ -495,7 +483,7 @@ mod tests {
         let mut log = log(4);
         let global = NewTask {
             index_uid: None,
-            kind: "taskDeletion".into(),
+            kind: TaskKind::TaskDeletion,
             details: json!({}),
             node_tasks: vec![],
             finished: None,
@@ -526,7 +514,7 @@ mod tests {
         Task {
             uid: 1,
             index_uid: Some("i".into()),
-            kind: "documentAdditionOrUpdate".into(),
+            kind: TaskKind::DocumentAdditionOrUpdate,
             status: TaskStatus::Enqueued,
             details: json!({"receivedDocuments": 3, "indexedDocuments": null}),
             error: None,
@@ -599,7 +587,7 @@ mod tests {
     #[test]
     fn deleted_documents_are_counted_once_per_copy_set() {
         let mut t = addition(1000);
-        t.kind = "documentDeletion".into();
+        t.kind = TaskKind::DocumentDeletion;
         t.details = json!({"providedIds": 5, "deletedDocuments": null});
         // a counts the ids of its shards, b received copies of them and counts none.
         t.node_tasks[0].details = Some(json!({"providedIds": 3, "deletedDocuments": 3}));
@@ -614,7 +602,7 @@ mod tests {
     fn an_edition_counts_each_shard_once_and_a_failed_one_shows_what_meilisearch_shows() {
         let edition = || {
             let mut t = addition(1000);
-            t.kind = crate::edit::KIND.into();
+            t.kind = TaskKind::DocumentEdition;
             t.details = json!({"editedDocuments": null, "deletedDocuments": null, "originalFilter": null, "context": null, "function": "1"});
             t.node_tasks[0].details = Some(json!({"editedDocuments": 4, "deletedDocuments": 4}));
             t.node_tasks[0].share = Some(Share { sent: 1, counted: 1 });
@@ -643,7 +631,7 @@ mod tests {
         let mut log = TaskLog::default();
         let new = |finished| NewTask {
             index_uid: Some("i".into()),
-            kind: "documentDeletion".into(),
+            kind: TaskKind::DocumentDeletion,
             details: json!({"providedIds": 2, "deletedDocuments": null}),
             node_tasks: vec![],
             finished,

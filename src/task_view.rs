@@ -6,21 +6,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::ids::Millis;
-use crate::task::{Task, TaskStatus};
+use crate::task::Task;
 
 pub fn rfc3339(ms: Millis) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     t.format(&Rfc3339).unwrap_or_default()
-}
-
-pub fn status_str(s: TaskStatus) -> &'static str {
-    match s {
-        TaskStatus::Enqueued => "enqueued",
-        TaskStatus::Processing => "processing",
-        TaskStatus::Succeeded => "succeeded",
-        TaskStatus::Failed => "failed",
-        TaskStatus::Canceled => "canceled",
-    }
 }
 
 /// ISO 8601 duration, as Meilisearch prints it (`PT0.123456S`).
@@ -33,7 +23,7 @@ pub fn view(task: &Task) -> Value {
         "uid": task.uid,
         "batchUid": task.started_at.map(|_| task.uid),
         "indexUid": task.index_uid,
-        "status": status_str(task.status),
+        "status": task.status.as_str(),
         "type": task.kind,
         "canceledBy": task.canceled_by,
         "details": task.details,
@@ -59,8 +49,8 @@ pub fn batch_view(task: &Task) -> Option<Value> {
         "details": task.details,
         "stats": {
             "totalNbTasks": 1,
-            "status": one(status_str(task.status)),
-            "types": one(&task.kind),
+            "status": one(task.status.as_str()),
+            "types": one(task.kind.as_str()),
             "indexUids": task.index_uid.as_deref().map_or(json!({}), one),
         },
         "duration": task.finished_at.map(|f| duration(f.saturating_sub(started))),

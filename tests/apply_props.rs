@@ -62,7 +62,7 @@ fn command() -> impl Strategy<Value = Command> {
         1 => (0u64..6).prop_map(|id| Command::FinishMigration { id }),
         1 => (0u64..6).prop_map(|id| Command::AbortMigration { id }),
         1 => (prop::collection::vec(name(NODES), 0..3), at.clone()).prop_map(|(nodes, at)| Command::RegisterTasks {
-            tasks: vec![NewTask { index_uid: Some("movies".into()), kind: "documentAdditionOrUpdate".into(), details: json!({}), node_tasks: nodes.into_iter().enumerate().map(|(i, n)| (n, i as u64)).collect(), finished: None, shares: vec![] }],
+            tasks: vec![NewTask { index_uid: Some("movies".into()), kind: miroir_meili::TaskKind::DocumentAdditionOrUpdate, details: json!({}), node_tasks: nodes.into_iter().enumerate().map(|(i, n)| (n, i as u64)).collect(), finished: None, shares: vec![] }],
             at,
         }),
         1 => (0u64..8, name(NODES), task_status()).prop_map(|(task, node, status)| Command::ReportNodeTasks {
@@ -388,7 +388,7 @@ fn task_folds_node_states() {
     let mut s = ClusterState::default();
     let new = NewTask {
         index_uid: Some("i".into()),
-        kind: "documentAdditionOrUpdate".into(),
+        kind: miroir_meili::TaskKind::DocumentAdditionOrUpdate,
         details: json!({"receivedDocuments": 2}),
         node_tasks: vec![("a".into(), 7), ("b".into(), 9)],
         finished: None,
@@ -436,7 +436,7 @@ fn task_log_is_compacted_oldest_finished_first() {
         .unwrap();
     let new = |finished: bool| NewTask {
         index_uid: None,
-        kind: "indexCreation".into(),
+        kind: miroir_meili::TaskKind::IndexCreation,
         details: json!({}),
         // An unfinished task waits for a node; one with nothing to wait for is born finished.
         node_tasks: vec![("a".into(), 1)],

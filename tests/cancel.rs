@@ -23,7 +23,7 @@ fn cluster() -> (ClusterState, u64) {
     run(&mut s, Command::CreateIndex { uid: "a".into(), primary_key: None, shards: Some(6), rf: Some(2), at: 1 });
     let task = NewTask {
         index_uid: Some("a".into()),
-        kind: "documentAdditionOrUpdate".into(),
+        kind: miroir_meili::TaskKind::DocumentAdditionOrUpdate,
         details: json!({"receivedDocuments": 3, "indexedDocuments": null}),
         node_tasks: NODES.iter().enumerate().map(|(k, n)| (n.to_string(), k as u64 + 10)).collect(),
         finished: None,
@@ -33,7 +33,7 @@ fn cluster() -> (ClusterState, u64) {
     // A task with no node task (work the coordinator did): finished when registered.
     let bare = NewTask {
         index_uid: None,
-        kind: "indexSwap".into(),
+        kind: miroir_meili::TaskKind::IndexSwap,
         details: json!({}),
         node_tasks: vec![],
         finished: None,

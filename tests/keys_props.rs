@@ -2,9 +2,9 @@
 //! is valid, the default keys are created once, and key commands round-trip through JSON.
 
 use miroir::command::Command;
-use miroir::keys::{ApiKey, FieldChange, DEFAULT_KEYS};
 use miroir::state::ClusterState;
 use miroir::{apply, CommandError};
+use miroir_meili::keys::{ApiKey, FieldChange, DEFAULT_KEYS};
 use proptest::prelude::*;
 
 const UIDS: &[&str] = &[

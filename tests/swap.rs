@@ -32,7 +32,7 @@ fn cluster() -> ClusterState {
     }
     let task = |uid: &str| NewTask {
         index_uid: Some(uid.into()),
-        kind: "documentAdditionOrUpdate".into(),
+        kind: miroir_meili::TaskKind::DocumentAdditionOrUpdate,
         details: json!({}),
         node_tasks: vec![],
         finished: None,
@@ -167,18 +167,18 @@ fn a_name_still_being_deleted_on_nodes_is_not_swapped_to() {
 
 #[test]
 fn bodies_are_parsed_with_meilisearchs_errors() {
-    use miroir::swap::parse;
+    use miroir_meili::swap::parse;
     let e = |v: serde_json::Value| parse(&v).map(|_| ()).unwrap_err();
     let r = e(json!("doggo"));
     assert_eq!(
-        (r.code, r.message.as_str()),
+        (r.code.name, r.message.as_str()),
         ("bad_request", "Invalid value type: expected an array, but found a string: `\"doggo\"`")
     );
     let r = e(json!(["doggo"]));
     assert_eq!(r.message, "Invalid value type at `[0]`: expected an object, but found a string: `\"doggo\"`");
     let r = e(json!([{"indexes": "doggo"}]));
     assert_eq!(
-        (r.code, r.message.as_str()),
+        (r.code.name, r.message.as_str()),
         (
             "invalid_swap_indexes",
             "Invalid value type at `[0].indexes`: expected an array, but found a string: `\"doggo\"`"
@@ -195,7 +195,7 @@ fn bodies_are_parsed_with_meilisearchs_errors() {
     assert_eq!(r.code, "invalid_swap_duplicate_index_found");
     let r = e(json!([{"indexes": ["kefir", "intel"], "rename": "hello"}]));
     assert_eq!(
-        (r.code, r.message.as_str()),
+        (r.code.name, r.message.as_str()),
         (
             "invalid_swap_rename",
             "Invalid value type at `[0].rename`: expected a boolean, but found a string: `\"hello\"`"

@@ -33,7 +33,7 @@ fn tasks(n: usize, bytes: usize) -> Command {
     let tasks = (0..n)
         .map(|i| NewTask {
             index_uid: Some("movies".into()),
-            kind: "documentAdditionOrUpdate".into(),
+            kind: miroir_meili::TaskKind::DocumentAdditionOrUpdate,
             details: json!({ "i": i, "blob": blob }),
             node_tasks: Default::default(),
             finished: None,

@@ -109,10 +109,10 @@ fn query_error(serde_message: &str) -> AppError {
 
 /// A query parameter that must be a non-negative integer, refused with Meilisearch's `code` for
 /// that parameter.
-pub fn uint_param(raw: Option<&str>, name: &str, code: &'static str) -> Result<Option<usize>, AppError> {
+pub fn uint_param(raw: Option<&str>, name: &str, code: Code) -> Result<Option<usize>, AppError> {
     raw.map(|s| {
         s.parse().map_err(|_| {
-            invalid_param(
+            AppError::new(
                 code,
                 format!("Invalid value in parameter `{name}`: could not parse `{s}` as a positive integer"),
             )
@@ -122,36 +122,16 @@ pub fn uint_param(raw: Option<&str>, name: &str, code: &'static str) -> Result<O
 }
 
 /// A boolean query parameter (`true` or `false`).
-pub fn bool_param(raw: Option<&str>, name: &str, code: &'static str) -> Result<Option<bool>, AppError> {
+pub fn bool_param(raw: Option<&str>, name: &str, code: Code) -> Result<Option<bool>, AppError> {
     raw.map(|s| match s {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(invalid_param(
+        _ => Err(AppError::new(
             code,
             format!("Invalid value in parameter `{name}`: could not parse `{s}` as a boolean, expected either `true` or `false`"),
         )),
     })
     .transpose()
-}
-
-/// A 400 `invalid_request` error with one of Meilisearch's parameter-specific codes.
-pub fn invalid_param(code: &'static str, message: String) -> AppError {
-    AppError::new(Code { name: code, ..Code::BAD_REQUEST }, message)
-}
-
-/// How deserr names a JSON value's kind in Meilisearch's "Invalid value type" messages.
-pub fn json_kind(v: &serde_json::Value) -> &'static str {
-    use serde_json::Value;
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_u64() => "a positive integer",
-        Value::Number(n) if n.is_i64() => "a negative integer",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
@@ -163,9 +143,9 @@ mod tests {
         let e = query_error("unknown field `doggo`, expected one of `offset`, `limit`");
         assert_eq!(e.message, "Unknown parameter `doggo`: expected one of `offset`, `limit`");
         assert_eq!(e.code, Code::BAD_REQUEST);
-        let e = uint_param(Some("x"), "limit", "invalid_task_limit").unwrap_err();
-        assert_eq!(e.code.name, "invalid_task_limit");
+        let e = uint_param(Some("x"), "limit", Code::INVALID_TASK_LIMIT).unwrap_err();
+        assert_eq!(e.code, Code::INVALID_TASK_LIMIT);
         assert_eq!(e.message, "Invalid value in parameter `limit`: could not parse `x` as a positive integer");
-        assert_eq!(uint_param(Some("7"), "limit", "c").unwrap(), Some(7));
+        assert_eq!(uint_param(Some("7"), "limit", Code::INVALID_TASK_LIMIT).unwrap(), Some(7));
     }
 }

@@ -59,7 +59,7 @@ pub fn check(map: &RoutingMap, method: &Method, path: &str) -> Result<(), AppErr
     if map.experimental_features.get(flag).and_then(|v| v.as_bool()) == Some(true) {
         return Ok(());
     }
-    let code = Code { name: "feature_not_enabled", ..Code::BAD_REQUEST };
+    let code = Code::FEATURE_NOT_ENABLED;
     Err(AppError::new(code, format!("{action} requires enabling the `{feature}` experimental feature. See {link}")))
 }
 
@@ -71,7 +71,7 @@ mod tests {
     fn gated_routes_answer_feature_not_enabled_until_the_feature_is_on() {
         let mut map = RoutingMap::default();
         let e = check(&map, &Method::POST, "/indexes/movies/documents/edit").unwrap_err();
-        assert_eq!(e.code.name, "feature_not_enabled");
+        assert_eq!(e.code, Code::FEATURE_NOT_ENABLED);
         assert_eq!(e.message, "Using the documents edit route requires enabling the `edit documents by function` experimental feature. See https://github.com/orgs/meilisearch/discussions/762");
         assert!(check(&map, &Method::GET, "/tasks/3/documents").is_err());
         assert!(check(&map, &Method::PATCH, "/dynamic-search-rules/r1").is_err());

@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-pub use miroir::settings::{max_values_per_facet, node_patch, node_settings, SETTINGS, SHARD_FIELD};
+pub use miroir::settings::{max_values_per_facet, node_patch, node_settings, SHARD_FIELD};
+pub use miroir_meili::settings::SETTINGS;
 
 pub fn by_segment(segment: &str) -> Option<(&'static str, &'static str)> {
     SETTINGS.iter().find(|(s, _, _)| *s == segment).map(|(_, key, verb)| (*key, *verb))

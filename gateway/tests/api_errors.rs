@@ -104,6 +104,49 @@ async fn reads_from_the_replicated_state() {
     assert_error(call(&r, "POST", "/tasks/cancel", None, b"").await, 400, "missing_task_filters");
 }
 
+/// Every task type and status Meilisearch names is a valid filter, whatever its case, as on one
+/// Meilisearch: the gateway once kept its own list, which lacked the rule types it creates itself.
+#[tokio::test]
+async fn task_filters_accept_every_meilisearch_task_type_and_status() {
+    let (r, cluster, app) = gateway().await;
+    // Rule changes wait for the gateway to install the map that carries them.
+    let follower = tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
+    let features = json!({"dynamicSearchRules": true}).as_object().unwrap().clone();
+    let (_, version) = cluster.apply(Command::SetExperimentalFeatures { features }).unwrap();
+    while app.map().version < version {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rule =
+        json!({"actions": [{"selector": {"indexUid": "movies", "id": "1"}, "action": {"type": "pin", "position": 0}}]});
+    let (status, body) =
+        call(&r, "PATCH", "/dynamic-search-rules/promo", Some("application/json"), rule.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    for filter in ["types=dsrUpdate", "types=DSRUPDATE", "types=dsrClear,dsrUpdate", "statuses=SUCCEEDED"] {
+        let (status, body) = call(&r, "GET", &format!("/tasks?{filter}"), None, b"").await;
+        assert_eq!(status, StatusCode::OK, "{filter}: {body}");
+        assert_eq!(body["total"], 1, "{filter}: {body}");
+        assert_eq!(body["results"][0]["type"], "dsrUpdate", "{filter}: {body}");
+    }
+    for kind in miroir_meili::TaskKind::ALL {
+        let (status, body) = call(&r, "GET", &format!("/tasks?types={kind}"), None, b"").await;
+        assert_eq!(status, StatusCode::OK, "{kind}: {body}");
+    }
+    let got = call(&r, "GET", "/tasks?types=nope", None, b"").await;
+    assert!(
+        got.1["message"].as_str().unwrap().ends_with("`networkTopologyChange`, `dsrUpdate`, `dsrClear`."),
+        "{}",
+        got.1
+    );
+    assert_error(got, 400, "invalid_task_types");
+    // Meilisearch's code for a bad batch uid is `invalid_batch_uids`, not a task code.
+    assert_error(call(&r, "GET", "/tasks?batchUids=x", None, b"").await, 400, "invalid_batch_uids");
+    // A multi-search without queries is a plain `bad_request` on Meilisearch 1.50.
+    let got = call(&r, "POST", "/multi-search", Some("application/json"), b"{}").await;
+    assert_eq!(got.1["message"], "Missing field `queries`");
+    assert_error(got, 400, "bad_request");
+    follower.abort();
+}
+
 #[tokio::test]
 async fn a_fenced_gateway_refuses_writes_but_serves_reads() {
     let cluster = LocalCluster::new();

@@ -8,11 +8,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::Request;
 use miroir::command::Command;
-use miroir::keys::ApiKey;
 use miroir_gateway::app::{router, AppState};
 use miroir_gateway::auth::token::key_value;
 use miroir_gateway::local::LocalCluster;
 use miroir_gateway::tasks::now_millis;
+use miroir_meili::keys::ApiKey;
 use miroir_node_client::{HttpTransport, NodeClient};
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -362,7 +362,7 @@ async fn matrix_of_keys_and_routes() {
         .iter()
         .map(|i| miroir::task::NewTask {
             index_uid: Some(i.to_string()),
-            kind: "documentAdditionOrUpdate".into(),
+            kind: miroir_meili::TaskKind::DocumentAdditionOrUpdate,
             details: json!({}),
             node_tasks: vec![],
             finished: None,
@@ -370,7 +370,7 @@ async fn matrix_of_keys_and_routes() {
         })
         .chain(std::iter::once(miroir::task::NewTask {
             index_uid: None,
-            kind: "taskDeletion".into(),
+            kind: miroir_meili::TaskKind::TaskDeletion,
             details: json!({}),
             node_tasks: vec![],
             finished: None,

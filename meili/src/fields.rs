@@ -5,12 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-/// Why Meilisearch refuses a body: its error code (HTTP 400 for every one) and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldsRefusal {
-    pub code: &'static str,
-    pub message: String,
-}
+use crate::error::{Code, MeiliError};
+use crate::json::found;
+use crate::listed;
 
 /// `ListFieldsFilter`: every criterion given must hold (they are ANDed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,39 +36,17 @@ const FIELDS: &[&str] = &["offset", "limit", "filter"];
 const FILTER_FIELDS: &[&str] =
     &["attributePatterns", "displayed", "searchable", "sortable", "distinct", "rankingRule", "filterable"];
 
-/// How deserr names a JSON value in "but found …": its kind, then the value itself.
-fn found(v: &Value) -> String {
-    let kind = match v {
-        Value::Null => return "null".into(),
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a number",
-        Value::Number(n) if n.as_i64().is_some_and(|i| i < 0) => "a negative integer",
-        Value::Number(_) => "a positive integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    format!("{kind}: `{v}`")
+fn wrong_type(code: Code, at: &str, expected: &str, v: &Value) -> MeiliError {
+    MeiliError { code, message: format!("Invalid value type at `{at}`: expected {expected}, but found {}", found(v)) }
 }
 
-fn listed(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-}
-
-fn wrong_type(code: &'static str, at: &str, expected: &str, v: &Value) -> FieldsRefusal {
-    FieldsRefusal {
-        code,
-        message: format!("Invalid value type at `{at}`: expected {expected}, but found {}", found(v)),
-    }
-}
-
-fn uint(v: &Value, key: &str, code: &'static str) -> Result<usize, FieldsRefusal> {
+fn uint(v: &Value, key: &str, code: Code) -> Result<usize, MeiliError> {
     v.as_u64()
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| wrong_type(code, &format!(".{key}"), "a positive integer", v))
 }
 
-fn opt_bool(v: &Value, key: &str, code: &'static str) -> Result<Option<bool>, FieldsRefusal> {
+fn opt_bool(v: &Value, key: &str, code: Code) -> Result<Option<bool>, MeiliError> {
     match v {
         Value::Null => Ok(None),
         Value::Bool(b) => Ok(Some(*b)),
@@ -82,20 +57,20 @@ fn opt_bool(v: &Value, key: &str, code: &'static str) -> Result<Option<bool>, Fi
 /// Parses the body with Meilisearch's checks, field by field in the body's order: an unknown
 /// field is `bad_request` (`invalid_index_fields_filter` inside `filter`), a wrong type the
 /// field's own code.
-pub fn parse(body: &Value) -> Result<ListFields, FieldsRefusal> {
-    let obj = body.as_object().ok_or_else(|| FieldsRefusal {
-        code: "bad_request",
+pub fn parse(body: &Value) -> Result<ListFields, MeiliError> {
+    let obj = body.as_object().ok_or_else(|| MeiliError {
+        code: Code::BAD_REQUEST,
         message: format!("Invalid value type: expected an object, but found {}", found(body)),
     })?;
     let mut out = ListFields { offset: 0, limit: DEFAULT_LIMIT, filter: None };
     for (k, v) in obj {
         match k.as_str() {
-            "offset" => out.offset = uint(v, k, "invalid_index_offset")?,
-            "limit" => out.limit = uint(v, k, "invalid_index_limit")?,
+            "offset" => out.offset = uint(v, k, Code::INVALID_INDEX_OFFSET)?,
+            "limit" => out.limit = uint(v, k, Code::INVALID_INDEX_LIMIT)?,
             "filter" => out.filter = parse_filter(v)?,
             other => {
-                return Err(FieldsRefusal {
-                    code: "bad_request",
+                return Err(MeiliError {
+                    code: Code::BAD_REQUEST,
                     message: format!("Unknown field `{other}`: expected one of {}", listed(FIELDS)),
                 })
             }
@@ -104,8 +79,8 @@ pub fn parse(body: &Value) -> Result<ListFields, FieldsRefusal> {
     Ok(out)
 }
 
-fn parse_filter(v: &Value) -> Result<Option<FieldsFilter>, FieldsRefusal> {
-    const CODE: &str = "invalid_index_fields_filter";
+fn parse_filter(v: &Value) -> Result<Option<FieldsFilter>, MeiliError> {
+    const CODE: Code = Code::INVALID_INDEX_FIELDS_FILTER;
     let obj: &Map<String, Value> = match v {
         Value::Null => return Ok(None),
         Value::Object(o) => o,
@@ -115,14 +90,14 @@ fn parse_filter(v: &Value) -> Result<Option<FieldsFilter>, FieldsRefusal> {
     for (k, v) in obj {
         match k.as_str() {
             "attributePatterns" => f.attribute_patterns = patterns(v)?,
-            "displayed" => f.displayed = opt_bool(v, k, "invalid_index_fields_filter_displayed")?,
-            "searchable" => f.searchable = opt_bool(v, k, "invalid_index_fields_filter_searchable")?,
-            "sortable" => f.sortable = opt_bool(v, k, "invalid_index_fields_filter_sortable")?,
-            "distinct" => f.distinct = opt_bool(v, k, "invalid_index_fields_filter_distinct")?,
-            "rankingRule" => f.ranking_rule = opt_bool(v, k, "invalid_index_fields_filter_ranking_rule")?,
-            "filterable" => f.filterable = opt_bool(v, k, "invalid_index_fields_filter_filterable")?,
+            "displayed" => f.displayed = opt_bool(v, k, Code::INVALID_INDEX_FIELDS_FILTER_DISPLAYED)?,
+            "searchable" => f.searchable = opt_bool(v, k, Code::INVALID_INDEX_FIELDS_FILTER_SEARCHABLE)?,
+            "sortable" => f.sortable = opt_bool(v, k, Code::INVALID_INDEX_FIELDS_FILTER_SORTABLE)?,
+            "distinct" => f.distinct = opt_bool(v, k, Code::INVALID_INDEX_FIELDS_FILTER_DISTINCT)?,
+            "rankingRule" => f.ranking_rule = opt_bool(v, k, Code::INVALID_INDEX_FIELDS_FILTER_RANKING_RULE)?,
+            "filterable" => f.filterable = opt_bool(v, k, Code::INVALID_INDEX_FIELDS_FILTER_FILTERABLE)?,
             other => {
-                return Err(FieldsRefusal {
+                return Err(MeiliError {
                     code: CODE,
                     message: format!(
                         "Unknown field `{other}` inside `.filter`: expected one of {}",
@@ -135,8 +110,8 @@ fn parse_filter(v: &Value) -> Result<Option<FieldsFilter>, FieldsRefusal> {
     Ok(Some(f))
 }
 
-fn patterns(v: &Value) -> Result<Option<Vec<String>>, FieldsRefusal> {
-    const CODE: &str = "invalid_index_fields_filter_attribute_patterns";
+fn patterns(v: &Value) -> Result<Option<Vec<String>>, MeiliError> {
+    const CODE: Code = Code::INVALID_INDEX_FIELDS_FILTER_ATTRIBUTE_PATTERNS;
     match v {
         Value::Null => Ok(None),
         Value::Array(items) => items
@@ -155,10 +130,10 @@ fn patterns(v: &Value) -> Result<Option<Vec<String>>, FieldsRefusal> {
 
 /// After the body, Meilisearch's `user_index` refuses its own reserved uids (`.meili…`) as
 /// invalid, with a message of its own (no backticks); any other unknown uid is not found.
-pub fn check_uid(uid: &str) -> Result<(), FieldsRefusal> {
+pub fn check_uid(uid: &str) -> Result<(), MeiliError> {
     if uid.starts_with(".meili") {
-        return Err(FieldsRefusal {
-            code: "invalid_index_uid",
+        return Err(MeiliError {
+            code: Code::INVALID_INDEX_UID,
             message: format!("{uid} is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 400 bytes."),
         });
     }
@@ -262,7 +237,7 @@ pub fn union<'a>(answers: impl IntoIterator<Item = &'a Value>, hidden: &[&str]) 
 mod tests {
     use super::*;
 
-    fn refused(body: Value) -> (&'static str, String) {
+    fn refused(body: Value) -> (Code, String) {
         let r = parse(&body).unwrap_err();
         (r.code, r.message)
     }
@@ -284,44 +259,44 @@ mod tests {
         assert_eq!(
             refused(json!({"offset": "a"})),
             (
-                "invalid_index_offset",
+                Code::INVALID_INDEX_OFFSET,
                 "Invalid value type at `.offset`: expected a positive integer, but found a string: `\"a\"`".into()
             )
         );
         assert_eq!(
             refused(json!({"limit": -1})),
             (
-                "invalid_index_limit",
+                Code::INVALID_INDEX_LIMIT,
                 "Invalid value type at `.limit`: expected a positive integer, but found a negative integer: `-1`"
                     .into()
             )
         );
         assert_eq!(
             refused(json!({"nope": 1})),
-            ("bad_request", "Unknown field `nope`: expected one of `offset`, `limit`, `filter`".into())
+            (Code::BAD_REQUEST, "Unknown field `nope`: expected one of `offset`, `limit`, `filter`".into())
         );
-        assert_eq!(refused(json!({"filter": {"x": 1}})).0, "invalid_index_fields_filter");
-        assert_eq!(refused(json!({"filter": 3})).0, "invalid_index_fields_filter");
+        assert_eq!(refused(json!({"filter": {"x": 1}})).0, Code::INVALID_INDEX_FIELDS_FILTER);
+        assert_eq!(refused(json!({"filter": 3})).0, Code::INVALID_INDEX_FIELDS_FILTER);
         assert_eq!(
             refused(json!({"filter": {"sortable": "yes"}})),
             (
-                "invalid_index_fields_filter_sortable",
+                Code::INVALID_INDEX_FIELDS_FILTER_SORTABLE,
                 "Invalid value type at `.filter.sortable`: expected a boolean, but found a string: `\"yes\"`".into()
             )
         );
         assert_eq!(
             refused(json!({"filter": {"attributePatterns": [1]}})).0,
-            "invalid_index_fields_filter_attribute_patterns"
+            Code::INVALID_INDEX_FIELDS_FILTER_ATTRIBUTE_PATTERNS
         );
         assert_eq!(
             refused(json!([])),
-            ("bad_request", "Invalid value type: expected an object, but found an array: `[]`".into())
+            (Code::BAD_REQUEST, "Invalid value type: expected an object, but found an array: `[]`".into())
         );
     }
 
     #[test]
     fn reserved_uids_are_invalid_others_pass() {
-        assert_eq!(check_uid(".meili-dsr").unwrap_err().code, "invalid_index_uid");
+        assert_eq!(check_uid(".meili-dsr").unwrap_err().code, Code::INVALID_INDEX_UID);
         assert!(check_uid("bad uid!").is_ok(), "an invalid uid is just not found");
     }
 

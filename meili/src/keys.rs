@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::Millis;
-use crate::placement::is_valid_index_uid;
+use crate::is_valid_index_uid;
+use crate::Millis;
 
 /// One API key. `actions` and `indexes` keep the order and spelling the client gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,7 +44,7 @@ async fn large_replies_and_leases_through_the_gateway_client() {
         let tasks = (0..10)
             .map(|i| NewTask {
                 index_uid: Some("movies".into()),
-                kind: "documentAdditionOrUpdate".into(),
+                kind: miroir_meili::TaskKind::DocumentAdditionOrUpdate,
                 details: json!({ "batch": batch, "i": i, "blob": blob }),
                 node_tasks: Vec::new(),
                 finished: None,

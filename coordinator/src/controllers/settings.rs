@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 use miroir::ids::{IndexUid, NodeId};
-use miroir::settings::{node_settings, settings_keys};
+use miroir::settings::node_settings;
 use miroir::ClusterState;
+use miroir_meili::settings::settings_keys;
 use miroir_node_client::{Method, NodeClient, NodeError, NodeRequest};
 use serde_json::{json, Map, Value};
 

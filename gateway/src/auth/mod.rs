@@ -14,8 +14,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use miroir::keys::ApiKey;
 use miroir::RoutingMap;
+use miroir_meili::keys::ApiKey;
 use serde_json::Value;
 
 use crate::app::AppState;
@@ -257,7 +257,7 @@ pub async fn ensure_default_keys(app: &AppState) -> AppResult<()> {
     if app.map().default_api_keys_created {
         return Ok(());
     }
-    let uids = (0..miroir::keys::DEFAULT_KEYS.len()).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let uids = (0..miroir_meili::keys::DEFAULT_KEYS.len()).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let cmd = miroir::Command::CreateDefaultApiKeys { uids, at: now_millis() };
     let (_, version) = app.cluster.propose(cmd).await?;
     app.wait_for_version(version).await?;

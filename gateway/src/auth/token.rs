@@ -47,7 +47,7 @@ pub struct IndexRules {
 }
 
 fn matches(pattern: &str, index: &str) -> bool {
-    miroir::keys::pattern_matches(pattern, index)
+    miroir_meili::keys::pattern_matches(pattern, index)
 }
 
 impl SearchRules {

@@ -50,8 +50,7 @@ pub struct Edition {
 /// checked in the order the fields come, then the required `function`. `null` is no value.
 pub fn parse_body(body: &Value) -> AppResult<(Option<Value>, Option<Value>, String)> {
     let Value::Object(m) = body else {
-        let msg =
-            format!("Invalid value type: expected an object, but found {}: `{body}`", crate::extract::json_kind(body));
+        let msg = format!("Invalid value type: expected an object, but found {}", miroir_meili::json::found(body));
         return Err(AppError::new(Code::BAD_REQUEST, msg));
     };
     let (mut filter, mut context, mut function) = (None, None, None);
@@ -62,8 +61,8 @@ pub fn parse_body(body: &Value) -> AppResult<(Option<Value>, Option<Value>, Stri
             ("function", Value::String(s)) => function = Some(s.clone()),
             ("function", other) => {
                 let msg = format!(
-                    "Invalid value type at `.function`: expected a string, but found {}: `{other}`",
-                    crate::extract::json_kind(other)
+                    "Invalid value type at `.function`: expected a string, but found {}",
+                    miroir_meili::json::found(other)
                 );
                 return Err(AppError::new(Code::INVALID_DOCUMENT_EDITION_FUNCTION_FILTER, msg));
             }
@@ -279,12 +278,9 @@ mod tests {
     #[test]
     fn the_body_is_read_like_meilisearch_reads_it() {
         let e = parse_body(&json!({"filter": "a = 1"})).unwrap_err();
-        assert_eq!(
-            (e.code.name, e.message.as_str()),
-            ("missing_document_edition_function", "Missing field `function`")
-        );
+        assert_eq!((e.code, e.message.as_str()), (Code::MISSING_DOCUMENT_EDITION_FUNCTION, "Missing field `function`"));
         let e = parse_body(&json!({"function": true})).unwrap_err();
-        assert_eq!(e.code.name, "invalid_document_edition_function_filter");
+        assert_eq!(e.code, Code::INVALID_DOCUMENT_EDITION_FUNCTION_FILTER);
         assert_eq!(e.message, "Invalid value type at `.function`: expected a string, but found a boolean: `true`");
         let e = parse_body(&json!({"functions": "x"})).unwrap_err();
         assert_eq!(e.message, "Unknown field `functions`: expected one of `filter`, `context`, `function`");
@@ -297,7 +293,7 @@ mod tests {
     #[test]
     fn the_request_is_checked_before_anything_is_written() {
         let e = check("m", None, None, "doc.a = ".into()).unwrap_err();
-        assert_eq!(e.code.name, "bad_request");
+        assert_eq!(e.code, Code::BAD_REQUEST);
         assert!(e.message.contains("(line 1, position"), "{}", e.message);
         for (filter, message) in [
             (json!(" "), "Sending an empty filter is forbidden."),
@@ -310,12 +306,12 @@ mod tests {
             (json!([[1]]), "Index `m`: Invalid syntax for the filter parameter: `expected String, found: 1`."),
         ] {
             let e = check("m", Some(filter), None, "1".into()).unwrap_err();
-            assert_eq!((e.code.name, e.message.as_str()), ("invalid_document_filter", message));
+            assert_eq!((e.code, e.message.as_str()), (Code::INVALID_DOCUMENT_FILTER, message));
         }
         let e = check("m", None, Some(json!("x")), "1".into()).unwrap_err();
         assert_eq!(
-            (e.code.name, e.message.as_str()),
-            ("invalid_document_edition_context", "The context must be an object")
+            (e.code, e.message.as_str()),
+            (Code::INVALID_DOCUMENT_EDITION_CONTEXT, "The context must be an object")
         );
         assert!(check("m", Some(json!(["a = 1", ["b = 2", "c = 3"]])), Some(json!({})), "1".into()).is_ok());
     }
@@ -345,14 +341,14 @@ mod tests {
             r#"doc.remove("_miroir_shard");eval(";\n                     \nif doc.n > 1 { return } doc.v = f(`${doc.n} {`);\n                     doc.w = g()");if type_of(doc)=="map"{doc._miroir_shard=3;}"#
         );
         let e = wrap("doc.a = [1].map(|x| x + 1);\nreturn;").unwrap_err();
-        assert_eq!(e.code.name, "miroir_not_supported");
+        assert_eq!(e.code, Code::MIROIR_NOT_SUPPORTED);
     }
 
     #[test]
     fn exit_and_a_remove_of_its_own_are_refused() {
         for code in ["exit()", "if doc.a { exit(1) }", "doc.exit()", "let f = Fn(\"exit\"); f.call()"] {
             let e = wrap(code).unwrap_err();
-            assert_eq!(e.code.name, "miroir_not_supported", "{code}");
+            assert_eq!(e.code, Code::MIROIR_NOT_SUPPORTED, "{code}");
         }
         assert!(wrap("doc.exit = 1; doc.why = `exit now`").is_ok());
         let e = wrap("fn remove(k) { 1 }\ndoc.remove(\"a\")").unwrap_err();

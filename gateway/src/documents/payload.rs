@@ -183,17 +183,17 @@ mod tests {
     #[test]
     fn refuses_bad_payloads_with_meilisearch_codes() {
         let code = |body: &[u8], f| parse(body, f).unwrap_err().code.name;
-        assert_eq!(code(b"[{\"id\": 1},", Format::Json), "malformed_payload");
-        assert_eq!(code(b"[1, 2]", Format::Json), "malformed_payload");
-        assert_eq!(code(b"  ", Format::Json), "missing_payload");
-        assert_eq!(code(b"{\"a\":1}\n[2]", Format::Ndjson), "malformed_payload");
-        assert_eq!(code(b"id:number\nabc\n", Format::Csv { delimiter: b',' }), "malformed_payload");
-        assert_eq!(Format::from_content_type(None, None).unwrap_err().code.name, "missing_content_type");
-        assert_eq!(Format::from_content_type(Some("text/plain"), None).unwrap_err().code.name, "invalid_content_type");
+        assert_eq!(code(b"[{\"id\": 1},", Format::Json), Code::MALFORMED_PAYLOAD);
+        assert_eq!(code(b"[1, 2]", Format::Json), Code::MALFORMED_PAYLOAD);
+        assert_eq!(code(b"  ", Format::Json), Code::MISSING_PAYLOAD);
+        assert_eq!(code(b"{\"a\":1}\n[2]", Format::Ndjson), Code::MALFORMED_PAYLOAD);
+        assert_eq!(code(b"id:number\nabc\n", Format::Csv { delimiter: b',' }), Code::MALFORMED_PAYLOAD);
+        assert_eq!(Format::from_content_type(None, None).unwrap_err().code, Code::MISSING_CONTENT_TYPE);
+        assert_eq!(Format::from_content_type(Some("text/plain"), None).unwrap_err().code, Code::INVALID_CONTENT_TYPE);
         assert_eq!(Format::from_content_type(Some("application/json; charset=utf-8"), None).unwrap(), Format::Json);
         assert_eq!(
             Format::from_content_type(Some("application/json"), Some(";")).unwrap_err().code.name,
-            "invalid_document_csv_delimiter"
+            Code::INVALID_DOCUMENT_CSV_DELIMITER
         );
     }
 

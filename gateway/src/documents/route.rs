@@ -171,20 +171,20 @@ mod tests {
         );
         assert!(resolve_primary_key("i", None, Some("sku"), Some(&first)).unwrap().newly_set);
         let e = resolve_primary_key("i", Some("id"), Some("sku"), None).unwrap_err();
-        assert_eq!(e.code.name, "index_primary_key_already_exists");
+        assert_eq!(e.code, Code::INDEX_PRIMARY_KEY_ALREADY_EXISTS);
         let e = resolve_primary_key("i", None, None, Some(&doc(json!({"id": 1, "uid": 2})))).unwrap_err();
-        assert_eq!(e.code.name, "index_primary_key_multiple_candidates_found");
+        assert_eq!(e.code, Code::INDEX_PRIMARY_KEY_MULTIPLE_CANDIDATES_FOUND);
         let e = resolve_primary_key("i", None, None, Some(&doc(json!({"title": 1})))).unwrap_err();
-        assert_eq!(e.code.name, "index_primary_key_no_candidate_found");
+        assert_eq!(e.code, Code::INDEX_PRIMARY_KEY_NO_CANDIDATE_FOUND);
     }
 
     #[test]
     fn a_batch_with_one_bad_document_is_refused_whole() {
         let ok = doc(json!({"id": 1}));
         let code = |docs: Vec<Document>| shard_documents(docs, "id", 4).unwrap_err().code.name;
-        assert_eq!(code(vec![ok.clone(), doc(json!({"id": "a b"}))]), "invalid_document_id");
-        assert_eq!(code(vec![ok.clone(), doc(json!({"title": "no id"}))]), "missing_document_id");
-        assert_eq!(code(vec![ok.clone(), doc(json!({"id": 2, "_miroir_shard": 0}))]), "miroir_reserved_field");
+        assert_eq!(code(vec![ok.clone(), doc(json!({"id": "a b"}))]), Code::INVALID_DOCUMENT_ID);
+        assert_eq!(code(vec![ok.clone(), doc(json!({"title": "no id"}))]), Code::MISSING_DOCUMENT_ID);
+        assert_eq!(code(vec![ok.clone(), doc(json!({"id": 2, "_miroir_shard": 0}))]), Code::MIROIR_RESERVED_FIELD);
         let stamped = shard_documents(vec![ok, doc(json!({"id": "1"}))], "id", 4).unwrap();
         assert_eq!(stamped[0].0, stamped[1].0, "1 and \"1\" are one document");
         assert_eq!(stamped[0].1[SHARD_FIELD], json!(stamped[0].0));

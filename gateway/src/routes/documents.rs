@@ -1,6 +1,7 @@
 //! Document routes: hash-routed writes and reads, broadcast deletions, and a globally paginated
 //! browse over one covering set of copies.
 
+use miroir_meili::TaskKind;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -60,7 +61,7 @@ pub(super) async fn ensure_index(app: &AppState, uid: &str) -> AppResult<Arc<Rou
     if map.indexes.contains_key(uid) {
         return Ok(map);
     }
-    if !miroir::placement::is_valid_index_uid(uid) {
+    if !miroir_meili::is_valid_index_uid(uid) {
         return Err(AppError::invalid_index_uid(uid));
     }
     let cmd = Command::CreateIndex { uid: uid.into(), primary_key: None, shards: None, rf: None, at: now_millis() };
@@ -97,15 +98,18 @@ async fn add_documents(
     method: Method,
 ) -> AppResult<Response> {
     app.check_writable()?;
-    if !miroir::placement::is_valid_index_uid(&uid) {
+    if !miroir_meili::is_valid_index_uid(&uid) {
         return Err(AppError::invalid_index_uid(&uid));
     }
     // Everything about the payload is checked before anything is written anywhere.
     let format = Format::from_content_type(body.content_type.as_deref(), p.csv_delimiter.as_deref())?;
     let docs = payload::parse(&body.bytes, format)?;
     let count = docs.len();
-    let task =
-        new_task(&uid, "documentAdditionOrUpdate", json!({"receivedDocuments": count, "indexedDocuments": null}));
+    let task = new_task(
+        &uid,
+        TaskKind::DocumentAdditionOrUpdate,
+        json!({"receivedDocuments": count, "indexedDocuments": null}),
+    );
     let declared = app.map().indexes.get(&uid).and_then(|i| i.primary_key.clone());
     let pk = match resolve_primary_key(&uid, declared.as_deref(), p.primary_key.as_deref(), docs.first()) {
         Ok(pk) => pk,
@@ -116,7 +120,7 @@ async fn add_documents(
     let details = json!({"receivedDocuments": count, "indexedDocuments": null});
     if !app.map().indexes.contains_key(&uid) && !access.may_create_index(&uid) {
         // Meilisearch accepts the write and fails its task: the key may not create the index.
-        return refused_creation(app, &uid, "documentAdditionOrUpdate", details).await;
+        return refused_creation(app, &uid, TaskKind::DocumentAdditionOrUpdate, details).await;
     }
 
     let mut map = ensure_index(app, &uid).await?;
@@ -172,7 +176,7 @@ async fn add_documents(
 
 /// A write to a missing index by a key that may not create it: a failed task, as Meilisearch
 /// registers it (`index_not_found`), and nothing written.
-async fn refused_creation(app: &AppState, uid: &str, kind: &str, details: Value) -> AppResult<Response> {
+async fn refused_creation(app: &AppState, uid: &str, kind: TaskKind, details: Value) -> AppResult<Response> {
     failed(app, new_task(uid, kind, details), AppError::index_not_found(uid)).await
 }
 
@@ -201,7 +205,8 @@ pub async fn get_one(
     Path((uid, id)): Path<(String, String)>,
     Query(q): Query<FieldsParam>,
 ) -> AppResult<Response> {
-    let retrieve = bool_param(q.retrieve_vectors.as_deref(), "retrieveVectors", "invalid_document_retrieve_vectors")?;
+    let retrieve =
+        bool_param(q.retrieve_vectors.as_deref(), "retrieveVectors", Code::INVALID_DOCUMENT_RETRIEVE_VECTORS)?;
     let map = app.map();
     let idx = map.indexes.get(&uid).ok_or_else(|| AppError::index_not_found(&uid))?;
     let not_found = || AppError::new(Code::DOCUMENT_NOT_FOUND, format!("Document `{id}` not found."));
@@ -238,13 +243,13 @@ fn urlencode(s: &str) -> String {
 /// `deletedDocuments` counts each document once however many copies deleted it.
 async fn delete_ids(app: &AppState, uid: &str, ids: Vec<Value>) -> AppResult<Response> {
     app.check_writable()?;
-    if !miroir::placement::is_valid_index_uid(uid) {
+    if !miroir_meili::is_valid_index_uid(uid) {
         return Err(AppError::invalid_index_uid(uid));
     }
     let map = app.map();
     let task = new_task(
         uid,
-        "documentDeletion",
+        TaskKind::DocumentDeletion,
         json!({"providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null}),
     );
     let (Some(idx), Some(placements)) = (map.indexes.get(uid), map.placements.get(uid)) else {
@@ -347,7 +352,7 @@ pub(super) async fn broadcast(
     split: Split,
 ) -> AppResult<Response> {
     app.check_writable()?;
-    if !miroir::placement::is_valid_index_uid(uid) {
+    if !miroir_meili::is_valid_index_uid(uid) {
         return Err(AppError::invalid_index_uid(uid));
     }
     let map = app.map();
@@ -405,7 +410,7 @@ pub async fn delete_by_filter(
         return Err(AppError::new(Code::MISSING_DOCUMENT_FILTER, "Missing field `filter`"));
     };
     let details = json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": filter.to_string()});
-    let task = new_task(&uid, "documentDeletion", details);
+    let task = new_task(&uid, TaskKind::DocumentDeletion, details);
     let path = format!("/indexes/{uid}/documents/delete");
     let request = |shards: &[ShardId]| {
         NodeRequest::json(Method::Post, path.clone(), &json!({"filter": scoped_filter(shards, Some(&filter))}))
@@ -416,8 +421,11 @@ pub async fn delete_by_filter(
 /// Clearing an index deletes, on each copy, the documents of the shards it holds (every document
 /// a node holds carries its shard), so the count is exact like any scoped deletion.
 pub async fn clear(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
-    let task =
-        new_task(&uid, "documentDeletion", json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": null}));
+    let task = new_task(
+        &uid,
+        TaskKind::DocumentDeletion,
+        json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": null}),
+    );
     let path = format!("/indexes/{uid}/documents/delete");
     let request = |shards: &[ShardId]| {
         NodeRequest::json(Method::Post, path.clone(), &json!({"filter": scoped_filter(shards, None)}))
@@ -455,7 +463,7 @@ pub async fn browse(
     Query(p): Query<BrowseParams>,
 ) -> AppResult<Response> {
     let retrieve_vectors =
-        bool_param(p.retrieve_vectors.as_deref(), "retrieveVectors", "invalid_document_retrieve_vectors")?;
+        bool_param(p.retrieve_vectors.as_deref(), "retrieveVectors", Code::INVALID_DOCUMENT_RETRIEVE_VECTORS)?;
     if p.sort.is_some() {
         return Err(AppError::new(
             Code::MIROIR_NOT_SUPPORTED,
@@ -463,8 +471,8 @@ pub async fn browse(
         ));
     }
     let q = BrowseQuery {
-        offset: uint_param(p.offset.as_deref(), "offset", "invalid_document_offset")?,
-        limit: uint_param(p.limit.as_deref(), "limit", "invalid_document_limit")?,
+        offset: uint_param(p.offset.as_deref(), "offset", Code::INVALID_DOCUMENT_OFFSET)?,
+        limit: uint_param(p.limit.as_deref(), "limit", Code::INVALID_DOCUMENT_LIMIT)?,
         fields: p.fields.map(|f| Value::from(f.split(',').map(str::trim).collect::<Vec<_>>())),
         filter: p.filter.map(Value::from),
         ids: p.ids.map(|ids| ids.split(',').map(|s| Value::from(s.trim())).collect()),

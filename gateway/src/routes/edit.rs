@@ -3,6 +3,7 @@
 //! copy of every shard of the index, one node task per shard copy, each running the client's
 //! function wrapped so that the documents keep their shard (`documents::edit`).
 
+use miroir_meili::TaskKind;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -15,7 +16,7 @@ use super::documents::{broadcast, Split};
 use super::new_task;
 use crate::app::AppState;
 use crate::documents::edit;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::read::scoped_filter;
 
@@ -28,7 +29,7 @@ pub async fn edit(
     let (filter, context, function) = edit::parse_body(&body)?;
     let path = format!("/indexes/{uid}/documents/edit");
     crate::feature_gate::check(&app.map(), &axum::http::Method::POST, &path)?;
-    if !miroir::placement::is_valid_index_uid(&uid) {
+    if !miroir_meili::is_valid_index_uid(&uid) {
         return Err(AppError::invalid_index_uid(&uid));
     }
     let e = edit::check(&uid, filter, context, function)?;
@@ -40,7 +41,7 @@ pub async fn edit(
         "context": e.context,
         "function": e.function,
     });
-    let task = new_task(&uid, miroir::edit::KIND, details);
+    let task = new_task(&uid, TaskKind::DocumentEdition, details);
     let request = |shards: &[ShardId]| {
         let body = json!({
             "filter": scoped_filter(shards, e.filter.as_ref()),
@@ -59,7 +60,7 @@ pub async fn edit(
 fn name_the_index(mut err: AppError, uid: &str, string_filter: bool) -> AppError {
     let Some(forwarded) = err.forwarded.as_mut().filter(|_| string_filter) else { return err };
     let body = &mut forwarded.1;
-    let Some(message) = body["message"].as_str().filter(|_| body["code"] == "invalid_document_filter") else {
+    let Some(message) = body["message"].as_str().filter(|_| body["code"] == Code::INVALID_DOCUMENT_FILTER.name) else {
         return err;
     };
     if message.starts_with("Index `") {

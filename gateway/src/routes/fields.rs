@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use miroir::fields::{check_uid, parse, union, FieldsRefusal};
+use miroir_meili::fields::{check_uid, parse, union};
 use serde_json::{json, Value};
 
 use crate::app::AppState;
@@ -30,11 +30,8 @@ pub async fn list(
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
     // Meilisearch reads the body before it looks the index up; only its reserved uids are invalid.
-    let refused = |r: FieldsRefusal| {
-        AppError::new(Code { name: r.code, status: StatusCode::BAD_REQUEST, ..Code::BAD_REQUEST }, r.message)
-    };
-    let req = parse(&body).map_err(refused)?;
-    check_uid(&uid).map_err(refused)?;
+    let req = parse(&body).map_err(AppError::from)?;
+    check_uid(&uid).map_err(AppError::from)?;
     let map = app.map();
     if !map.indexes.contains_key(&uid) {
         return Err(AppError::index_not_found(&uid));

@@ -1,5 +1,6 @@
 //! Index lifecycle: the cluster's view comes from the replicated state; nodes follow.
 
+use miroir_meili::TaskKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,9 +9,9 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use miroir::command::Command;
-use miroir::placement::is_valid_index_uid;
 use miroir::state::Index;
 use miroir::CommandError;
+use miroir_meili::is_valid_index_uid;
 use miroir_node_client::{Method, NodeRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,7 +21,7 @@ use crate::app::AppState;
 use crate::auth::Access;
 use crate::cluster::ClusterError;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::{invalid_param, uint_param, Json, Query};
+use crate::extract::{uint_param, Json, Query};
 use crate::fanout::{self, in_sync_copies, index_nodes};
 use crate::settings::node_settings;
 use crate::tasks::{now_millis, rfc3339};
@@ -43,8 +44,8 @@ pub struct Paging {
 
 /// Only the indexes the key (and tenant token) may see, as Meilisearch lists them.
 pub async fn list(State(app): State<Arc<AppState>>, access: Access, Query(p): Query<Paging>) -> AppResult<Response> {
-    let offset = uint_param(p.offset.as_deref(), "offset", "invalid_index_offset")?.unwrap_or(0);
-    let limit = uint_param(p.limit.as_deref(), "limit", "invalid_index_limit")?.unwrap_or(20);
+    let offset = uint_param(p.offset.as_deref(), "offset", Code::INVALID_INDEX_OFFSET)?.unwrap_or(0);
+    let limit = uint_param(p.limit.as_deref(), "limit", Code::INVALID_INDEX_LIMIT)?.unwrap_or(20);
     let map = app.map();
     let visible: Vec<_> = map.indexes.iter().filter(|(uid, _)| access.index_authorized(uid)).collect();
     let results: Vec<Value> = visible.iter().skip(offset).take(limit).map(|(uid, idx)| index_view(uid, idx)).collect();
@@ -69,10 +70,7 @@ fn check_uid(uid: &str) -> AppResult<()> {
 fn wrong_type(code: Code, field: &str, v: &Value) -> AppError {
     AppError::new(
         code,
-        format!(
-            "Invalid value type at `.{field}`: expected a string, but found {}: `{v}`",
-            crate::extract::json_kind(v)
-        ),
+        format!("Invalid value type at `.{field}`: expected a string, but found {}", miroir_meili::json::found(v)),
     )
 }
 
@@ -90,7 +88,7 @@ fn create_body(body: &Value) -> AppResult<(String, Option<String>)> {
     let Some(body) = body.as_object() else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
-            format!("Invalid value type: expected an object, but found {}: `{body}`", crate::extract::json_kind(body)),
+            format!("Invalid value type: expected an object, but found {}", miroir_meili::json::found(body)),
         ));
     };
     if let Some(k) = body.keys().find(|k| !["uid", "primaryKey"].contains(&k.as_str())) {
@@ -164,7 +162,7 @@ pub async fn create(
     }
     let shards = header_u32(&headers, "x-miroir-shards")?;
     let rf = header_u32(&headers, "x-miroir-replicas")?;
-    let task = new_task(&uid, "indexCreation", json!({"primaryKey": primary_key}));
+    let task = new_task(&uid, TaskKind::IndexCreation, json!({"primaryKey": primary_key}));
     let exists = || AppError::new(Code::INDEX_ALREADY_EXISTS, format!("Index `{uid}` already exists."));
     if app.map().indexes.contains_key(&uid) {
         return failed(&app, task, exists()).await;
@@ -204,17 +202,17 @@ fn update_body(body: &Value) -> AppResult<(Option<String>, Option<String>)> {
     let Some(obj) = body.as_object() else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
-            format!("Invalid value type: expected an object, but found {}: `{body}`", crate::extract::json_kind(body)),
+            format!("Invalid value type: expected an object, but found {}", miroir_meili::json::found(body)),
         ));
     };
     if let Some(k) = obj.keys().find(|k| k.as_str() != "primaryKey" && k.as_str() != "uid") {
         let immutable = match k.as_str() {
-            "createdAt" => Some("immutable_index_created_at"),
-            "updatedAt" => Some("immutable_index_updated_at"),
+            "createdAt" => Some(Code::IMMUTABLE_INDEX_CREATED_AT),
+            "updatedAt" => Some(Code::IMMUTABLE_INDEX_UPDATED_AT),
             _ => None,
         };
         return Err(match immutable {
-            Some(code) => invalid_param(code, format!("Immutable field `{k}`: expected one of `primaryKey`, `uid`")),
+            Some(code) => AppError::new(code, format!("Immutable field `{k}`: expected one of `primaryKey`, `uid`")),
             None => {
                 AppError::new(Code::BAD_REQUEST, format!("Unknown field `{k}`: expected one of `primaryKey`, `uid`"))
             }
@@ -239,7 +237,7 @@ pub async fn update(
     if let Some(new_uid) = new_uid.filter(|n| *n != uid) {
         return super::swap::rename(&app, uid, new_uid, primary_key).await;
     }
-    let task = new_task(&uid, "indexUpdate", json!({"primaryKey": primary_key}));
+    let task = new_task(&uid, TaskKind::IndexUpdate, json!({"primaryKey": primary_key}));
     let map = app.map();
     if !map.indexes.contains_key(&uid) {
         return failed(&app, task, AppError::index_not_found(&uid)).await;
@@ -278,7 +276,7 @@ pub async fn delete(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -
     app.check_writable()?;
     check_uid(&uid)?;
     let before = app.map();
-    let mut task = new_task(&uid, "indexDeletion", json!({"deletedDocuments": null}));
+    let mut task = new_task(&uid, TaskKind::IndexDeletion, json!({"deletedDocuments": null}));
     if !before.indexes.contains_key(&uid) {
         return failed(&app, task, AppError::index_not_found(&uid)).await;
     }
@@ -326,6 +324,7 @@ pub async fn compact(State(app): State<Arc<AppState>>, Path(uid): Path<String>) 
     if outcome.node_tasks.is_empty() {
         return Err(AppError::new(Code::MIROIR_UNAVAILABLE, format!("No copy of `{uid}` could take the compaction.")));
     }
-    let task = new_task(&uid, "indexCompaction", json!({"preCompactionSize": null, "postCompactionSize": null}));
+    let task =
+        new_task(&uid, TaskKind::IndexCompaction, json!({"preCompactionSize": null, "postCompactionSize": null}));
     accepted(&app, task, outcome, vec![]).await
 }

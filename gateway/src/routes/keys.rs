@@ -8,20 +8,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use miroir::command::Command;
 use miroir::ids::Millis;
-use miroir::keys::{is_known_action, is_valid_index_pattern, ApiKey, FieldChange, ACTIONS};
+use miroir_meili::keys::{is_known_action, is_valid_index_pattern, ApiKey, FieldChange, ACTIONS};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::macros::{format_description, time};
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 use super::json_ok;
-use super::webhooks::{type_name, wrong_type};
+use super::webhooks::wrong_type;
 use crate::app::AppState;
 use crate::auth::{resolve_key_param, token::key_value};
 use crate::cluster::ClusterError;
 use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::tasks::{now_millis, rfc3339};
+use miroir_meili::json::found;
 
 const CREATE_FIELDS: &[&str] = &["description", "name", "uid", "actions", "indexes", "expiresAt"];
 const PATCH_FIELDS: &[&str] = &["description", "name"];
@@ -99,7 +100,7 @@ fn parse_create(body: Value, now: Millis) -> AppResult<ApiKey> {
     let Value::Object(obj) = body else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
-            format!("Invalid value type: expected an object, but found {}: `{body}`", type_name(&body)),
+            format!("Invalid value type: expected an object, but found {}", found(&body)),
         ));
     };
     let mut key = ApiKey {
@@ -185,7 +186,7 @@ fn parse_patch(body: Value) -> AppResult<(FieldChange, FieldChange)> {
     let Value::Object(obj) = body else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
-            format!("Invalid value type: expected an object, but found {}: `{body}`", type_name(&body)),
+            format!("Invalid value type: expected an object, but found {}", found(&body)),
         ));
     };
     let (mut name, mut description) = (FieldChange::Keep, FieldChange::Keep);
@@ -226,7 +227,7 @@ fn uid_of(app: &AppState, param: &str) -> AppResult<String> {
 
 pub async fn create(State(app): State<Arc<AppState>>, Json(body): Json<Value>) -> AppResult<Response> {
     let key = parse_create(body, now_millis())?;
-    if let Err(miroir::keys::KeyProblem::GlobalActionOnIndexScopedKey(a)) = key.check() {
+    if let Err(miroir_meili::keys::KeyProblem::GlobalActionOnIndexScopedKey(a)) = key.check() {
         return Err(ClusterError::Rejected(miroir::CommandError::IndexScopedApiKeyWithGlobalAction(a)).into());
     }
     if app.map().api_keys.contains_key(&key.uid) {

@@ -83,7 +83,7 @@ pub async fn index_stats(app: &AppState, uid: &str) -> AppResult<Value> {
 
 /// `GET /indexes/{uid}/stats`.
 pub async fn index_stats_route(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
-    if !miroir::placement::is_valid_index_uid(&uid) {
+    if !miroir_meili::is_valid_index_uid(&uid) {
         return Err(AppError::invalid_index_uid(&uid));
     }
     Ok(json_ok(index_stats(&app, &uid).await?))

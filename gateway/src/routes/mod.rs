@@ -1,5 +1,6 @@
 //! Every Meilisearch route the gateway serves, by area.
 
+use miroir_meili::TaskKind;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -124,15 +125,8 @@ async fn failed(app: &AppState, mut task: NewTask, error: AppError) -> AppResult
 }
 
 /// A task of `kind` on index `uid`, to be filled with its node tasks.
-fn new_task(uid: &str, kind: &str, details: Value) -> NewTask {
-    NewTask {
-        index_uid: Some(uid.into()),
-        kind: kind.into(),
-        details,
-        node_tasks: vec![],
-        finished: None,
-        shares: vec![],
-    }
+fn new_task(uid: &str, kind: TaskKind, details: Value) -> NewTask {
+    NewTask { index_uid: Some(uid.into()), kind, details, node_tasks: vec![], finished: None, shares: vec![] }
 }
 
 fn json_ok(v: Value) -> Response {

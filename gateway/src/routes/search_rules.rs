@@ -3,14 +3,15 @@
 //! `dsrClear`) as Meilisearch does. The gateway applies the rules to searches itself (see
 //! `search::pins`); nodes never see them.
 
+use miroir_meili::TaskKind;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{Method, Uri};
 use axum::response::Response;
 use miroir::command::Command;
-use miroir::search_rules::{self, RuleError, TASK_INDEX_UID};
 use miroir::task::{NewTask, TaskStatus};
+use miroir_meili::search_rules::{self, TASK_INDEX_UID};
 use serde_json::{json, Value};
 
 use super::{accepted, json_ok};
@@ -19,24 +20,12 @@ use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::fanout::Outcome;
 
-fn refused(e: RuleError) -> AppError {
-    AppError::forwarded(
-        400,
-        json!({
-            "message": e.message,
-            "code": e.code,
-            "type": "invalid_request",
-            "link": format!("https://docs.meilisearch.com/errors#{}", e.code),
-        }),
-    )
-}
-
 fn gate(app: &AppState, method: &Method, uri: &Uri) -> AppResult<()> {
     crate::feature_gate::check(&app.map(), method, uri.path())
 }
 
 fn check_uid(uid: &str) -> AppResult<()> {
-    search_rules::check_uid(uid).map_err(refused)
+    search_rules::check_uid(uid).map_err(AppError::from)
 }
 
 fn not_found(uid: &str) -> AppError {
@@ -44,13 +33,13 @@ fn not_found(uid: &str) -> AppError {
 }
 
 /// Commits `cmd`, then registers its task, already succeeded (the change is applied once committed).
-async fn change(app: &AppState, cmd: Command, kind: &str, details: Value) -> AppResult<Response> {
+async fn change(app: &AppState, cmd: Command, kind: TaskKind, details: Value) -> AppResult<Response> {
     app.check_writable()?;
     let (_, version) = app.cluster.propose(cmd).await?;
     app.wait_for_version(version).await?;
     let task = NewTask {
         index_uid: Some(TASK_INDEX_UID.into()),
-        kind: kind.into(),
+        kind,
         details,
         node_tasks: vec![],
         finished: Some((TaskStatus::Succeeded, None)),
@@ -66,7 +55,7 @@ pub async fn list(
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
     gate(&app, &method, &uri)?;
-    let req = search_rules::parse_list(&body).map_err(refused)?;
+    let req = search_rules::parse_list(&body).map_err(AppError::from)?;
     Ok(json_ok(app.map().search_rules.list(&req)))
 }
 
@@ -92,10 +81,10 @@ pub async fn update(
 ) -> AppResult<Response> {
     gate(&app, &method, &uri)?;
     check_uid(&uid)?;
-    let update = search_rules::parse_update(&body).map_err(refused)?;
+    let update = search_rules::parse_update(&body).map_err(AppError::from)?;
     let details = json!({"rule": update.view(), "updatedRules": 1});
     let cmd = Command::PutSearchRule { uid, update: Box::new(update), at: crate::tasks::now_millis() };
-    change(&app, cmd, "dsrUpdate", details).await
+    change(&app, cmd, TaskKind::DsrUpdate, details).await
 }
 
 pub async fn delete(
@@ -106,11 +95,11 @@ pub async fn delete(
 ) -> AppResult<Response> {
     gate(&app, &method, &uri)?;
     check_uid(&uid)?;
-    change(&app, Command::DeleteSearchRule { uid }, "dsrUpdate", json!({"updatedRules": 1})).await
+    change(&app, Command::DeleteSearchRule { uid }, TaskKind::DsrUpdate, json!({"updatedRules": 1})).await
 }
 
 pub async fn clear(State(app): State<Arc<AppState>>, method: Method, uri: Uri) -> AppResult<Response> {
     gate(&app, &method, &uri)?;
     let count = app.map().search_rules.rules.len();
-    change(&app, Command::ClearSearchRules, "dsrClear", json!({"deletedDocuments": count})).await
+    change(&app, Command::ClearSearchRules, TaskKind::DsrClear, json!({"deletedDocuments": count})).await
 }

@@ -2,6 +2,7 @@
 //! broadcast to every node of the index. Reads come from a node (Meilisearch fills the defaults),
 //! with Miroir's own field removed.
 
+use miroir_meili::TaskKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -120,7 +121,7 @@ pub async fn reset_one(
 }
 
 fn settings_task(uid: &str, details: Value) -> NewTask {
-    super::new_task(uid, "settingsUpdate", details)
+    super::new_task(uid, TaskKind::SettingsUpdate, details)
 }
 
 /// The scratch index on which one node judges a settings patch without applying it to any copy.
@@ -145,7 +146,7 @@ async fn apply_patch(app: &AppState, uid: &str, patch: Map<String, Value>) -> Ap
     let per_node: BTreeMap<_, _> = index_nodes(&map, uid).into_iter().map(|n| (n, vec![request()])).collect();
     let results = fanout::send(app, &map, per_node).await;
     let outcome = fanout::settle(app, uid, results, |n| in_sync_copies(&map, uid, n)).await?;
-    let shown = miroir::settings::task_details(details.as_object().unwrap_or(&Map::new()));
+    let shown = miroir_meili::settings::task_details(details.as_object().unwrap_or(&Map::new()));
     accepted(app, settings_task(uid, shown), outcome, vec![]).await
 }
 

@@ -9,6 +9,7 @@
 //! has its copies marked stale before the commit; if that would lose quorum, or the commit is
 //! refused, the nodes that took the swap are sent its inverse and nothing changed.
 
+use miroir_meili::TaskKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -16,9 +17,10 @@ use axum::extract::State;
 use axum::response::Response;
 use miroir::command::Command;
 use miroir::ids::{NodeId, ShardId};
-use miroir::swap::{IndexSwap, SwapRefusal};
 use miroir::task::{NewTask, TaskStatus};
 use miroir::{CommandError, RoutingMap};
+use miroir_meili::swap::IndexSwap;
+use miroir_meili::MeiliError;
 use miroir_node_client::{Method, NodeRequest};
 use serde_json::{json, Value};
 
@@ -31,26 +33,13 @@ use crate::extract::Json;
 use crate::fanout::{self, index_nodes, Outcome};
 use crate::tasks::now_millis;
 
-fn refusal(r: SwapRefusal) -> AppError {
-    let status = match r.code {
-        "index_not_found" => axum::http::StatusCode::NOT_FOUND,
-        "index_already_exists" => axum::http::StatusCode::CONFLICT,
-        _ => axum::http::StatusCode::BAD_REQUEST,
-    };
-    AppError::new(Code { name: r.code, status, ..Code::BAD_REQUEST }, r.message)
-}
-
-/// The kernel's refusal travelled as JSON; its code is one of those `miroir::swap` gives.
-fn static_code(code: &str) -> &'static str {
-    ["index_not_found", "index_already_exists", "invalid_swap_duplicate_index_found"]
-        .into_iter()
-        .find(|c| *c == code)
-        .unwrap_or("bad_request")
+fn refusal(r: MeiliError) -> AppError {
+    r.into()
 }
 
 /// Why a swap did not happen: a refusal Meilisearch reports as a failed task, or an error.
 pub enum SwapFailure {
-    Refused(SwapRefusal),
+    Refused(MeiliError),
     Error(AppError),
 }
 
@@ -149,7 +138,8 @@ pub async fn swap_everywhere(
         let _ = fanout::send(app, map, undo(&outcome)).await;
         return Err(match e {
             ClusterError::Rejected(CommandError::SwapRefused { code, message }) => {
-                SwapFailure::Refused(SwapRefusal { code: static_code(&code), message })
+                // The kernel's refusal travelled as JSON; its code is one `miroir_meili::swap` gives.
+                SwapFailure::Refused(MeiliError::new(Code::named(&code).unwrap_or(Code::BAD_REQUEST), message))
             }
             ClusterError::Rejected(e @ (CommandError::IndexMigrating(_) | CommandError::IndexStillOnNodes { .. })) => {
                 migrating(&e.to_string()).into()
@@ -168,13 +158,13 @@ fn migrating(what: &str) -> AppError {
 async fn failed_task(
     app: &AppState,
     index_uid: Option<String>,
-    kind: &str,
+    kind: TaskKind,
     details: Value,
-    r: SwapRefusal,
+    r: MeiliError,
 ) -> AppResult<Response> {
     let task = NewTask {
         index_uid,
-        kind: kind.into(),
+        kind,
         details,
         node_tasks: vec![],
         finished: Some((TaskStatus::Failed, Some(refusal(r).body()))),
@@ -208,25 +198,25 @@ pub async fn swap_indexes(
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
     app.check_writable()?;
-    let swaps = miroir::swap::parse(&body).map_err(refusal)?;
+    let swaps = miroir_meili::swap::parse(&body).map_err(refusal)?;
     if swaps.iter().any(|s| !access.index_authorized(&s.indexes.0) || !access.index_authorized(&s.indexes.1)) {
         return Err(crate::auth::invalid_api_key());
     }
     let details = json!({ "swaps": swaps });
     let map = map_without_deleted(&app, &swaps).await?;
-    if let Err(r) = miroir::swap::check_exist(|uid| map.indexes.contains_key(uid), &swaps) {
-        return failed_task(&app, None, "indexSwap", details, r).await;
+    if let Err(r) = miroir_meili::swap::check_exist(|uid| map.indexes.contains_key(uid), &swaps) {
+        return failed_task(&app, None, TaskKind::IndexSwap, details, r).await;
     }
     check_not_migrating(&map, &swaps)?;
     let outcome = match swap_everywhere(&app, &map, &swaps, swap_request).await {
         Ok(o) => o,
         // Another gateway changed one of the indexes meanwhile: as Meilisearch, a failed task.
-        Err(SwapFailure::Refused(r)) => return failed_task(&app, None, "indexSwap", details, r).await,
+        Err(SwapFailure::Refused(r)) => return failed_task(&app, None, TaskKind::IndexSwap, details, r).await,
         Err(SwapFailure::Error(e)) => return Err(e),
     };
     let task = NewTask {
         index_uid: None,
-        kind: "indexSwap".into(),
+        kind: miroir_meili::TaskKind::IndexSwap,
         details,
         node_tasks: vec![],
         finished: None,
@@ -239,26 +229,34 @@ pub async fn swap_indexes(
 /// under its new name, one `indexUpdate` task with Meilisearch's details.
 pub async fn rename(app: &AppState, uid: String, new_uid: String, primary_key: Option<String>) -> AppResult<Response> {
     app.check_writable()?;
-    if !miroir::placement::is_valid_index_uid(&new_uid) {
+    if !miroir_meili::is_valid_index_uid(&new_uid) {
         return Err(AppError::invalid_index_uid(&new_uid));
     }
     let details = json!({"primaryKey": primary_key, "oldIndexUid": uid, "newIndexUid": new_uid});
     let swaps = [IndexSwap { indexes: (uid.clone(), new_uid.clone()), rename: true }];
     let map = map_without_deleted(app, &swaps).await?;
     let Some(idx) = map.indexes.get(&uid) else {
-        return super::failed(app, super::new_task(&uid, "indexUpdate", details), AppError::index_not_found(&uid))
-            .await;
+        return super::failed(
+            app,
+            super::new_task(&uid, TaskKind::IndexUpdate, details),
+            AppError::index_not_found(&uid),
+        )
+        .await;
     };
     if let (Some(current), Some(pk)) = (&idx.primary_key, &primary_key) {
         if current != pk {
             let e = CommandError::PrimaryKeyAlreadySet { index: uid.clone(), current: current.clone() };
-            return super::failed(app, super::new_task(&uid, "indexUpdate", details), ClusterError::Rejected(e).into())
-                .await;
+            return super::failed(
+                app,
+                super::new_task(&uid, TaskKind::IndexUpdate, details),
+                ClusterError::Rejected(e).into(),
+            )
+            .await;
         }
     }
     if map.indexes.contains_key(&new_uid) {
-        let r = SwapRefusal { code: "index_already_exists", message: format!("Index `{new_uid}` already exists.") };
-        return failed_task(app, Some(uid), "indexUpdate", details, r).await;
+        let r = MeiliError::new(Code::INDEX_ALREADY_EXISTS, format!("Index `{new_uid}` already exists."));
+        return failed_task(app, Some(uid), TaskKind::IndexUpdate, details, r).await;
     }
     check_not_migrating(&map, &swaps)?;
     let body = json!({"uid": new_uid, "primaryKey": primary_key});
@@ -271,12 +269,12 @@ pub async fn rename(app: &AppState, uid: String, new_uid: String, primary_key: O
     };
     let outcome = match swap_everywhere(app, &map, &swaps, request).await {
         Ok(o) => o,
-        Err(SwapFailure::Refused(r)) => return failed_task(app, Some(uid), "indexUpdate", details, r).await,
+        Err(SwapFailure::Refused(r)) => return failed_task(app, Some(uid), TaskKind::IndexUpdate, details, r).await,
         Err(SwapFailure::Error(e)) => return Err(e),
     };
     if let Some(pk) = &primary_key {
         let cmd = Command::SetPrimaryKey { uid: new_uid.clone(), primary_key: pk.clone(), at: now_millis() };
         app.cluster.propose(cmd).await?;
     }
-    accepted(app, super::new_task(&uid, "indexUpdate", details), outcome, vec![]).await
+    accepted(app, super::new_task(&uid, TaskKind::IndexUpdate, details), outcome, vec![]).await
 }

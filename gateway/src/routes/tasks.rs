@@ -1,5 +1,6 @@
 //! `/tasks`: served from the replicated Miroir task log, with Meilisearch's filters and paging.
 
+use miroir_meili::TaskKind;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -41,36 +42,17 @@ pub struct TaskParams {
     before_finished_at: Option<String>,
 }
 
-/// Task types Meilisearch knows (`types` filter).
-const TASK_TYPES: &[&str] = &[
-    "documentAdditionOrUpdate",
-    "documentEdition",
-    "documentDeletion",
-    "settingsUpdate",
-    "indexCreation",
-    "indexDeletion",
-    "indexUpdate",
-    "indexSwap",
-    "taskCancelation",
-    "taskDeletion",
-    "dumpCreation",
-    "snapshotCreation",
-    "export",
-    "upgradeDatabase",
-    "indexCompaction",
-];
-
-fn task_types(raw: &Option<String>) -> AppResult<Option<Vec<String>>> {
+fn task_types(raw: &Option<String>) -> AppResult<Option<Vec<TaskKind>>> {
     split_list(raw)
         .map(|l| {
             l.into_iter()
                 .map(|t| {
-                    if TASK_TYPES.contains(&t) {
-                        Ok(t.to_string())
+                    if let Ok(kind) = t.parse::<TaskKind>() {
+                        Ok(kind)
                     } else {
-                        let all = TASK_TYPES.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ");
+                        let all = miroir_meili::listed(TaskKind::ALL);
                         Err(invalid(
-                            "invalid_task_types",
+                            Code::INVALID_TASK_TYPES,
                             format!("Invalid value in parameter `types`: `{t}` is not a valid task type. Available types are {all}."),
                         ))
                     }
@@ -87,7 +69,7 @@ fn index_uids(raw: &Option<String>) -> AppResult<Option<Vec<String>>> {
             l.iter()
                 .enumerate()
                 .map(|(i, u)| {
-                    if miroir::placement::is_valid_index_uid(u) {
+                    if miroir_meili::is_valid_index_uid(u) {
                         return Ok(u.to_string());
                     }
                     let at = if many { format!("indexUids[{i}]") } else { "indexUids".into() };
@@ -102,8 +84,8 @@ fn index_uids(raw: &Option<String>) -> AppResult<Option<Vec<String>>> {
         .transpose()
 }
 
-fn invalid(code: &'static str, message: String) -> AppError {
-    AppError::new(crate::error::Code { name: code, ..Code::BAD_REQUEST }, message)
+fn invalid(code: Code, message: String) -> AppError {
+    AppError::new(code, message)
 }
 
 /// A comma-separated list where `*` means "no filter".
@@ -113,7 +95,7 @@ fn split_list(raw: &Option<String>) -> Option<Vec<&str>> {
     (!items.contains(&"*")).then_some(items)
 }
 
-fn uids(raw: &Option<String>, code: &'static str, name: &str) -> AppResult<Option<Vec<u64>>> {
+fn uids(raw: &Option<String>, code: Code, name: &str) -> AppResult<Option<Vec<u64>>> {
     split_list(raw)
         .map(|items| {
             let many = items.len() > 1;
@@ -134,7 +116,7 @@ fn uids(raw: &Option<String>, code: &'static str, name: &str) -> AppResult<Optio
         .transpose()
 }
 
-fn date(raw: &Option<String>, code: &'static str, name: &str) -> AppResult<Option<Millis>> {
+fn date(raw: &Option<String>, code: Code, name: &str) -> AppResult<Option<Millis>> {
     raw.as_deref()
         .map(|s| {
             OffsetDateTime::parse(s, &Rfc3339)
@@ -155,10 +137,11 @@ fn date(raw: &Option<String>, code: &'static str, name: &str) -> AppResult<Optio
 }
 
 fn status(s: &str) -> AppResult<TaskStatus> {
-    serde_json::from_value(Value::from(s)).map_err(|_| {
+    s.parse().map_err(|_| {
+        let all = miroir_meili::listed(TaskStatus::ALL);
         invalid(
-            "invalid_task_statuses",
-            format!("Invalid value in parameter `statuses`: `{s}` is not a valid task status. Available statuses are `enqueued`, `processing`, `succeeded`, `failed`, `canceled`."),
+            Code::INVALID_TASK_STATUSES,
+            format!("Invalid value in parameter `statuses`: `{s}` is not a valid task status. Available statuses are {all}."),
         )
     })
 }
@@ -170,8 +153,8 @@ const BATCHED: [TaskStatus; 4] =
 fn filter(p: &TaskParams, access: &Access) -> AppResult<TaskFilter> {
     let mut statuses: Option<Vec<TaskStatus>> =
         split_list(&p.statuses).map(|l| l.into_iter().map(status).collect()).transpose()?;
-    let mut task_uids = uids(&p.uids, "invalid_task_uids", "uids")?;
-    if let Some(batches) = uids(&p.batch_uids, "invalid_task_batch_uids", "batchUids")? {
+    let mut task_uids = uids(&p.uids, Code::INVALID_TASK_UIDS, "uids")?;
+    if let Some(batches) = uids(&p.batch_uids, Code::INVALID_BATCH_UIDS, "batchUids")? {
         task_uids = Some(match task_uids {
             Some(t) => t.into_iter().filter(|u| batches.contains(u)).collect(),
             None => batches,
@@ -183,13 +166,13 @@ fn filter(p: &TaskParams, access: &Access) -> AppResult<TaskFilter> {
         statuses,
         types: task_types(&p.types)?,
         index_uids: index_uids(&p.index_uids)?,
-        canceled_by: uids(&p.canceled_by, "invalid_task_canceled_by", "canceledBy")?,
-        before_enqueued_at: date(&p.before_enqueued_at, "invalid_task_before_enqueued_at", "beforeEnqueuedAt")?,
-        after_enqueued_at: date(&p.after_enqueued_at, "invalid_task_after_enqueued_at", "afterEnqueuedAt")?,
-        before_started_at: date(&p.before_started_at, "invalid_task_before_started_at", "beforeStartedAt")?,
-        after_started_at: date(&p.after_started_at, "invalid_task_after_started_at", "afterStartedAt")?,
-        before_finished_at: date(&p.before_finished_at, "invalid_task_before_finished_at", "beforeFinishedAt")?,
-        after_finished_at: date(&p.after_finished_at, "invalid_task_after_finished_at", "afterFinishedAt")?,
+        canceled_by: uids(&p.canceled_by, Code::INVALID_TASK_CANCELED_BY, "canceledBy")?,
+        before_enqueued_at: date(&p.before_enqueued_at, Code::INVALID_TASK_BEFORE_ENQUEUED_AT, "beforeEnqueuedAt")?,
+        after_enqueued_at: date(&p.after_enqueued_at, Code::INVALID_TASK_AFTER_ENQUEUED_AT, "afterEnqueuedAt")?,
+        before_started_at: date(&p.before_started_at, Code::INVALID_TASK_BEFORE_STARTED_AT, "beforeStartedAt")?,
+        after_started_at: date(&p.after_started_at, Code::INVALID_TASK_AFTER_STARTED_AT, "afterStartedAt")?,
+        before_finished_at: date(&p.before_finished_at, Code::INVALID_TASK_BEFORE_FINISHED_AT, "beforeFinishedAt")?,
+        after_finished_at: date(&p.after_finished_at, Code::INVALID_TASK_AFTER_FINISHED_AT, "afterFinishedAt")?,
         authorized_indexes: restriction(access),
     })
 }
@@ -216,9 +199,9 @@ pub async fn list_tasks(app: &AppState, p: TaskParams, access: &Access) -> AppRe
 
 /// Meilisearch's paged list shape over the task log, each task rendered by `render`.
 async fn page(app: &AppState, f: TaskFilter, p: &TaskParams, render: fn(&Task) -> Option<Value>) -> AppResult<Value> {
-    let limit = uint_param(p.limit.as_deref(), "limit", "invalid_task_limit")?.unwrap_or(20);
-    let from = uint_param(p.from.as_deref(), "from", "invalid_task_from")?.map(|f| f as u64);
-    let reverse = bool_param(p.reverse.as_deref(), "reverse", "invalid_task_reverse")?.unwrap_or(false);
+    let limit = uint_param(p.limit.as_deref(), "limit", Code::INVALID_TASK_LIMIT)?.unwrap_or(20);
+    let from = uint_param(p.from.as_deref(), "from", Code::INVALID_TASK_FROM)?.map(|f| f as u64);
+    let reverse = bool_param(p.reverse.as_deref(), "reverse", Code::INVALID_TASK_REVERSE)?.unwrap_or(false);
     let page = app.cluster.tasks(f, from, limit, reverse).await?;
     Ok(json!({
         "results": page.tasks.iter().filter_map(render).collect::<Vec<_>>(),
@@ -251,19 +234,19 @@ pub async fn get_batch(
     Path(uid): Path<String>,
 ) -> AppResult<Response> {
     let not_found = || AppError::new(Code::BATCH_NOT_FOUND, format!("Batch `{uid}` not found."));
-    let task = one(&app, &uid, "batchUid", "invalid_batch_uids", &access).await?.ok_or_else(not_found)?;
+    let task = one(&app, &uid, "batchUid", Code::INVALID_BATCH_UIDS, &access).await?.ok_or_else(not_found)?;
     Ok(json_ok(crate::tasks::batch_view(&task).ok_or_else(not_found)?))
 }
 
 pub async fn get(State(app): State<Arc<AppState>>, access: Access, Path(uid): Path<String>) -> AppResult<Response> {
     let not_found = || AppError::new(Code::TASK_NOT_FOUND, format!("Task `{uid}` not found."));
-    let task = one(&app, &uid, "taskUid", "invalid_task_uids", &access).await?.ok_or_else(not_found)?;
+    let task = one(&app, &uid, "taskUid", Code::INVALID_TASK_UIDS, &access).await?.ok_or_else(not_found)?;
     Ok(json_ok(view(&task)))
 }
 
 /// The task behind a `/tasks/{uid}` or `/batches/{uid}` path (a batch uid is its task's uid); a
 /// restricted key does not see other indexes' tasks.
-async fn one(app: &AppState, uid: &str, param: &str, code: &'static str, access: &Access) -> AppResult<Option<Task>> {
+async fn one(app: &AppState, uid: &str, param: &str, code: Code, access: &Access) -> AppResult<Option<Task>> {
     let n: u64 = uid.parse().map_err(|_| {
         invalid(code, format!("Invalid value in parameter `{param}`: could not parse `{uid}` as a positive integer"))
     })?;
@@ -301,8 +284,8 @@ async fn filtered_task(
     access: &Access,
     p: TaskParams,
     query: String,
-    kind: &str,
-    missing_code: &'static str,
+    kind: TaskKind,
+    missing_code: Code,
     run: impl FnOnce(Vec<u64>, u64) -> Command,
 ) -> AppResult<Response> {
     if let Some(name) = [("limit", &p.limit), ("from", &p.from), ("reverse", &p.reverse)]
@@ -317,17 +300,17 @@ async fn filtered_task(
     if !has_filter(&p) {
         return Err(invalid(
             missing_code,
-            format!("Query parameters to filter the tasks to {} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.", if kind == "taskCancelation" { "cancel" } else { "delete" }),
+            format!("Query parameters to filter the tasks to {} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.", if kind == TaskKind::TaskCancelation { "cancel" } else { "delete" }),
         ));
     }
     let uids = matching(app, &p, access).await?;
-    let done_key = if kind == "taskCancelation" { "canceledTasks" } else { "deletedTasks" };
+    let done_key = if kind == TaskKind::TaskCancelation { "canceledTasks" } else { "deletedTasks" };
     let original_filter = format!("?{query}");
     // Finished below by the gateway itself (`FinishTask`) once the tasks are canceled or deleted;
     // registered `processing` meanwhile, not finished as a task without node tasks would be.
     let new = NewTask {
         index_uid: None,
-        kind: kind.into(),
+        kind,
         details: json!({"matchedTasks": uids.len(), done_key: null, "originalFilter": original_filter}),
         node_tasks: vec![],
         finished: Some((TaskStatus::Processing, None)),
@@ -341,13 +324,13 @@ async fn filtered_task(
     let unfinished = before.tasks.iter().filter(|t| !t.status.is_finished()).count();
     let finished = before.tasks.len() - unfinished;
     app.cluster.propose(run(uids.clone(), uid)).await?;
-    if kind == "taskCancelation" {
+    if kind == TaskKind::TaskCancelation {
         crate::node_tasks::cancel_on_nodes(app, &before.tasks).await;
     } else {
         crate::node_tasks::delete_on_nodes(app, &before.tasks).await;
     }
     // Cancelation acts on unfinished tasks, deletion on finished ones, as in Meilisearch.
-    let done = if kind == "taskCancelation" { unfinished } else { finished };
+    let done = if kind == TaskKind::TaskCancelation { unfinished } else { finished };
     let details = json!({"matchedTasks": uids.len(), done_key: done, "originalFilter": original_filter});
     let finish = Command::FinishTask {
         uid,
@@ -369,10 +352,8 @@ pub async fn cancel(
     Query(p): Query<TaskParams>,
 ) -> AppResult<Response> {
     let q = uri.query().unwrap_or("").to_string();
-    filtered_task(&app, &access, p, q, "taskCancelation", "missing_task_filters", |uids, by| Command::CancelTasks {
-        uids,
-        canceled_by: by,
-        at: now_millis(),
+    filtered_task(&app, &access, p, q, TaskKind::TaskCancelation, Code::MISSING_TASK_FILTERS, |uids, by| {
+        Command::CancelTasks { uids, canceled_by: by, at: now_millis() }
     })
     .await
 }
@@ -384,6 +365,8 @@ pub async fn delete(
     Query(p): Query<TaskParams>,
 ) -> AppResult<Response> {
     let q = uri.query().unwrap_or("").to_string();
-    filtered_task(&app, &access, p, q, "taskDeletion", "missing_task_filters", |uids, _| Command::DeleteTasks { uids })
-        .await
+    filtered_task(&app, &access, p, q, TaskKind::TaskDeletion, Code::MISSING_TASK_FILTERS, |uids, _| {
+        Command::DeleteTasks { uids }
+    })
+    .await
 }

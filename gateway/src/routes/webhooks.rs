@@ -2,6 +2,7 @@
 //! replicated state (and travel in the routing map, so every gateway serves the same list); the
 //! coordinator leader sends finished tasks to them.
 
+use miroir_meili::json::found;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,19 +26,8 @@ fn view(uuid: &str, w: &Webhook) -> Value {
     json!({"uuid": uuid, "isEditable": true, "url": w.url, "headers": w.headers})
 }
 
-pub(super) fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 pub(super) fn wrong_type(code: Code, at: &str, expected: &str, v: &Value) -> AppError {
-    AppError::new(code, format!("Invalid value type at `{at}`: expected {expected}, but found {}: `{v}`", type_name(v)))
+    AppError::new(code, format!("Invalid value type at `{at}`: expected {expected}, but found {}", found(v)))
 }
 
 /// A field of the request: absent, `null` (reset), or set.
@@ -57,7 +47,7 @@ fn parse(body: Value) -> AppResult<Settings> {
     let Value::Object(obj) = body else {
         return Err(AppError::new(
             Code::BAD_REQUEST,
-            format!("Invalid value type: expected an object, but found {}: `{body}`", type_name(&body)),
+            format!("Invalid value type: expected an object, but found {}", found(&body)),
         ));
     };
     let mut s = Settings { url: Setting::NotSet, headers: Setting::NotSet };

@@ -24,81 +24,19 @@ use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
 use crate::read::scoped_filter;
 use crate::scatter::{scatter, MissingPolicy};
+use miroir_meili::pagination::{Window, DEFAULT_LIMIT};
 
-/// Meilisearch's default `limit`/`hitsPerPage`.
-const DEFAULT_LIMIT: usize = 20;
-
-/// An error in Meilisearch's own shape (code, status) that the gateway's codes do not name.
-fn meili(status: u16, code: &str, message: String) -> AppError {
-    AppError::forwarded(
-        status,
-        json!({
-            "message": message,
-            "code": code,
-            "type": "invalid_request",
-            "link": format!("https://docs.meilisearch.com/errors#{code}"),
-        }),
-    )
+/// A Meilisearch error answered with the status a federated search gives it (an unknown index is
+/// 400 there: the missing resource is not in the URL).
+fn meili(status: u16, code: Code, message: String) -> AppError {
+    AppError::new(code.with_status(status), message)
 }
 
 fn not_supported(what: &str) -> AppError {
     AppError::new(Code::MIROIR_NOT_SUPPORTED, format!("{what} is not supported by Miroir in a federated search."))
 }
 
-/// How many hits and which window a federation asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub limit: usize,
-    pub offset: usize,
-    pub page: Option<usize>,
-    pub hits_per_page: Option<usize>,
-}
-
-impl Window {
-    /// Hits each index must rank (Meilisearch's `required_hit_count`).
-    pub fn required(&self) -> usize {
-        match (self.page, self.hits_per_page) {
-            (None, None) => self.limit + self.offset,
-            (None, Some(h)) => h,
-            (Some(0), _) => 0,
-            (Some(p), None) => DEFAULT_LIMIT * p,
-            (Some(p), Some(h)) => h * p,
-        }
-    }
-
-    /// Hits skipped, then shown, of the merged list.
-    pub fn skip_take(&self) -> (usize, usize) {
-        match (self.page, self.hits_per_page) {
-            (None, None) => (self.offset, self.limit),
-            (None, Some(h)) => (0, h),
-            (Some(0), _) => (0, 0),
-            (Some(p), None) => ((p - 1) * DEFAULT_LIMIT, DEFAULT_LIMIT),
-            (Some(p), Some(h)) => ((p - 1) * h, h),
-        }
-    }
-
-    /// The answer's pagination fields; `total` is not clamped to `maxTotalHits`, as in Meilisearch.
-    pub fn info(&self, total: usize) -> Map<String, Value> {
-        let mut out = Map::new();
-        match (self.page, self.hits_per_page) {
-            (None, None) => {
-                out.insert("limit".into(), json!(self.limit));
-                out.insert("offset".into(), json!(self.offset));
-                out.insert("estimatedTotalHits".into(), json!(total));
-            }
-            (page, h) => {
-                let h = h.unwrap_or(DEFAULT_LIMIT);
-                out.insert("hitsPerPage".into(), json!(h));
-                out.insert("page".into(), json!(page.unwrap_or(1)));
-                out.insert("totalPages".into(), json!(if h == 0 { 0 } else { total.div_ceil(h) }));
-                out.insert("totalHits".into(), json!(total));
-            }
-        }
-        out
-    }
-}
-
-fn count(v: Option<&Value>, at: &str, code: &str) -> AppResult<Option<usize>> {
+fn count(v: Option<&Value>, at: &str, code: Code) -> AppResult<Option<usize>> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
@@ -106,8 +44,8 @@ fn count(v: Option<&Value>, at: &str, code: &str) -> AppResult<Option<usize>> {
                 400,
                 code,
                 format!(
-                    "Invalid value type at `{at}`: expected a positive integer, but found {}: `{v}`",
-                    crate::extract::json_kind(v)
+                    "Invalid value type at `{at}`: expected a positive integer, but found {}",
+                    miroir_meili::json::found(v)
                 ),
             )
         }),
@@ -136,10 +74,10 @@ pub fn parse_federation(f: &Value) -> AppResult<(Window, FacetRequest)> {
         return Err(not_supported("`federation.distinct`"));
     }
     let window = Window {
-        limit: count(f.get("limit"), ".federation.limit", "invalid_search_limit")?.unwrap_or(DEFAULT_LIMIT),
-        offset: count(f.get("offset"), ".federation.offset", "invalid_search_offset")?.unwrap_or(0),
-        page: count(f.get("page"), ".federation.page", "invalid_search_page")?,
-        hits_per_page: count(f.get("hitsPerPage"), ".federation.hitsPerPage", "invalid_search_hits_per_page")?,
+        limit: count(f.get("limit"), ".federation.limit", Code::INVALID_SEARCH_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
+        offset: count(f.get("offset"), ".federation.offset", Code::INVALID_SEARCH_OFFSET)?.unwrap_or(0),
+        page: count(f.get("page"), ".federation.page", Code::INVALID_SEARCH_PAGE)?,
+        hits_per_page: count(f.get("hitsPerPage"), ".federation.hitsPerPage", Code::INVALID_SEARCH_HITS_PER_PAGE)?,
     };
     Ok((window, federated_facets::parse(f)?))
 }
@@ -162,13 +100,13 @@ pub fn parse_query(i: usize, q: &Value) -> AppResult<Query> {
     };
     let paging = ["offset", "limit", "page", "hitsPerPage"];
     if let Some(field) = paging.into_iter().find(|k| body.get(*k).is_some_and(|v| !v.is_null())) {
-        return Err(meili(400, "invalid_multi_search_query_pagination", format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from the query or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search")));
+        return Err(meili(400, Code::INVALID_MULTI_SEARCH_QUERY_PAGINATION, format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from the query or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search")));
     }
     if let Some(Value::Array(facets)) = body.get("facets") {
         if !facets.is_empty() {
             let names: Vec<String> =
                 facets.iter().map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string)).collect();
-            return Err(meili(400, "invalid_multi_search_query_facets", format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from the query or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search")));
+            return Err(meili(400, Code::INVALID_MULTI_SEARCH_QUERY_FACETS, format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from the query or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search")));
         }
     }
     for k in ["sort", "distinct"] {
@@ -187,14 +125,14 @@ pub fn parse_query(i: usize, q: &Value) -> AppResult<Query> {
                 None | Some(Value::Null) => {}
                 Some(w) => match w.as_f64() {
                     Some(w) if w >= 0.0 => weight = w,
-                    _ => return Err(meili(400, "invalid_multi_search_weight", format!("Invalid value at `.queries[{i}].federationOptions.weight`: the value of `weight` is invalid, expected a positive float (>= 0.0)."))),
+                    _ => return Err(meili(400, Code::INVALID_MULTI_SEARCH_WEIGHT, format!("Invalid value at `.queries[{i}].federationOptions.weight`: the value of `weight` is invalid, expected a positive float (>= 0.0)."))),
                 },
             }
         }
         Some(other) => {
             return Err(meili(
                 400,
-                "invalid_multi_search_federation_options",
+                Code::INVALID_MULTI_SEARCH_FEDERATION_OPTIONS,
                 format!(
                     "Invalid value type at `.queries[{i}].federationOptions`: expected an object, but found {other}"
                 ),
@@ -265,7 +203,7 @@ fn with_pins(pins: Vec<(u32, Scored)>, skip: usize, take: usize, organic: Vec<Sc
         return organic.into_iter().skip(skip).take(take).collect();
     }
     let prefix = organic.into_iter().take(skip + take).collect();
-    miroir::search_rules::pins::merge_into_page(pins, skip, take, prefix)
+    miroir_meili::search_rules::pins::merge_into_page(pins, skip, take, prefix)
 }
 
 /// Whether a hit has ranking values to compare: a placeholder query's hits have none (empty
@@ -416,7 +354,7 @@ pub async fn search(
         let inside = |i: usize| format!("Inside `.queries[{i}]`: ");
         let Some(index) = map.indexes.get(uid) else {
             let message = format!("{}Index `{uid}` not found.", inside(qs[0].position));
-            return Err(meili(400, "index_not_found", message));
+            return Err(meili(400, Code::INDEX_NOT_FOUND, message));
         };
         if index.settings.get("distinctAttribute").is_some_and(|d| !d.is_null()) {
             return Err(not_supported(&format!("An index with a `distinctAttribute` (`{uid}`)")));
@@ -478,7 +416,7 @@ pub async fn search(
                 None => return e.inside(&inside(qs[0].position)),
             };
             body["message"] = Value::from(message);
-            let status = e.forwarded.as_ref().map_or(400, |f| f.0.as_u16());
+            let status = e.forwarded.as_ref().map_or(e.code.status, |f| f.0.as_u16());
             AppError::forwarded(status, body)
         })?;
         total += count;
@@ -639,13 +577,13 @@ mod tests {
     #[test]
     fn queries_refuse_pagination_facets_sort_and_bad_weights() {
         let e = parse_query(1, &json!({"indexUid": "a", "limit": 3})).unwrap_err();
-        assert_eq!(e.body()["code"], "invalid_multi_search_query_pagination");
+        assert_eq!(e.body()["code"], Code::INVALID_MULTI_SEARCH_QUERY_PAGINATION);
         let e = parse_query(0, &json!({"indexUid": "a", "facets": ["g"]})).unwrap_err();
-        assert_eq!(e.body()["code"], "invalid_multi_search_query_facets");
+        assert_eq!(e.body()["code"], Code::INVALID_MULTI_SEARCH_QUERY_FACETS);
         let e = parse_query(0, &json!({"indexUid": "a", "sort": ["p:asc"]})).unwrap_err();
-        assert_eq!(e.body()["code"], "miroir_not_supported");
+        assert_eq!(e.body()["code"], Code::MIROIR_NOT_SUPPORTED);
         let e = parse_query(0, &json!({"indexUid": "a", "federationOptions": {"weight": -1}})).unwrap_err();
-        assert_eq!(e.body()["code"], "invalid_multi_search_weight");
+        assert_eq!(e.body()["code"], Code::INVALID_MULTI_SEARCH_WEIGHT);
         let q = parse_query(2, &json!({"indexUid": "a", "q": "x", "federationOptions": {"weight": 2.5}})).unwrap();
         assert_eq!((q.position, q.index_uid.as_str(), q.weight), (2, "a", 2.5));
         assert!(!q.body.contains_key("federationOptions"));

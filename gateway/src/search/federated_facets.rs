@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::merge::{by_count, merge_facets};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FacetRequest {
@@ -23,24 +23,15 @@ pub struct FacetRequest {
     pub merge: Option<Option<usize>>,
 }
 
-fn meili(code: &str, message: String) -> AppError {
-    AppError::forwarded(
-        400,
-        json!({"message": message, "code": code, "type": "invalid_request",
-               "link": format!("https://docs.meilisearch.com/errors#{code}")}),
-    )
+fn meili(code: Code, message: String) -> AppError {
+    AppError::new(code, message)
 }
 
-fn kind(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        other => format!("{}: `{other}`", crate::extract::json_kind(other)),
-    }
-}
+use miroir_meili::json::found as kind;
 
 pub fn parse(f: &Map<String, Value>) -> AppResult<FacetRequest> {
     let mut out = FacetRequest::default();
-    let by_index = "invalid_multi_search_facets_by_index";
+    let by_index = Code::INVALID_MULTI_SEARCH_FACETS_BY_INDEX;
     match f.get("facetsByIndex") {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
@@ -75,7 +66,7 @@ pub fn parse(f: &Map<String, Value>) -> AppResult<FacetRequest> {
         Some(Value::Object(m)) => {
             if let Some(k) = m.keys().find(|k| *k != "maxValuesPerFacet") {
                 return Err(meili(
-                    "invalid_multi_search_merge_facets",
+                    Code::INVALID_MULTI_SEARCH_MERGE_FACETS,
                     format!(
                         "Unknown field `{k}` inside `.federation.mergeFacets`: expected one of `maxValuesPerFacet`"
                     ),
@@ -85,7 +76,7 @@ pub fn parse(f: &Map<String, Value>) -> AppResult<FacetRequest> {
                 None | Some(Value::Null) => None,
                 Some(v) => Some(v.as_u64().ok_or_else(|| {
                     meili(
-                        "invalid_multi_search_max_values_per_facet",
+                        Code::INVALID_MULTI_SEARCH_MAX_VALUES_PER_FACET,
                         format!("Invalid value type at `.federation.mergeFacets.maxValuesPerFacet`: expected a positive integer, but found {}", kind(v)),
                     )
                 })? as usize),
@@ -94,7 +85,7 @@ pub fn parse(f: &Map<String, Value>) -> AppResult<FacetRequest> {
         }
         Some(other) => {
             return Err(meili(
-                "invalid_multi_search_merge_facets",
+                Code::INVALID_MULTI_SEARCH_MERGE_FACETS,
                 format!(
                     "Invalid value type at `.federation.mergeFacets`: expected an object, but found {}",
                     kind(other)
@@ -153,7 +144,7 @@ pub fn check_orders<'a>(
             let (prev_uid, prev) = seen.entry(f.clone()).or_insert_with(|| (uid.to_string(), order));
             if *prev != order {
                 return Err(meili(
-                    "invalid_multi_search_facet_order",
+                    Code::INVALID_MULTI_SEARCH_FACET_ORDER,
                     format!("Inconsistent order for values in facet `{f}`: index `{prev_uid}` orders {}, but index `{uid}` orders {}.\n - Hint: Remove `federation.mergeFacets` or change `faceting.sortFacetValuesBy` to be consistent in settings.", word(*prev), word(order)),
                 ));
             }
@@ -239,7 +230,7 @@ mod tests {
         let count = json!({"filterableAttributes": ["g"], "faceting": {"sortFacetValuesBy": {"*": "count"}}});
         let g = vec!["g".to_string()];
         let e = check_orders([("a", &alpha, g.as_slice()), ("b", &count, g.as_slice())].into_iter()).unwrap_err();
-        assert_eq!(e.body()["code"], "invalid_multi_search_facet_order");
+        assert_eq!(e.body()["code"], Code::INVALID_MULTI_SEARCH_FACET_ORDER);
         let ok = check_orders([("a", &count, g.as_slice()), ("b", &count, g.as_slice())].into_iter()).unwrap();
         assert!(ok["g"]);
     }
@@ -254,7 +245,7 @@ mod tests {
         let bad = json!({"mergeFacets": {"maxValuesPerFacet": "x"}});
         assert_eq!(
             parse(bad.as_object().unwrap()).unwrap_err().body()["code"],
-            "invalid_multi_search_max_values_per_facet"
+            Code::INVALID_MULTI_SEARCH_MAX_VALUES_PER_FACET
         );
     }
 }

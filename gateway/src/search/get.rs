@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 
 /// `SearchQueryGet`'s fields in declaration order (the order of deserr's "expected one of").
 const PARAMS: &[&str] = &[
@@ -53,31 +53,19 @@ const BOOLS: &[&str] = &[
 const LISTS: &[&str] =
     &["attributesToRetrieve", "attributesToCrop", "attributesToHighlight", "facets", "attributesToSearchOn", "locales"];
 
-fn snake(k: &str) -> String {
-    k.chars().flat_map(|c| if c.is_ascii_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] }).collect()
-}
-
-fn error(code: &str, message: String) -> AppError {
-    AppError::forwarded(
-        400,
-        json!({
-            "message": message,
-            "code": code,
-            "type": "invalid_request",
-            "link": format!("https://docs.meilisearch.com/errors#{code}"),
-        }),
-    )
+fn error(code: Code, message: String) -> AppError {
+    AppError::new(code, message)
 }
 
 /// A parameter's value that does not parse: `invalid_search_<parameter>`.
 fn invalid(param: &str, why: String) -> AppError {
     let code = match param {
-        "hybridEmbedder" => "invalid_search_embedder".to_string(),
-        "hybridSemanticRatio" => "invalid_search_semantic_ratio".to_string(),
-        "personalizeUserContext" => "invalid_search_personalize_user_context".to_string(),
-        p => format!("invalid_search_{}", snake(p)),
+        "hybridEmbedder" => Code::INVALID_SEARCH_EMBEDDER,
+        "hybridSemanticRatio" => Code::INVALID_SEARCH_SEMANTIC_RATIO,
+        "personalizeUserContext" => Code::INVALID_SEARCH_PERSONALIZE_USER_CONTEXT,
+        p => Code::for_param("invalid_search", p),
     };
-    error(&code, format!("Invalid value in parameter `{param}`: {why}"))
+    error(code, format!("Invalid value in parameter `{param}`: {why}"))
 }
 
 /// Meilisearch's `fix_sort_query_parameters`: commas split criteria, except inside `_geoPoint(..)`.
@@ -111,7 +99,7 @@ pub fn query_to_body(raw: &str) -> AppResult<Map<String, Value>> {
         let (k, v) = (k.into_owned(), v.into_owned());
         if !PARAMS.contains(&k.as_str()) {
             let expected = PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
-            return Err(error("bad_request", format!("Unknown parameter `{k}`: expected one of {expected}")));
+            return Err(error(Code::BAD_REQUEST, format!("Unknown parameter `{k}`: expected one of {expected}")));
         }
         let value = if NUMBERS.contains(&k.as_str()) {
             let n =
@@ -183,7 +171,7 @@ pub fn query_to_body(raw: &str) -> AppResult<Map<String, Value>> {
         (None, None) => {}
         (None, Some(_)) => {
             return Err(error(
-                "invalid_search_hybrid_query",
+                Code::INVALID_SEARCH_HYBRID_QUERY,
                 "`hybridEmbedder` is mandatory when `hybridSemanticRatio` is present".into(),
             ))
         }
@@ -192,7 +180,10 @@ pub fn query_to_body(raw: &str) -> AppResult<Map<String, Value>> {
         }
     }
     if body.contains_key("vector") && !body.contains_key("hybrid") {
-        return Err(error("missing_search_hybrid", "`hybridEmbedder` is mandatory when `vector` is present".into()));
+        return Err(error(
+            Code::MISSING_SEARCH_HYBRID,
+            "`hybridEmbedder` is mandatory when `vector` is present".into(),
+        ));
     }
     Ok(body)
 }
@@ -235,17 +226,17 @@ mod tests {
 
     #[test]
     fn bad_values_get_meilisearchs_codes() {
-        assert_eq!(code("showRankingScore=yes"), "invalid_search_show_ranking_score");
-        assert_eq!(code("retrieveVectors=1"), "invalid_search_retrieve_vectors");
-        assert_eq!(code("showMatchesPosition=TRUE"), "invalid_search_show_matches_position");
-        assert_eq!(code("limit=-1"), "invalid_search_limit");
-        assert_eq!(code("hitsPerPage=x"), "invalid_search_hits_per_page");
-        assert_eq!(code("hybridSemanticRatio=0.5"), "invalid_search_hybrid_query");
-        assert_eq!(code("hybridEmbedder=e&hybridSemanticRatio=2"), "invalid_search_semantic_ratio");
-        assert_eq!(code("vector=1,2"), "missing_search_hybrid");
-        assert_eq!(code("hybridEmbedder=e&vector=1,x"), "invalid_search_vector");
-        assert_eq!(code("rankingScoreThreshold=1.5"), "invalid_search_ranking_score_threshold");
-        assert_eq!(code("doggo=1"), "bad_request");
+        assert_eq!(code("showRankingScore=yes"), Code::INVALID_SEARCH_SHOW_RANKING_SCORE);
+        assert_eq!(code("retrieveVectors=1"), Code::INVALID_SEARCH_RETRIEVE_VECTORS);
+        assert_eq!(code("showMatchesPosition=TRUE"), Code::INVALID_SEARCH_SHOW_MATCHES_POSITION);
+        assert_eq!(code("limit=-1"), Code::INVALID_SEARCH_LIMIT);
+        assert_eq!(code("hitsPerPage=x"), Code::INVALID_SEARCH_HITS_PER_PAGE);
+        assert_eq!(code("hybridSemanticRatio=0.5"), Code::INVALID_SEARCH_HYBRID_QUERY);
+        assert_eq!(code("hybridEmbedder=e&hybridSemanticRatio=2"), Code::INVALID_SEARCH_SEMANTIC_RATIO);
+        assert_eq!(code("vector=1,2"), Code::MISSING_SEARCH_HYBRID);
+        assert_eq!(code("hybridEmbedder=e&vector=1,x"), Code::INVALID_SEARCH_VECTOR);
+        assert_eq!(code("rankingScoreThreshold=1.5"), Code::INVALID_SEARCH_RANKING_SCORE_THRESHOLD);
+        assert_eq!(code("doggo=1"), Code::BAD_REQUEST);
         let e = query_to_body("showRankingScore=yes").unwrap_err();
         assert_eq!(
             e.body()["message"],

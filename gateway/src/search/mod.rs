@@ -30,19 +30,11 @@ use crate::scatter::{scatter, MissingPolicy};
 use distinct::Distinct;
 use merge::MergeSpec;
 
-fn invalid(code: &'static str, param: &str, v: &Value) -> AppError {
-    AppError::forwarded(
-        400,
-        json!({
-            "message": format!("Invalid value type at `.{param}`: expected a positive integer, but found {v}"),
-            "code": code,
-            "type": "invalid_request",
-            "link": format!("https://docs.meilisearch.com/errors#{code}"),
-        }),
-    )
+fn invalid(code: Code, param: &str, v: &Value) -> AppError {
+    AppError::new(code, format!("Invalid value type at `.{param}`: expected a positive integer, but found {v}"))
 }
 
-fn usize_param(body: &Map<String, Value>, key: &str, code: &'static str) -> AppResult<Option<usize>> {
+fn usize_param(body: &Map<String, Value>, key: &str, code: Code) -> AppResult<Option<usize>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| invalid(code, key, v)),
@@ -68,10 +60,10 @@ struct Page {
 impl Page {
     fn of(body: &Map<String, Value>) -> AppResult<Page> {
         let offset_mode = !body.contains_key("page") && !body.contains_key("hitsPerPage");
-        let offset = usize_param(body, "offset", "invalid_search_offset")?.unwrap_or(0);
-        let limit = usize_param(body, "limit", "invalid_search_limit")?.unwrap_or(20);
-        let page = usize_param(body, "page", "invalid_search_page")?.unwrap_or(1);
-        let hits_per_page = usize_param(body, "hitsPerPage", "invalid_search_hits_per_page")?.unwrap_or(20);
+        let offset = usize_param(body, "offset", Code::INVALID_SEARCH_OFFSET)?.unwrap_or(0);
+        let limit = usize_param(body, "limit", Code::INVALID_SEARCH_LIMIT)?.unwrap_or(20);
+        let page = usize_param(body, "page", Code::INVALID_SEARCH_PAGE)?.unwrap_or(1);
+        let hits_per_page = usize_param(body, "hitsPerPage", Code::INVALID_SEARCH_HITS_PER_PAGE)?.unwrap_or(20);
         let (start, count) = if offset_mode {
             (offset, limit)
         } else if page == 0 {
@@ -308,7 +300,7 @@ async fn hybrid_search(
             let mut placed: Vec<(u32, (Value, bool))> =
                 p.hits.iter().map(|(pos, h)| (*pos, (h.clone(), false))).collect();
             placed.sort_by_key(|(pos, _)| *pos);
-            miroir::search_rules::pins::merge_into_page(placed, start, count, organic)
+            miroir_meili::search_rules::pins::merge_into_page(placed, start, count, organic)
         }
     };
     if let (Some(p), Some(obj)) = (&pinned, answer.as_object_mut()) {
@@ -513,7 +505,7 @@ pub async fn multi(
 ) -> AppResult<Response> {
     let policy = policy(&headers)?;
     let Some(Value::Array(queries)) = body.get("queries") else {
-        return Err(AppError::new(Code::MISSING_MULTI_SEARCH_QUERIES, "Missing field `queries`"));
+        return Err(AppError::new(Code::BAD_REQUEST, "Missing field `queries`"));
     };
     if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
         let (window, facets) = federated::parse_federation(f)?;
@@ -557,7 +549,7 @@ pub async fn multi(
             let e = e.inside(&format!("Inside `.queries[{i}]`: "));
             // An unknown index is the request's fault here, not the URL's: 400, as in
             // Meilisearch 1.50 (checked against a real node).
-            if e.body()["code"] == "index_not_found" {
+            if e.body()["code"] == Code::INDEX_NOT_FOUND.name {
                 AppError::forwarded(400, e.body())
             } else {
                 e

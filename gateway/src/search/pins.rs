@@ -3,7 +3,7 @@
 //!
 //! Rules are never sent to nodes: a node would pin inside its own shard-filtered answer, the merge
 //! would then see each pin once per node (or not at all) at a score it does not have. Instead:
-//! 1. the rules the search triggers give candidate pins (kernel, `miroir::search_rules::pins`);
+//! 1. the rules the search triggers give candidate pins (kernel, `miroir_meili::search_rules::pins`);
 //! 2. the candidates are looked up on the shards that own them, within the search's filter: only
 //!    those in the filtered universe survive (Meilisearch's `universe.remove`);
 //! 3. nodes are asked for `pins` more organic hits; pinned documents are removed from the merged
@@ -12,8 +12,8 @@
 
 use std::collections::BTreeSet;
 
-use miroir::search_rules::pins::{candidate_pins, merge_into_page, surviving_pins, Pin, SearchFacts};
 use miroir::RoutingMap;
+use miroir_meili::search_rules::pins::{candidate_pins, merge_into_page, surviving_pins, Pin, SearchFacts};
 use serde_json::{json, Map, Value};
 
 use crate::app::AppState;

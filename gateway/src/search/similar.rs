@@ -20,27 +20,11 @@ use crate::error::{AppError, AppResult, Code};
 use crate::extract::Json;
 use crate::read::{read_candidates, send_with_failover};
 use crate::scatter::MissingPolicy;
+use miroir_meili::listed;
+use miroir_meili::params::SIMILAR_PARAMS;
 
-const PARAMS: &[&str] = &[
-    "id",
-    "offset",
-    "limit",
-    "filter",
-    "embedder",
-    "attributesToRetrieve",
-    "retrieveVectors",
-    "showRankingScore",
-    "showRankingScoreDetails",
-    "showPerformanceDetails",
-    "rankingScoreThreshold",
-];
-
-fn error(code: &str, message: String) -> AppError {
-    AppError::forwarded(
-        400,
-        json!({"message": message, "code": code, "type": "invalid_request",
-               "link": format!("https://docs.meilisearch.com/errors#{code}")}),
-    )
+fn error(code: Code, message: String) -> AppError {
+    AppError::new(code, message)
 }
 
 /// The shards were asked a search: their complaints about it are about the similar query.
@@ -82,7 +66,7 @@ pub async fn get(
         let value = match k.as_str() {
             "offset" | "limit" => Value::from(v.parse::<u64>().map_err(|_| {
                 error(
-                    &format!("invalid_similar_{k}"),
+                    Code::for_param("invalid_similar", &k),
                     format!("Invalid value in parameter `{k}`: could not parse `{v}` as a positive integer"),
                 )
             })?),
@@ -91,12 +75,8 @@ pub async fn get(
                     "true" => Value::Bool(true),
                     "false" => Value::Bool(false),
                     _ => {
-                        let snake: String = k
-                            .chars()
-                            .flat_map(|c| if c.is_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] })
-                            .collect();
                         return Err(error(
-                            &format!("invalid_similar_{snake}"),
+                            Code::for_param("invalid_similar", &k),
                             format!("Invalid value in parameter `{k}`: could not parse `{v}` as a boolean, expected either `true` or `false`"),
                         ));
                     }
@@ -149,8 +129,8 @@ async fn similar(
     policy: MissingPolicy,
 ) -> AppResult<Response> {
     let started = std::time::Instant::now();
-    if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
-        let all = PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+    if let Some(k) = body.keys().find(|k| !SIMILAR_PARAMS.contains(&k.as_str())) {
+        let all = listed(SIMILAR_PARAMS);
         return Err(AppError::new(Code::BAD_REQUEST, format!("Unknown field `{k}`: expected one of {all}")));
     }
     let Some(id_value) = body.remove("id") else {
@@ -161,7 +141,7 @@ async fn similar(
         Some(Value::String(e)) => e.clone(),
         Some(v) => {
             return Err(error(
-                "invalid_similar_embedder",
+                Code::INVALID_SIMILAR_EMBEDDER,
                 format!("Invalid value type at `.embedder`: expected a string, but found `{v}`"),
             ))
         }
@@ -171,10 +151,10 @@ async fn similar(
             None | Some(Value::Null) => Ok(None),
             Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
                 error(
-                    &format!("invalid_similar_{k}"),
+                    Code::for_param("invalid_similar", k),
                     format!(
-                        "Invalid value type at `.{k}`: expected a positive integer, but found {}: `{v}`",
-                        crate::extract::json_kind(v)
+                        "Invalid value type at `.{k}`: expected a positive integer, but found {}",
+                        miroir_meili::json::found(v)
                     ),
                 )
             }),
@@ -186,17 +166,17 @@ async fn similar(
     let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
     let pk = index.primary_key.clone().unwrap_or_else(|| "id".into());
     if index.settings.get("embedders").and_then(|e| e.get(&embedder)).is_none() {
-        return Err(error("invalid_similar_embedder", format!("Cannot find embedder with name `{embedder}`.")));
+        return Err(error(Code::INVALID_SIMILAR_EMBEDDER, format!("Cannot find embedder with name `{embedder}`.")));
     }
     let id = canonical_doc_id(&id_value).map_err(|_| {
         error(
-            "invalid_similar_id",
+            Code::INVALID_SIMILAR_ID,
             format!("Invalid value at `.id`: Document identifier `{id_value}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes."),
         )
     })?;
     let tenant = access.search_filter(uid);
     let Some(embeddings) = reference(app, uid, &id, &embedder, tenant.clone()).await? else {
-        return Err(error("not_found_similar_id", format!("Document `{id}` not found.")));
+        return Err(error(Code::NOT_FOUND_SIMILAR_ID, format!("Document `{id}` not found.")));
     };
     let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
     let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use parse::{check_uid, parse_list, parse_update, ListRequest, RuleError};
+pub use parse::{check_uid, parse_list, parse_update, ListRequest};
 
 /// Meilisearch reports rule tasks as tasks of this (hidden) index.
 pub const TASK_INDEX_UID: &str = ".meili_dsr";

@@ -7,60 +7,44 @@ use time::OffsetDateTime;
 
 use super::{Action, Conditions, FilterCondition, QueryCondition, RuleAction, RuleUpdate, SearchRule, Selector};
 use super::{Setting, TimeCondition};
+use crate::error::{Code, MeiliError};
+use crate::json::found;
 
-/// A refused body: Meilisearch's error code (its HTTP status is 400) and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleError {
-    pub code: &'static str,
-    pub message: String,
+type R<T> = Result<T, MeiliError>;
+
+fn err(code: Code, message: String) -> MeiliError {
+    MeiliError::new(code, message)
 }
 
-type R<T> = Result<T, RuleError>;
-
-fn err(code: &'static str, message: String) -> RuleError {
-    RuleError { code, message }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn wrong_type(code: &'static str, at: &str, expected: &str, v: &Value) -> RuleError {
+fn wrong_type(code: Code, at: &str, expected: &str, v: &Value) -> MeiliError {
     let at = if at.is_empty() { String::new() } else { format!(" at `{at}`") };
-    err(code, format!("Invalid value type{at}: expected {expected}, but found {}: `{v}`", type_name(v)))
+    err(code, format!("Invalid value type{at}: expected {expected}, but found {}", found(v)))
 }
 
-fn unknown(code: &'static str, at: &str, field: &str, expected: &[&str]) -> RuleError {
-    let list = expected.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+fn unknown(code: Code, at: &str, field: &str, expected: &[&str]) -> MeiliError {
+    let list = crate::listed(expected);
     let inside = if at.is_empty() { String::new() } else { format!(" inside `{at}`") };
     err(code, format!("Unknown field `{field}`{inside}: expected one of {list}"))
 }
 
-fn missing(code: &'static str, at: &str, field: &str) -> RuleError {
+fn missing(code: Code, at: &str, field: &str) -> MeiliError {
     let inside = if at.is_empty() { String::new() } else { format!(" inside `{at}`") };
     err(code, format!("Missing field `{field}`{inside}"))
 }
 
-fn object<'a>(code: &'static str, at: &str, v: &'a Value) -> R<&'a Map<String, Value>> {
+fn object<'a>(code: Code, at: &str, v: &'a Value) -> R<&'a Map<String, Value>> {
     v.as_object().ok_or_else(|| wrong_type(code, at, "an object", v))
 }
 
-fn uint(code: &'static str, at: &str, v: &Value) -> R<u64> {
+fn uint(code: Code, at: &str, v: &Value) -> R<u64> {
     v.as_u64().ok_or_else(|| wrong_type(code, at, "a positive integer", v))
 }
 
-fn string(code: &'static str, at: &str, v: &Value) -> R<String> {
+fn string(code: Code, at: &str, v: &Value) -> R<String> {
     v.as_str().map(str::to_string).ok_or_else(|| wrong_type(code, at, "a string", v))
 }
 
-fn boolean(code: &'static str, at: &str, v: &Value) -> R<bool> {
+fn boolean(code: Code, at: &str, v: &Value) -> R<bool> {
     v.as_bool().ok_or_else(|| wrong_type(code, at, "a boolean", v))
 }
 
@@ -72,10 +56,10 @@ fn setting<T>(v: &Value, f: impl FnOnce(&Value) -> R<T>) -> R<Setting<T>> {
     }
 }
 
-const CONDITIONS: &str = "invalid_dynamic_search_rule_conditions";
-const ACTIONS: &str = "invalid_dynamic_search_rule_actions";
+const CONDITIONS: Code = Code::INVALID_DYNAMIC_SEARCH_RULE_CONDITIONS;
+const ACTIONS: Code = Code::INVALID_DYNAMIC_SEARCH_RULE_ACTIONS;
 /// Meilisearch's cross-field checks of conditions answer with the generic code.
-const BAD_REQUEST: &str = "bad_request";
+const BAD_REQUEST: Code = Code::BAD_REQUEST;
 
 /// A rule uid is an index uid (`RuleUid = IndexUid`): at most 400 bytes of `A-Z a-z 0-9 - _`,
 /// refused with `IndexUidFormatError`'s text (which says 512).
@@ -84,7 +68,7 @@ pub fn check_uid(uid: &str) -> R<()> {
         return Ok(());
     }
     Err(err(
-        "invalid_index_uid",
+        Code::INVALID_INDEX_UID,
         format!("`{uid}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 512 bytes."),
     ))
 }
@@ -97,12 +81,13 @@ pub fn parse_update(body: &Value) -> R<RuleUpdate> {
     for (k, v) in obj {
         match k.as_str() {
             "description" => {
-                u.description = setting(v, |v| string("invalid_dynamic_search_rule_description", ".description", v))?
+                u.description =
+                    setting(v, |v| string(Code::INVALID_DYNAMIC_SEARCH_RULE_DESCRIPTION, ".description", v))?
             }
             "precedence" => {
-                u.precedence = setting(v, |v| uint("invalid_dynamic_search_rule_priority", ".precedence", v))?
+                u.precedence = setting(v, |v| uint(Code::INVALID_DYNAMIC_SEARCH_RULE_PRIORITY, ".precedence", v))?
             }
-            "active" => u.active = setting(v, |v| boolean("invalid_dynamic_search_rule_active", ".active", v))?,
+            "active" => u.active = setting(v, |v| boolean(Code::INVALID_DYNAMIC_SEARCH_RULE_ACTIVE, ".active", v))?,
             "conditions" => u.conditions = setting(v, conditions)?,
             "actions" => u.actions = setting(v, actions)?,
             other => return Err(unknown(BAD_REQUEST, "", other, FIELDS)),
@@ -283,21 +268,22 @@ pub fn parse_list(body: &Value) -> R<ListRequest> {
     let obj = object(BAD_REQUEST, "", body)?;
     for (k, v) in obj {
         match k.as_str() {
-            "offset" => req.offset = uint("invalid_dynamic_search_rule_offset", ".offset", v)? as usize,
-            "limit" => req.limit = uint("invalid_dynamic_search_rule_limit", ".limit", v)? as usize,
+            "offset" => req.offset = uint(Code::INVALID_DYNAMIC_SEARCH_RULE_OFFSET, ".offset", v)? as usize,
+            "limit" => req.limit = uint(Code::INVALID_DYNAMIC_SEARCH_RULE_LIMIT, ".limit", v)? as usize,
             "filter" if v.is_null() => {}
             "filter" => {
-                const CODE: &str = "invalid_dynamic_search_rule_filter";
+                const CODE: Code = Code::INVALID_DYNAMIC_SEARCH_RULE_FILTER;
                 for (k, v) in object(CODE, ".filter", v)? {
                     match k.as_str() {
                         "query" if v.is_null() => {}
                         "query" => {
-                            req.query = Some(string("invalid_dynamic_search_rule_filter_query", ".filter.query", v)?)
+                            req.query =
+                                Some(string(Code::INVALID_DYNAMIC_SEARCH_RULE_FILTER_QUERY, ".filter.query", v)?)
                         }
                         "active" if v.is_null() => {}
                         "active" => {
                             req.active =
-                                Some(boolean("invalid_dynamic_search_rule_filter_active", ".filter.active", v)?)
+                                Some(boolean(Code::INVALID_DYNAMIC_SEARCH_RULE_FILTER_ACTIVE, ".filter.active", v)?)
                         }
                         other => return Err(unknown(CODE, ".filter", other, &["query", "active"])),
                     }
@@ -333,33 +319,36 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn refused(v: Value) -> RuleError {
+    fn refused(v: Value) -> MeiliError {
         parse_update(&v).unwrap_err()
     }
 
     #[test]
     fn errors_are_meilisearchs() {
         let e = refused(json!({"unknownField": true}));
-        assert_eq!(e.code, "bad_request");
+        assert_eq!(e.code, Code::BAD_REQUEST);
         assert_eq!(
             e.message,
             "Unknown field `unknownField`: expected one of `description`, `precedence`, `active`, `conditions`, `actions`"
         );
         let e = refused(json!({"conditions": {"query": {"isEmpty": true, "words": "batman"}}}));
-        assert_eq!(e.code, "bad_request");
+        assert_eq!(e.code, Code::BAD_REQUEST);
         assert_eq!(
             e.message,
             "Invalid value at `.conditions.query`: either `isEmpty` or `words` can be used, not both at once"
         );
         let e = refused(json!({"description": 1}));
-        assert_eq!(e.code, "invalid_dynamic_search_rule_description");
-        assert_eq!(e.message, "Invalid value type at `.description`: expected a string, but found a number: `1`");
-        assert_eq!(refused(json!({"precedence": -1})).code, "invalid_dynamic_search_rule_priority");
-        assert_eq!(refused(json!({"active": "yes"})).code, "invalid_dynamic_search_rule_active");
+        assert_eq!(e.code, Code::INVALID_DYNAMIC_SEARCH_RULE_DESCRIPTION);
+        assert_eq!(
+            e.message,
+            "Invalid value type at `.description`: expected a string, but found a positive integer: `1`"
+        );
+        assert_eq!(refused(json!({"precedence": -1})).code, Code::INVALID_DYNAMIC_SEARCH_RULE_PRIORITY);
+        assert_eq!(refused(json!({"active": "yes"})).code, Code::INVALID_DYNAMIC_SEARCH_RULE_ACTIVE);
         assert_eq!(refused(json!({"conditions": {"time": {"start": "nope"}}})).code, CONDITIONS);
         let e =
             refused(json!({"conditions": {"time": {"start": "2025-11-29T00:00:00Z", "end": "2025-11-28T00:00:00Z"}}}));
-        assert_eq!(e.code, "bad_request");
+        assert_eq!(e.code, Code::BAD_REQUEST);
         assert!(e.message.starts_with("Invalid value at `.conditions.time`: `end` (`2025-11-28"), "{}", e.message);
         let e = refused(json!({"actions": [{"selector": {}, "action": {"type": "pin", "position": 0}}]}));
         assert_eq!(e.code, ACTIONS);
@@ -379,13 +368,13 @@ mod tests {
     fn list_body() {
         assert_eq!(parse_list(&json!({})).unwrap(), ListRequest { offset: 0, limit: 20, query: None, active: None });
         let e = parse_list(&json!({"limit": "x"})).unwrap_err();
-        assert_eq!(e.code, "invalid_dynamic_search_rule_limit");
+        assert_eq!(e.code, Code::INVALID_DYNAMIC_SEARCH_RULE_LIMIT);
         let e = parse_list(&json!({"filter": {"nope": 1}})).unwrap_err();
-        assert_eq!(e.code, "invalid_dynamic_search_rule_filter");
+        assert_eq!(e.code, Code::INVALID_DYNAMIC_SEARCH_RULE_FILTER);
         assert_eq!(e.message, "Unknown field `nope` inside `.filter`: expected one of `query`, `active`");
         assert_eq!(
             parse_list(&json!({"filter": {"active": 1}})).unwrap_err().code,
-            "invalid_dynamic_search_rule_filter_active"
+            Code::INVALID_DYNAMIC_SEARCH_RULE_FILTER_ACTIVE
         );
     }
 }

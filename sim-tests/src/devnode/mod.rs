@@ -8,6 +8,6 @@ pub mod error;
 #[cfg(not(madsim))]
 pub mod http;
 
-pub use error::{DevError, DevResult};
+pub use error::{DevResult, MeiliError};
 #[cfg(not(madsim))]
 pub use http::{start, DevNode, DevNodeConfig, Faults};

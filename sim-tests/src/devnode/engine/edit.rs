@@ -7,7 +7,7 @@ use rhai::{Dynamic, Engine as Rhai, OptimizationLevel, Scope};
 use serde_json::{json, Map, Value};
 
 use super::{fields, filter, payload, search, settings, Doc, Index};
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 /// A validated `documents/edit` request body.
 #[derive(Debug, Clone)]
@@ -17,27 +17,13 @@ pub struct Edition {
     pub function: String,
 }
 
-/// deserr's name of a JSON value's kind in "Invalid value type" messages.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_u64() => "a positive integer",
-        Value::Number(n) if n.is_i64() => "a negative integer",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The body as deserr reads `DocumentEditionByFunction`: an object of `filter`, `context` and a
 /// required string `function`, unknown fields refused, in the order the fields come.
 pub fn parse_body(body: &Value) -> DevResult<(Option<Value>, Option<Value>, String)> {
     let Value::Object(m) = body else {
-        return Err(DevError::bad_request(format!(
-            "Invalid value type: expected an object, but found {}: `{body}`",
-            kind(body)
+        return Err(MeiliError::bad_request(format!(
+            "Invalid value type: expected an object, but found {}",
+            miroir_meili::json::found(body)
         )));
     };
     let (mut filter, mut context, mut function) = (None, None, None);
@@ -48,24 +34,24 @@ pub fn parse_body(body: &Value) -> DevResult<(Option<Value>, Option<Value>, Stri
             "function" => match v {
                 Value::String(s) => function = Some(s.clone()),
                 other => {
-                    return Err(DevError::new(
-                        "invalid_document_edition_function_filter",
+                    return Err(MeiliError::new(
+                        Code::INVALID_DOCUMENT_EDITION_FUNCTION_FILTER,
                         format!(
-                            "Invalid value type at `.function`: expected a string, but found {}: `{other}`",
-                            kind(other)
+                            "Invalid value type at `.function`: expected a string, but found {}",
+                            miroir_meili::json::found(other)
                         ),
                     ))
                 }
             },
             other => {
-                return Err(DevError::bad_request(format!(
+                return Err(MeiliError::bad_request(format!(
                     "Unknown field `{other}`: expected one of `filter`, `context`, `function`"
                 )))
             }
         }
     }
     let function =
-        function.ok_or_else(|| DevError::new("missing_document_edition_function", "Missing field `function`"))?;
+        function.ok_or_else(|| MeiliError::new(Code::MISSING_DOCUMENT_EDITION_FUNCTION, "Missing field `function`"))?;
     Ok((filter, context, function))
 }
 
@@ -73,25 +59,27 @@ pub fn parse_body(body: &Value) -> DevResult<(Option<Value>, Option<Value>, Stri
 /// default engine), the filter parses and is not empty, the context is an object.
 pub fn check_request(uid: &str, filter: Option<Value>, context: Option<Value>, function: String) -> DevResult<Edition> {
     if let Err(e) = Rhai::new().compile(&function) {
-        return Err(DevError::bad_request(e.to_string()));
+        return Err(MeiliError::bad_request(e.to_string()));
     }
     if let Some(f) = &filter {
         // Parse errors of a filter string (or of its type) name the index; those of an array's
         // items do not (`parse_filter_array` in `index-scheduler/src/filter.rs`).
-        let parsed = filter::parse(f, "invalid_document_filter").map_err(|mut e| {
+        let parsed = filter::parse(f, Code::INVALID_DOCUMENT_FILTER).map_err(|mut e| {
             if !f.is_array() || e.message.starts_with("Invalid syntax for the filter parameter") {
                 e.message = format!("Index `{uid}`: {}", e.message);
             }
             e
         })?;
         if parsed.is_none_or(|p| p == filter::Filter::And(vec![])) {
-            return Err(DevError::new("invalid_document_filter", "Sending an empty filter is forbidden."));
+            return Err(MeiliError::new(Code::INVALID_DOCUMENT_FILTER, "Sending an empty filter is forbidden."));
         }
     }
     let context = match context {
         None => None,
         Some(Value::Object(m)) => Some(m),
-        Some(_) => return Err(DevError::new("invalid_document_edition_context", "The context must be an object")),
+        Some(_) => {
+            return Err(MeiliError::new(Code::INVALID_DOCUMENT_EDITION_CONTEXT, "The context must be an object"))
+        }
     };
     Ok(Edition { filter, context, function })
 }
@@ -122,8 +110,8 @@ fn engine() -> Rhai {
     engine
 }
 
-fn edition_error(uid: &str, message: String) -> DevError {
-    DevError::new("edit_documents_by_function_error", format!("Index `{uid}`: {message}"))
+fn edition_error(uid: &str, message: String) -> MeiliError {
+    MeiliError::new(Code::EDIT_DOCUMENTS_BY_FUNCTION_ERROR, format!("Index `{uid}`: {message}"))
 }
 
 /// Runs the edition on `idx`: every change is computed first and applied only if every document
@@ -131,7 +119,7 @@ fn edition_error(uid: &str, message: String) -> DevError {
 pub fn apply(idx: &mut Index, e: &Edition, details: &mut Value) -> DevResult<()> {
     let uid = idx.uid.clone();
     let view = settings::View::from_full(&idx.settings());
-    let cond = search::checked_filter(e.filter.as_ref().unwrap_or(&Value::Null), &view, "invalid_document_filter")
+    let cond = search::checked_filter(e.filter.as_ref().unwrap_or(&Value::Null), &view, Code::INVALID_DOCUMENT_FILTER)
         .map_err(|mut err| {
             err.message = format!("Index `{uid}`: {}", err.message);
             err
@@ -153,7 +141,7 @@ pub fn apply(idx: &mut Index, e: &Edition, details: &mut Value) -> DevResult<()>
     let context: Option<Dynamic> = match &e.context {
         Some(c) => Some(
             serde_json::from_value(Value::Object(c.clone()))
-                .map_err(|err| DevError::new("internal", err.to_string()))?,
+                .map_err(|err| MeiliError::new(Code::INTERNAL, err.to_string()))?,
         ),
         None => None,
     };
@@ -164,7 +152,7 @@ pub fn apply(idx: &mut Index, e: &Edition, details: &mut Value) -> DevResult<()>
             .iter()
             .map(|(k, v)| Ok((k.as_str().into(), serde_json::from_value::<Dynamic>(v.clone())?)))
             .collect::<Result<_, serde_json::Error>>()
-            .map_err(|err| DevError::new("internal", err.to_string()))?;
+            .map_err(|err| MeiliError::new(Code::INTERNAL, err.to_string()))?;
         let mut scope = Scope::new();
         if let Some(c) = &context {
             scope.push_constant_dynamic("context", c.clone());
@@ -186,14 +174,14 @@ pub fn apply(idx: &mut Index, e: &Edition, details: &mut Value) -> DevResult<()>
             .into_iter()
             .map(|(k, v)| Ok((k.to_string(), serde_json::to_value(&v)?)))
             .collect::<Result<_, serde_json::Error>>()
-            .map_err(|err| DevError::new("internal", err.to_string()))?;
+            .map_err(|err| MeiliError::new(Code::INTERNAL, err.to_string()))?;
         if &new == old {
             continue;
         }
         let old_id = filter::lookup(old, &pk).and_then(payload::document_id);
         let new_id = filter::lookup(&new, &pk).ok_or_else(|| {
-            DevError::new(
-                "missing_document_id",
+            MeiliError::new(
+                Code::MISSING_DOCUMENT_ID,
                 format!("Index `{uid}`: Document doesn't have a `{pk}` attribute: `{}`.", Value::Object(new.clone())),
             )
         })?;
@@ -277,7 +265,7 @@ mod tests {
         let before = idx.docs.clone();
         let e = run(&mut idx, "doc.id = 7", None).unwrap_err();
         assert_eq!(e.message, "Index `books`: Document editions cannot modify a document's primary key");
-        assert_eq!(e.code, "edit_documents_by_function_error");
+        assert_eq!(e.code, Code::EDIT_DOCUMENTS_BY_FUNCTION_ERROR);
         let e = run(&mut idx, "doc.n = 0; if doc.id == 2 { doc = 5 }", None).unwrap_err();
         assert_eq!(e.message, "Index `books`: Document editions must keep documents as objects");
         let e = run(&mut idx, "doc.n = nope(1)", None).unwrap_err();
@@ -294,22 +282,19 @@ mod tests {
     #[test]
     fn the_request_is_checked_in_meilisearchs_order() {
         let e = parse_body(&json!({"filter": "a = 1"})).unwrap_err();
-        assert_eq!(
-            (e.code.as_ref(), e.message.as_str()),
-            ("missing_document_edition_function", "Missing field `function`")
-        );
+        assert_eq!((e.code, e.message.as_str()), (Code::MISSING_DOCUMENT_EDITION_FUNCTION, "Missing field `function`"));
         let e = parse_body(&json!({"function": 1})).unwrap_err();
-        assert_eq!(e.code, "invalid_document_edition_function_filter");
+        assert_eq!(e.code, Code::INVALID_DOCUMENT_EDITION_FUNCTION_FILTER);
         let e = parse_body(&json!({"function": "x", "nope": 1})).unwrap_err();
         assert_eq!(e.message, "Unknown field `nope`: expected one of `filter`, `context`, `function`");
         let e = check_request("books", None, None, "doc.a = ".into()).unwrap_err();
-        assert_eq!(e.code, "bad_request");
+        assert_eq!(e.code, Code::BAD_REQUEST);
         let e = check_request("books", Some(json!("  ")), None, "1".into()).unwrap_err();
         assert_eq!(e.message, "Sending an empty filter is forbidden.");
         let e = check_request("books", None, Some(json!([1])), "1".into()).unwrap_err();
         assert_eq!(
-            (e.code.as_ref(), e.message.as_str()),
-            ("invalid_document_edition_context", "The context must be an object")
+            (e.code, e.message.as_str()),
+            (Code::INVALID_DOCUMENT_EDITION_CONTEXT, "The context must be an object")
         );
     }
 }

@@ -12,7 +12,7 @@ use super::search::{
 use super::settings::View;
 use super::vectors;
 use super::{Doc, Index};
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 const PARAMS: &[&str] = &[
     "q",
@@ -51,7 +51,7 @@ const PARAMS: &[&str] = &[
 /// Validates a query and ranks every matching document.
 pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResult<Evaluated<'a>> {
     if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
-        return Err(DevError::bad_request(format!(
+        return Err(MeiliError::bad_request(format!(
             "Unknown field `{k}`: expected one of {}",
             PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
         )));
@@ -61,8 +61,8 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(v) => {
-            return Err(DevError::new(
-                "invalid_search_q",
+            return Err(MeiliError::new(
+                Code::INVALID_SEARCH_Q,
                 format!("Invalid value type at `.q`: expected a string, but found `{v}`"),
             ))
         }
@@ -70,23 +70,23 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
     let q: Vec<String> = tokens(&q_raw).into_iter().filter(|w| !view.stop_words.contains(w)).collect();
     let prefix_last = !q_raw.ends_with(char::is_whitespace);
     let q_text = q.join(" ");
-    let offset = num_param(body, "offset", "invalid_search_offset")?.unwrap_or(0);
-    let limit = num_param(body, "limit", "invalid_search_limit")?.unwrap_or(20);
-    let page = num_param(body, "page", "invalid_search_page")?;
-    let hits_per_page = num_param(body, "hitsPerPage", "invalid_search_hits_per_page")?;
-    let fields = string_list(body, "attributesToRetrieve", "invalid_search_attributes_to_retrieve")?;
-    let facets = string_list(body, "facets", "invalid_search_facets")?;
-    let sort_raw = string_list(body, "sort", "invalid_search_sort")?.unwrap_or_default();
-    let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_search_filter")?;
+    let offset = num_param(body, "offset", Code::INVALID_SEARCH_OFFSET)?.unwrap_or(0);
+    let limit = num_param(body, "limit", Code::INVALID_SEARCH_LIMIT)?.unwrap_or(20);
+    let page = num_param(body, "page", Code::INVALID_SEARCH_PAGE)?;
+    let hits_per_page = num_param(body, "hitsPerPage", Code::INVALID_SEARCH_HITS_PER_PAGE)?;
+    let fields = string_list(body, "attributesToRetrieve", Code::INVALID_SEARCH_ATTRIBUTES_TO_RETRIEVE)?;
+    let facets = string_list(body, "facets", Code::INVALID_SEARCH_FACETS)?;
+    let sort_raw = string_list(body, "sort", Code::INVALID_SEARCH_SORT)?.unwrap_or_default();
+    let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, Code::INVALID_SEARCH_FILTER)?;
 
     let mut sort = Vec::new();
     for s in &sort_raw {
         let Some((field, dir @ ("asc" | "desc"))) = s.rsplit_once(':') else {
-            return Err(DevError::new("invalid_search_sort", format!("Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`.")));
+            return Err(MeiliError::new(Code::INVALID_SEARCH_SORT, format!("Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`.")));
         };
         if !View::matches_any(&view.sortable, field) {
-            return Err(DevError::new(
-                "invalid_search_sort",
+            return Err(MeiliError::new(
+                Code::INVALID_SEARCH_SORT,
                 format!(
                     "Attribute `{field}` is not sortable. Available sortable attributes are: `{}`.",
                     view.sortable.join(", ")
@@ -96,12 +96,12 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
         sort.push((field.to_string(), dir == "asc"));
     }
     if !sort.is_empty() && !view.ranking_rules.iter().any(|r| r == "sort") {
-        return Err(DevError::new("invalid_search_sort", "You must specify where `sort` is listed in the rankingRules setting to use the sort parameter at search time."));
+        return Err(MeiliError::new(Code::INVALID_SEARCH_SORT, "You must specify where `sort` is listed in the rankingRules setting to use the sort parameter at search time."));
     }
     let distinct = match body.get("distinct") {
         Some(Value::String(d)) => {
             if !view.is_filterable(d) {
-                return Err(DevError::new("invalid_search_distinct", format!("Attribute `{d}` is not filterable and thus, cannot be used as distinct attribute. Available filterable attributes patterns are: `{}`.", view.filterable.join(", "))));
+                return Err(MeiliError::new(Code::INVALID_SEARCH_DISTINCT, format!("Attribute `{d}` is not filterable and thus, cannot be used as distinct attribute. Available filterable attributes patterns are: `{}`.", view.filterable.join(", "))));
             }
             Some(d.clone())
         }
@@ -110,8 +110,8 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
     if let Some(fs) = &facets {
         for f in fs {
             if f != "*" && !view.is_filterable(f) {
-                return Err(DevError::new(
-                    "invalid_search_facets",
+                return Err(MeiliError::new(
+                    Code::INVALID_SEARCH_FACETS,
                     format!(
                         // Meilisearch 1.50's words (checked against a real node).
                         "Invalid facet distribution: Pattern `{f}` is not filterable. Available filterable attributes patterns are: `{}`.",

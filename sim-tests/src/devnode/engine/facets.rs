@@ -8,7 +8,7 @@ use super::filter;
 use super::search::{checked_filter, facet_key, rank, tokens, Query};
 use super::settings::View;
 use super::{Doc, Index};
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 /// Orders a facet's values by count as milli's `count_iterate_over_facet_distribution` does: number
 /// values before strings, each by count, higher first, ties by value, the greater first (its heap
@@ -77,10 +77,10 @@ pub(super) fn facet_distribution<'a>(
 pub fn facet_search(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
     let view = View::from_full(&idx.settings());
     let Some(name) = body.get("facetName").and_then(Value::as_str) else {
-        return Err(DevError::new("missing_facet_search_facet_name", "Missing field `facetName`"));
+        return Err(MeiliError::new(Code::MISSING_FACET_SEARCH_FACET_NAME, "Missing field `facetName`"));
     };
     if !view.is_filterable(name) {
-        return Err(DevError::new("invalid_facet_search_facet_name", format!("Attribute `{name}` is not facet-searchable. Available facet-searchable attributes patterns are: `{}`. To make it facet-searchable add it to the `filterableAttributes` index settings.", view.filterable.join(", "))));
+        return Err(MeiliError::new(Code::INVALID_FACET_SEARCH_FACET_NAME, format!("Attribute `{name}` is not facet-searchable. Available facet-searchable attributes patterns are: `{}`. To make it facet-searchable add it to the `filterableAttributes` index settings.", view.filterable.join(", "))));
     }
     let fq = body.get("facetQuery").and_then(Value::as_str).unwrap_or("").to_lowercase();
     let mut inner: Map<String, Value> = body
@@ -91,7 +91,7 @@ pub fn facet_search(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> 
     inner.insert("limit".into(), json!(usize::MAX >> 1));
     inner.insert("attributesToRetrieve".into(), json!(["*"]));
     let matching: Vec<Doc> = {
-        let filter = checked_filter(inner.get("filter").unwrap_or(&Value::Null), &view, "invalid_facet_search_filter")?;
+        let filter = checked_filter(inner.get("filter").unwrap_or(&Value::Null), &view, Code::INVALID_SEARCH_FILTER)?;
         let q_raw = inner.get("q").and_then(Value::as_str).unwrap_or("");
         let q = tokens(q_raw);
         let q_text = q.join(" ");

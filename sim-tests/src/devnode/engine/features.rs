@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::settings::type_name;
 use super::Engine;
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{DevResult, MeiliError};
 
 /// Meilisearch's runtime-togglable features, in its order.
 pub const FEATURES: &[&str] = &[
@@ -30,7 +30,7 @@ pub const FEATURES: &[&str] = &[
 impl Engine {
     /// The rules searches apply: none while `dynamicSearchRules` is off (Meilisearch stops
     /// applying them, and keeps them).
-    pub fn active_search_rules(&self) -> Option<&miroir::search_rules::SearchRules> {
+    pub fn active_search_rules(&self) -> Option<&miroir_meili::search_rules::SearchRules> {
         self.features.get("dynamicSearchRules").copied().unwrap_or(false).then_some(&self.search_rules)
     }
 
@@ -44,10 +44,10 @@ impl Engine {
         for (k, v) in patch {
             if !FEATURES.contains(&k.as_str()) {
                 let expected = FEATURES.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
-                return Err(DevError::bad_request(format!("Unknown field `{k}`: expected one of {expected}")));
+                return Err(MeiliError::bad_request(format!("Unknown field `{k}`: expected one of {expected}")));
             }
             if !v.is_boolean() && !v.is_null() {
-                return Err(DevError::bad_request(format!(
+                return Err(MeiliError::bad_request(format!(
                     "Invalid value type at `.{k}`: expected a boolean, but found {}: `{v}`",
                     type_name(v)
                 )));

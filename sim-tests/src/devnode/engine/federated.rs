@@ -18,71 +18,16 @@ use super::federated_facets::{self, FacetRequest};
 use super::pins::{pinned, render as render_pin, Pinned};
 use super::search::{evaluate, render_hit, Evaluated, Ranked, SemanticHits};
 use super::{Doc, Index};
-use crate::devnode::error::{DevError, DevResult};
-use miroir::search_rules::pins::merge_into_page;
-use miroir::search_rules::SearchRules;
+use crate::devnode::error::{Code, DevResult, MeiliError};
+use miroir_meili::pagination::{Window, DEFAULT_LIMIT};
+use miroir_meili::search_rules::pins::merge_into_page;
+use miroir_meili::search_rules::SearchRules;
 
-/// Meilisearch's default `limit`/`hitsPerPage`.
-const DEFAULT_LIMIT: usize = 20;
-
-/// How many hits and which window a federation asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub limit: usize,
-    pub offset: usize,
-    pub page: Option<usize>,
-    pub hits_per_page: Option<usize>,
-}
-
-impl Window {
-    /// Hits each index must rank (`required_hit_count`).
-    pub fn required(&self) -> usize {
-        match (self.page, self.hits_per_page) {
-            (None, None) => self.limit + self.offset,
-            (None, Some(h)) => h,
-            (Some(0), _) => 0,
-            (Some(p), None) => DEFAULT_LIMIT * p,
-            (Some(p), Some(h)) => h * p,
-        }
-    }
-
-    /// Hits skipped then shown of the merged list.
-    pub fn skip_take(&self) -> (usize, usize) {
-        match (self.page, self.hits_per_page) {
-            (None, None) => (self.offset, self.limit),
-            (None, Some(h)) => (0, h),
-            (Some(0), _) => (0, 0),
-            (Some(p), None) => ((p - 1) * DEFAULT_LIMIT, DEFAULT_LIMIT),
-            (Some(p), Some(h)) => ((p - 1) * h, h),
-        }
-    }
-
-    /// The pagination fields of the answer, from the number of matching documents.
-    pub fn info(&self, total: usize) -> Map<String, Value> {
-        let mut out = Map::new();
-        match (self.page, self.hits_per_page) {
-            (None, None) => {
-                out.insert("limit".into(), json!(self.limit));
-                out.insert("offset".into(), json!(self.offset));
-                out.insert("estimatedTotalHits".into(), json!(total));
-            }
-            (page, h) => {
-                let h = h.unwrap_or(DEFAULT_LIMIT);
-                out.insert("hitsPerPage".into(), json!(h));
-                out.insert("page".into(), json!(page.unwrap_or(1)));
-                out.insert("totalPages".into(), json!(if h == 0 { 0 } else { total.div_ceil(h) }));
-                out.insert("totalHits".into(), json!(total));
-            }
-        }
-        out
-    }
-}
-
-fn count(v: &Value, at: &str, code: &'static str) -> DevResult<Option<usize>> {
+fn count(v: &Value, at: &str, code: Code) -> DevResult<Option<usize>> {
     match v {
         Value::Null => Ok(None),
         v => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-            DevError::new(
+            MeiliError::new(
                 code,
                 format!(
                     "Invalid value type at `{at}`: expected a positive integer, but found {}",
@@ -96,26 +41,26 @@ fn count(v: &Value, at: &str, code: &'static str) -> DevResult<Option<usize>> {
 /// Parses `federation`, refusing what is not served.
 pub fn parse_federation(f: &Value) -> DevResult<(Window, FacetRequest)> {
     let Some(f) = f.as_object() else {
-        return Err(DevError::bad_request(format!(
+        return Err(MeiliError::bad_request(format!(
             "Invalid value type at `.federation`: expected an object, but found {f}"
         )));
     };
     const KNOWN: [&str; 7] = ["limit", "offset", "page", "hitsPerPage", "facetsByIndex", "mergeFacets", "distinct"];
     if let Some(k) = f.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(DevError::bad_request(format!(
+        return Err(MeiliError::bad_request(format!(
             "Unknown field `{k}` inside `.federation`: expected one of {}",
             KNOWN.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
         )));
     }
     if f.get("distinct").is_some_and(|v| !v.is_null()) {
-        return Err(DevError::bad_request("The dev node does not support `federation.distinct`.".to_string()));
+        return Err(MeiliError::bad_request("The dev node does not support `federation.distinct`.".to_string()));
     }
     let get = |k: &str, code| count(f.get(k).unwrap_or(&Value::Null), &format!(".federation.{k}"), code);
     let window = Window {
-        limit: get("limit", "invalid_search_limit")?.unwrap_or(DEFAULT_LIMIT),
-        offset: get("offset", "invalid_search_offset")?.unwrap_or(0),
-        page: get("page", "invalid_search_page")?,
-        hits_per_page: get("hitsPerPage", "invalid_search_hits_per_page")?,
+        limit: get("limit", Code::INVALID_SEARCH_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
+        offset: get("offset", Code::INVALID_SEARCH_OFFSET)?.unwrap_or(0),
+        page: get("page", Code::INVALID_SEARCH_PAGE)?,
+        hits_per_page: get("hitsPerPage", Code::INVALID_SEARCH_HITS_PER_PAGE)?,
     };
     Ok((window, federated_facets::parse(f)?))
 }
@@ -132,13 +77,16 @@ pub struct FederatedQuery {
 pub fn parse_query(i: usize, q: &Value) -> DevResult<FederatedQuery> {
     let mut body = q.as_object().cloned().unwrap_or_default();
     let Some(index_uid) = body.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
-        return Err(DevError::new("missing_index_uid", format!("Missing field `indexUid` inside `.queries[{i}]`")));
+        return Err(MeiliError::new(
+            Code::MISSING_INDEX_UID,
+            format!("Missing field `indexUid` inside `.queries[{i}]`"),
+        ));
     };
     if let Some(field) =
         ["offset", "limit", "page", "hitsPerPage"].into_iter().find(|k| body.get(*k).is_some_and(|v| !v.is_null()))
     {
-        return Err(DevError::new(
-            "invalid_multi_search_query_pagination",
+        return Err(MeiliError::new(
+            Code::INVALID_MULTI_SEARCH_QUERY_PAGINATION,
             format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from the query or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search"),
         ));
     }
@@ -146,14 +94,14 @@ pub fn parse_query(i: usize, q: &Value) -> DevResult<FederatedQuery> {
         if !facets.is_empty() {
             let names: Vec<String> =
                 facets.iter().map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string)).collect();
-            return Err(DevError::new(
-                "invalid_multi_search_query_facets",
+            return Err(MeiliError::new(
+                Code::INVALID_MULTI_SEARCH_QUERY_FACETS,
                 format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from the query or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search"),
             ));
         }
     }
     if body.get("sort").is_some_and(|s| !s.is_null()) {
-        return Err(DevError::bad_request(format!(
+        return Err(MeiliError::bad_request(format!(
             "Inside `.queries[{i}]`: the dev node does not support `sort` in a federated query."
         )));
     }
@@ -162,7 +110,7 @@ pub fn parse_query(i: usize, q: &Value) -> DevResult<FederatedQuery> {
         None | Some(Value::Null) => {}
         Some(Value::Object(o)) => {
             if let Some(k) = o.keys().find(|k| *k != "weight") {
-                return Err(DevError::bad_request(format!(
+                return Err(MeiliError::bad_request(format!(
                     "Inside `.queries[{i}]`: the dev node does not support `federationOptions.{k}`."
                 )));
             }
@@ -171,8 +119,8 @@ pub fn parse_query(i: usize, q: &Value) -> DevResult<FederatedQuery> {
                 Some(w) => match w.as_f64() {
                     Some(w) if w >= 0.0 => weight = w,
                     _ => {
-                        return Err(DevError::new(
-                            "invalid_multi_search_weight",
+                        return Err(MeiliError::new(
+                            Code::INVALID_MULTI_SEARCH_WEIGHT,
                             format!("Invalid value at `.queries[{i}].federationOptions.weight`: the value of `weight` is invalid, expected a positive float (>= 0.0)."),
                         ))
                     }
@@ -180,8 +128,8 @@ pub fn parse_query(i: usize, q: &Value) -> DevResult<FederatedQuery> {
             }
         }
         Some(other) => {
-            return Err(DevError::new(
-                "invalid_multi_search_federation_options",
+            return Err(MeiliError::new(
+                Code::INVALID_MULTI_SEARCH_FEDERATION_OPTIONS,
                 format!(
                     "Invalid value type at `.queries[{i}].federationOptions`: expected an object, but found {other}"
                 ),
@@ -303,7 +251,8 @@ pub fn search<'a>(
         by_index.entry(q.index_uid.clone()).or_default().push((i, q));
     }
     let required = window.required();
-    let inside = |i: usize, e: DevError| DevError { message: format!("Inside `.queries[{i}]`: {}", e.message), ..e };
+    let inside =
+        |i: usize, e: MeiliError| MeiliError { message: format!("Inside `.queries[{i}]`: {}", e.message), ..e };
     // Every query is evaluated before any hit is made, so `evaluated` outlives the candidates.
     let mut evaluated: Vec<QueryRun<'a>> = Vec::new();
     let mut uids: Vec<(&String, &Vec<(usize, FederatedQuery)>)> = by_index.iter().collect();
@@ -312,9 +261,8 @@ pub fn search<'a>(
     for (uid, qs) in uids {
         let first = qs[0].0;
         let idx = index(uid).map_err(|e| {
-            let mut e = inside(first, e);
-            e.status_override = Some(400);
-            e
+            let e = inside(first, e);
+            MeiliError { code: e.code.with_status(400), ..e }
         })?;
         let from = evaluated.len();
         for (i, q) in qs {
@@ -334,10 +282,8 @@ pub fn search<'a>(
     let mut total = 0;
     let mut index_lists = Vec::new();
     let mut facets_of: BTreeMap<String, Value> = BTreeMap::new();
-    let in_facets = |uid: &str, e: DevError| DevError {
-        message: format!("Inside `.federation.facetsByIndex.{uid}`: {}", e.message),
-        status_override: Some(400),
-        ..e
+    let in_facets = |uid: &str, e: MeiliError| {
+        MeiliError::new(e.code.with_status(400), format!("Inside `.federation.facetsByIndex.{uid}`: {}", e.message))
     };
     for (uid, from, to) in &per_index {
         let mut lists = Vec::new();
@@ -399,7 +345,7 @@ pub fn search<'a>(
                 // Meilisearch names the index's first query, then the facets.
                 let first = evaluated[*from].0;
                 let e = in_facets(uid, e);
-                DevError { message: format!("Inside `.queries[{first}]`: {}", e.message), ..e }
+                MeiliError { message: format!("Inside `.queries[{first}]`: {}", e.message), ..e }
             })?;
             facets_of.insert(uid.clone(), computed);
         }
@@ -410,7 +356,7 @@ pub fn search<'a>(
         index_lists.push(with_pins(local_pins, 0, wanted, organic));
     }
     // Indexes listed for facets that no query uses are only checked.
-    let unused = |uid: &str, e: DevError| {
+    let unused = |uid: &str, e: MeiliError| {
         let mut e = in_facets(uid, e);
         e.message = format!("{}\n - Note: index `{uid}` is not used in queries", e.message);
         e
@@ -440,7 +386,7 @@ pub fn search<'a>(
                     .find(|(u, ..)| u == uid)
                     .map(|(_, from, _)| format!("Inside `.queries[{}]`: ", evaluated[*from].0))
                     .unwrap_or_default();
-                DevError { message: format!("{first}Inside `.federation.facetsByIndex.{uid}`: {}", e.message), ..e }
+                MeiliError { message: format!("{first}Inside `.federation.facetsByIndex.{uid}`: {}", e.message), ..e }
             })?;
             Some(federated_facets::merge(&facets_of, &by_count, max))
         }

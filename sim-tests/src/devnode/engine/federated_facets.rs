@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::facets::facet_distribution;
 use super::settings::View;
 use super::{Doc, Index};
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FacetRequest {
@@ -50,15 +50,15 @@ pub fn parse(f: &Map<String, Value>) -> DevResult<FacetRequest> {
                             .map(|x| x.as_str().map(str::to_string))
                             .collect::<Option<Vec<_>>>()
                             .ok_or_else(|| {
-                                DevError::new(
-                                    "invalid_multi_search_facets_by_index",
+                                MeiliError::new(
+                                    Code::INVALID_MULTI_SEARCH_FACETS_BY_INDEX,
                                     format!("Invalid value type at `.federation.facetsByIndex.{uid}`: expected an array of strings, but found {}", kind(facets)),
                                 )
                             })?,
                     ),
                     other => {
-                        return Err(DevError::new(
-                            "invalid_multi_search_facets_by_index",
+                        return Err(MeiliError::new(
+                            Code::INVALID_MULTI_SEARCH_FACETS_BY_INDEX,
                             format!(
                                 "Invalid value type at `.federation.facetsByIndex.{uid}`: expected an array, but found {}",
                                 kind(other)
@@ -70,8 +70,8 @@ pub fn parse(f: &Map<String, Value>) -> DevResult<FacetRequest> {
             }
         }
         Some(other) => {
-            return Err(DevError::new(
-                "invalid_multi_search_facets_by_index",
+            return Err(MeiliError::new(
+                Code::INVALID_MULTI_SEARCH_FACETS_BY_INDEX,
                 format!(
                     "Invalid value type at `.federation.facetsByIndex`: expected an object, but found {}",
                     kind(other)
@@ -83,8 +83,8 @@ pub fn parse(f: &Map<String, Value>) -> DevResult<FacetRequest> {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
             if let Some(k) = m.keys().find(|k| *k != "maxValuesPerFacet") {
-                return Err(DevError::new(
-                    "invalid_multi_search_merge_facets",
+                return Err(MeiliError::new(
+                    Code::INVALID_MULTI_SEARCH_MERGE_FACETS,
                     format!(
                         "Unknown field `{k}` inside `.federation.mergeFacets`: expected one of `maxValuesPerFacet`"
                     ),
@@ -93,8 +93,8 @@ pub fn parse(f: &Map<String, Value>) -> DevResult<FacetRequest> {
             let max = match m.get("maxValuesPerFacet") {
                 None | Some(Value::Null) => None,
                 Some(v) => Some(v.as_u64().ok_or_else(|| {
-                    DevError::new(
-                        "invalid_multi_search_max_values_per_facet",
+                    MeiliError::new(
+                        Code::INVALID_MULTI_SEARCH_MAX_VALUES_PER_FACET,
                         format!("Invalid value type at `.federation.mergeFacets.maxValuesPerFacet`: expected a positive integer, but found {}", kind(v)),
                     )
                 })? as usize),
@@ -102,8 +102,8 @@ pub fn parse(f: &Map<String, Value>) -> DevResult<FacetRequest> {
             out.merge = Some(max);
         }
         Some(other) => {
-            return Err(DevError::new(
-                "invalid_multi_search_merge_facets",
+            return Err(MeiliError::new(
+                Code::INVALID_MULTI_SEARCH_MERGE_FACETS,
                 format!(
                     "Invalid value type at `.federation.mergeFacets`: expected an object, but found {}",
                     kind(other)
@@ -121,8 +121,8 @@ fn names(view: &View, facets: &[String]) -> DevResult<Vec<String>> {
     }
     for f in facets {
         if !view.is_filterable(f) {
-            return Err(DevError::new(
-                "invalid_search_facets",
+            return Err(MeiliError::new(
+                Code::INVALID_SEARCH_FACETS,
                 format!(
                     // Meilisearch 1.50's words for `facetsByIndex` (checked against a real node).
                     "Invalid facet distribution: Pattern `{f}` is not filterable. Available filterable attributes patterns are: `{}`.",
@@ -164,8 +164,8 @@ pub fn check_orders<'a>(
             let order = by_count(&view, &f);
             let (prev_uid, prev) = seen.entry(f.clone()).or_insert_with(|| (uid.to_string(), order));
             if *prev != order {
-                return Err(DevError::new(
-                    "invalid_multi_search_facet_order",
+                return Err(MeiliError::new(
+                    Code::INVALID_MULTI_SEARCH_FACET_ORDER,
                     format!("Inconsistent order for values in facet `{f}`: index `{prev_uid}` orders {}, but index `{uid}` orders {}.\n - Hint: Remove `federation.mergeFacets` or change `faceting.sortFacetValuesBy` to be consistent in settings.", word(*prev), word(order)),
                 ));
             }

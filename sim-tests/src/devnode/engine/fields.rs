@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use miroir::fields::{is_faceted_by, match_any, ListFields, PatternMatch};
+use miroir_meili::fields::{is_faceted_by, match_any, ListFields, PatternMatch};
 use serde_json::{json, Map, Value};
 
 use super::settings::View;

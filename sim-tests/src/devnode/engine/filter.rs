@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
@@ -267,23 +267,23 @@ pub fn parse_str(s: &str) -> Result<Filter, String> {
 
 /// Parses a filter as Meilisearch accepts it in a request (string, or array of strings / arrays of
 /// strings). `code` is the error code of the calling route (`invalid_search_filter`, ...).
-pub fn parse(v: &Value, code: &'static str) -> DevResult<Option<Filter>> {
+pub fn parse(v: &Value, code: Code) -> DevResult<Option<Filter>> {
     let bad_type = || {
-        DevError::new(code, format!("Invalid syntax for the filter parameter: `expected String, Array, found: {v}`."))
+        MeiliError::new(code, format!("Invalid syntax for the filter parameter: `expected String, Array, found: {v}`."))
     };
     match v {
         Value::Null => Ok(None),
-        Value::String(s) => parse_str(s).map(Some).map_err(|m| DevError::new(code, m)),
+        Value::String(s) => parse_str(s).map(Some).map_err(|m| MeiliError::new(code, m)),
         Value::Array(items) => {
             let mut and = Vec::new();
             for item in items {
                 match item {
-                    Value::String(s) => and.push(parse_str(s).map_err(|m| DevError::new(code, m))?),
+                    Value::String(s) => and.push(parse_str(s).map_err(|m| MeiliError::new(code, m))?),
                     Value::Array(inner) => {
                         let mut or = Vec::new();
                         for i in inner {
                             let s = i.as_str().ok_or_else(bad_type)?;
-                            or.push(parse_str(s).map_err(|m| DevError::new(code, m))?);
+                            or.push(parse_str(s).map_err(|m| MeiliError::new(code, m))?);
                         }
                         and.push(Filter::Or(or));
                     }

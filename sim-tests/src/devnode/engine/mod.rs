@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use crate::devnode::error::{DevError, DevResult};
-use tasks::{Status, Task};
+use crate::devnode::error::{Code, DevResult, MeiliError};
+use tasks::{Status, Task, TaskKind};
 
 pub type Doc = Map<String, Value>;
 
@@ -64,8 +64,10 @@ impl Index {
 
     pub fn settings(&self) -> Value {
         let empty = Map::new();
-        let mut full =
-            miroir::settings::merge_settings(&settings::defaults(), self.settings_set.as_object().unwrap_or(&empty));
+        let mut full = miroir_meili::settings::merge_settings(
+            &settings::defaults(),
+            self.settings_set.as_object().unwrap_or(&empty),
+        );
         // A set facet order map replaces the default one whole; reading it back adds `*: alpha`
         // unless the map has its own `*` (milli's `OrderByMap` deserializer).
         if let Some(order) = full.pointer_mut("/faceting/sortFacetValuesBy").and_then(Value::as_object_mut) {
@@ -148,7 +150,7 @@ pub enum Op {
     /// Nothing to reclaim in memory: the task only reports the index's (unchanged) size.
     Compact,
     /// `PATCH /dynamic-search-rules/{uid}`: a task of Meilisearch's hidden rules index.
-    DsrUpdate(String, Box<miroir::search_rules::RuleUpdate>),
+    DsrUpdate(String, Box<miroir_meili::search_rules::RuleUpdate>),
     /// `DELETE /dynamic-search-rules/{uid}`.
     DsrDelete(String),
     /// `DELETE /dynamic-search-rules`.
@@ -156,21 +158,21 @@ pub enum Op {
 }
 
 impl Op {
-    fn kind(&self) -> &'static str {
+    fn kind(&self) -> TaskKind {
         match self {
-            Op::CreateIndex { .. } => "indexCreation",
-            Op::UpdateIndex { .. } => "indexUpdate",
-            Op::Swap(_) => "indexSwap",
-            Op::CancelTasks(..) => "taskCancelation",
-            Op::DeleteTasks(..) => "taskDeletion",
-            Op::DeleteIndex => "indexDeletion",
-            Op::AddDocuments { .. } => "documentAdditionOrUpdate",
-            Op::DeleteIds(_) | Op::DeleteFilter(_) | Op::Clear => "documentDeletion",
-            Op::EditDocuments(_) => "documentEdition",
-            Op::Settings(_) => "settingsUpdate",
-            Op::Compact => "indexCompaction",
-            Op::DsrUpdate(..) | Op::DsrDelete(_) => "dsrUpdate",
-            Op::DsrClear => "dsrClear",
+            Op::CreateIndex { .. } => TaskKind::IndexCreation,
+            Op::UpdateIndex { .. } => TaskKind::IndexUpdate,
+            Op::Swap(_) => TaskKind::IndexSwap,
+            Op::CancelTasks(..) => TaskKind::TaskCancelation,
+            Op::DeleteTasks(..) => TaskKind::TaskDeletion,
+            Op::DeleteIndex => TaskKind::IndexDeletion,
+            Op::AddDocuments { .. } => TaskKind::DocumentAdditionOrUpdate,
+            Op::DeleteIds(_) | Op::DeleteFilter(_) | Op::Clear => TaskKind::DocumentDeletion,
+            Op::EditDocuments(_) => TaskKind::DocumentEdition,
+            Op::Settings(_) => TaskKind::SettingsUpdate,
+            Op::Compact => TaskKind::IndexCompaction,
+            Op::DsrUpdate(..) | Op::DsrDelete(_) => TaskKind::DsrUpdate,
+            Op::DsrClear => TaskKind::DsrClear,
         }
     }
 
@@ -192,7 +194,7 @@ impl Op {
             Op::DeleteFilter(f) => json!({"providedIds": 0, "deletedDocuments": null, "originalFilter": f.to_string()}),
             Op::Clear => json!({"deletedDocuments": null}),
             Op::EditDocuments(e) => edit::details(e),
-            Op::Settings(p) => miroir::settings::task_details(p),
+            Op::Settings(p) => miroir_meili::settings::task_details(p),
             Op::Compact => json!({"preCompactionSize": null, "postCompactionSize": null}),
             Op::DsrUpdate(_, u) => json!({"rule": u.view(), "updatedRules": 1}),
             Op::DsrDelete(_) => json!({"updatedRules": 1}),
@@ -208,7 +210,7 @@ pub struct Engine {
     pub features: BTreeMap<String, bool>,
     /// Dynamic search rules (`/dynamic-search-rules`), applied by searches while the
     /// `dynamicSearchRules` feature is on.
-    pub search_rules: miroir::search_rules::SearchRules,
+    pub search_rules: miroir_meili::search_rules::SearchRules,
     pub tasks: Vec<Task>,
     /// Tasks deleted by `DELETE /tasks` (the queue stays indexed by uid).
     pub deleted: std::collections::BTreeSet<u64>,
@@ -220,14 +222,14 @@ pub struct Engine {
 
 pub fn check_index_uid(uid: &str) -> DevResult<()> {
     if uid.is_empty() || uid.len() > 400 || !uid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(DevError::new("invalid_index_uid", format!("`{uid}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 400 bytes.")));
+        return Err(MeiliError::new(Code::INVALID_INDEX_UID, format!("`{uid}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 400 bytes.")));
     }
     Ok(())
 }
 
 impl Engine {
     pub fn index(&self, uid: &str) -> DevResult<&Index> {
-        self.indexes.get(uid).ok_or_else(|| DevError::index_not_found(uid))
+        self.indexes.get(uid).ok_or_else(|| MeiliError::index_not_found(uid))
     }
 
     /// Puts a write in the queue and returns its summarized view (the 202 body).
@@ -407,7 +409,7 @@ impl Engine {
         match op {
             Op::CreateIndex { primary_key } => {
                 if self.indexes.contains_key(uid) {
-                    return Err(DevError::new("index_already_exists", format!("Index `{uid}` already exists.")));
+                    return Err(MeiliError::new(Code::INDEX_ALREADY_EXISTS, format!("Index `{uid}` already exists.")));
                 }
                 self.indexes.insert(uid.to_string(), Index::new(uid, primary_key, now));
                 Ok(())
@@ -426,8 +428,8 @@ impl Engine {
                     Some(new) if new != uid => {
                         self.index(uid)?;
                         if self.indexes.contains_key(&new) {
-                            return Err(DevError::new(
-                                "index_already_exists",
+                            return Err(MeiliError::new(
+                                Code::INDEX_ALREADY_EXISTS,
                                 format!("Index `{new}` already exists."),
                             ));
                         }
@@ -443,11 +445,11 @@ impl Engine {
                     _ => uid.to_string(),
                 };
                 let uid = uid.as_str();
-                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| MeiliError::index_not_found(uid))?;
                 if primary_key.is_some() && primary_key != idx.primary_key {
                     if !idx.docs.is_empty() {
-                        return Err(DevError::new(
-                            "index_primary_key_already_exists",
+                        return Err(MeiliError::new(
+                            Code::INDEX_PRIMARY_KEY_ALREADY_EXISTS,
                             format!(
                                 "Index `{uid}`: Index already has a primary key: `{}`.",
                                 idx.primary_key.clone().unwrap_or_default()
@@ -460,7 +462,7 @@ impl Engine {
                 Ok(())
             }
             Op::DeleteIndex => {
-                let idx = self.indexes.remove(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                let idx = self.indexes.remove(uid).ok_or_else(|| MeiliError::index_not_found(uid))?;
                 details["deletedDocuments"] = json!(idx.docs.len());
                 Ok(())
             }
@@ -472,8 +474,8 @@ impl Engine {
                 let mut ids = Vec::with_capacity(docs.len());
                 for d in &docs {
                     let v = filter::lookup(d, &pk).ok_or_else(|| {
-                        DevError::new(
-                            "missing_document_id",
+                        MeiliError::new(
+                            Code::MISSING_DOCUMENT_ID,
                             format!("Document doesn't have a `{pk}` attribute: `{}`.", Value::Object(d.clone())),
                         )
                     })?;
@@ -509,7 +511,7 @@ impl Engine {
                 Ok(())
             }
             Op::DeleteIds(ids) => {
-                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| MeiliError::index_not_found(uid))?;
                 let mut deleted = 0;
                 for v in ids {
                     let key = match v {
@@ -526,9 +528,9 @@ impl Engine {
                 Ok(())
             }
             Op::DeleteFilter(f) => {
-                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| MeiliError::index_not_found(uid))?;
                 let view = settings::View::from_full(&idx.settings());
-                let filter = search::checked_filter(&f, &view, "invalid_document_filter")?;
+                let filter = search::checked_filter(&f, &view, Code::INVALID_DOCUMENT_FILTER)?;
                 let doomed: Vec<u64> = idx
                     .docs
                     .iter()
@@ -546,13 +548,13 @@ impl Engine {
             Op::EditDocuments(e) => {
                 // `Details::to_failed`: a failed edition edited 0 documents, its deletions stay null.
                 details["editedDocuments"] = json!(0);
-                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| MeiliError::index_not_found(uid))?;
                 edit::apply(idx, &e, details)?;
                 idx.updated_at = now;
                 Ok(())
             }
             Op::Clear => {
-                let idx = self.indexes.get_mut(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                let idx = self.indexes.get_mut(uid).ok_or_else(|| MeiliError::index_not_found(uid))?;
                 details["deletedDocuments"] = json!(idx.docs.len());
                 idx.docs.clear();
                 idx.ids.clear();
@@ -562,12 +564,12 @@ impl Engine {
             Op::Settings(patch) => {
                 let idx = self.indexes.entry(uid.to_string()).or_insert_with(|| Index::new(uid, None, now));
                 let patch = settings::prepare(patch, &idx.settings());
-                idx.settings_set = miroir::settings::merge_settings(&idx.settings_set, &patch);
+                idx.settings_set = miroir_meili::settings::merge_settings(&idx.settings_set, &patch);
                 idx.updated_at = now;
                 Ok(())
             }
             Op::Compact => {
-                self.indexes.get(uid).ok_or_else(|| DevError::index_not_found(uid))?;
+                self.indexes.get(uid).ok_or_else(|| MeiliError::index_not_found(uid))?;
                 details["preCompactionSize"] = json!("0 B");
                 details["postCompactionSize"] = json!("0 B");
                 Ok(())
@@ -582,8 +584,8 @@ fn resolve_primary_key(idx: &Index, requested: Option<String>, docs: &[Doc]) -> 
     if let Some(pk) = &idx.primary_key {
         if let Some(r) = requested {
             if &r != pk {
-                return Err(DevError::new(
-                    "index_primary_key_already_exists",
+                return Err(MeiliError::new(
+                    Code::INDEX_PRIMARY_KEY_ALREADY_EXISTS,
                     format!("Index `{}`: Index already has a primary key: `{pk}`.", idx.uid),
                 ));
             }
@@ -597,7 +599,7 @@ fn resolve_primary_key(idx: &Index, requested: Option<String>, docs: &[Doc]) -> 
     let candidates: Vec<&String> = first.keys().filter(|k| k.to_lowercase().ends_with("id")).collect();
     match candidates.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(DevError::new("index_primary_key_no_candidate_found", format!("Index `{}`: The primary key inference failed as the engine did not find any field ending with `id` in its name. Please specify the primary key manually using the `primaryKey` query parameter.", idx.uid))),
-        many => Err(DevError::new("index_primary_key_multiple_candidates_found", format!("Index `{}`: The primary key inference failed as the engine found {} fields ending with `id` in their names: '{}' and '{}'. Please specify the primary key manually using the `primaryKey` query parameter.", idx.uid, many.len(), many[0], many[1]))),
+        [] => Err(MeiliError::new(Code::INDEX_PRIMARY_KEY_NO_CANDIDATE_FOUND, format!("Index `{}`: The primary key inference failed as the engine did not find any field ending with `id` in its name. Please specify the primary key manually using the `primaryKey` query parameter.", idx.uid))),
+        many => Err(MeiliError::new(Code::INDEX_PRIMARY_KEY_MULTIPLE_CANDIDATES_FOUND, format!("Index `{}`: The primary key inference failed as the engine found {} fields ending with `id` in their names: '{}' and '{}'. Please specify the primary key manually using the `primaryKey` query parameter.", idx.uid, many.len(), many[0], many[1]))),
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -18,14 +18,20 @@ impl Format {
         const ACCEPTED: &str =
             "Accepted values for the Content-Type header are: `application/json`, `application/x-ndjson`, `text/csv`";
         let Some(ct) = ct else {
-            return Err(DevError::new("missing_content_type", format!("A Content-Type header is missing. {ACCEPTED}")));
+            return Err(MeiliError::new(
+                Code::MISSING_CONTENT_TYPE,
+                format!("A Content-Type header is missing. {ACCEPTED}"),
+            ));
         };
         let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match mime.as_str() {
             "application/json" => Ok(Format::Json),
             "application/x-ndjson" => Ok(Format::NdJson),
             "text/csv" => Ok(Format::Csv),
-            _ => Err(DevError::new("invalid_content_type", format!("The Content-Type `{ct}` is invalid. {ACCEPTED}"))),
+            _ => Err(MeiliError::new(
+                Code::INVALID_CONTENT_TYPE,
+                format!("The Content-Type `{ct}` is invalid. {ACCEPTED}"),
+            )),
         }
     }
 
@@ -38,13 +44,13 @@ impl Format {
     }
 }
 
-fn malformed(f: Format, detail: impl std::fmt::Display) -> DevError {
-    DevError::new("malformed_payload", format!("The `{}` payload provided is malformed. `{detail}`.", f.name()))
+fn malformed(f: Format, detail: impl std::fmt::Display) -> MeiliError {
+    MeiliError::new(Code::MALFORMED_PAYLOAD, format!("The `{}` payload provided is malformed. `{detail}`.", f.name()))
 }
 
 pub fn parse(body: &[u8], format: Format, csv_delimiter: u8) -> DevResult<Vec<Map<String, Value>>> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(DevError::new("missing_payload", format!("A {} payload is missing.", format.name())));
+        return Err(MeiliError::new(Code::MISSING_PAYLOAD, format!("A {} payload is missing.", format.name())));
     }
     match format {
         Format::Json => match serde_json::from_slice::<Value>(body) {
@@ -152,6 +158,6 @@ pub fn valid_id_str(s: &str) -> bool {
     !s.is_empty() && s.len() < 512 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub fn invalid_id(v: &Value) -> DevError {
-    DevError::new("invalid_document_id", format!("Document identifier `{v}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes."))
+pub fn invalid_id(v: &Value) -> MeiliError {
+    MeiliError::new(Code::INVALID_DOCUMENT_ID, format!("Document identifier `{v}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes."))
 }

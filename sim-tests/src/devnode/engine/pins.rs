@@ -4,13 +4,13 @@
 
 use serde_json::{json, Map, Value};
 
-use miroir::search_rules::pins::{candidate_pins, surviving_pins, SearchFacts};
-use miroir::search_rules::SearchRules;
+use miroir_meili::search_rules::pins::{candidate_pins, surviving_pins, SearchFacts};
+use miroir_meili::search_rules::SearchRules;
 
 use super::search::{checked_filter, project};
 use super::settings::View;
 use super::{Doc, Index};
-use crate::devnode::error::DevResult;
+use crate::devnode::error::{Code, DevResult};
 
 /// A pinned document: its position, its internal id and the document.
 pub struct Pinned<'a> {
@@ -33,7 +33,7 @@ pub fn pinned<'a>(
     if candidates.is_empty() {
         return Ok(vec![]);
     }
-    let filter = checked_filter(filter_raw.unwrap_or(&Value::Null), view, "invalid_search_filter")?;
+    let filter = checked_filter(filter_raw.unwrap_or(&Value::Null), view, Code::INVALID_SEARCH_FILTER)?;
     let in_universe = |id: &str| idx.get(id).is_some_and(|d| filter.as_ref().is_none_or(|f| f.matches(d)));
     let mut out: Vec<Pinned> = surviving_pins(candidates, in_universe)
         .into_iter()

@@ -16,18 +16,18 @@ use super::filter::{self, Filter};
 use super::settings::View;
 use super::vectors;
 use super::{Doc, Index};
-use crate::devnode::error::{DevError, DevResult};
-use miroir::search_rules::pins::merge_into_page;
+use crate::devnode::error::{Code, DevResult, MeiliError};
+use miroir_meili::search_rules::pins::merge_into_page;
 
 /// Parses a filter and checks every attribute it reads is filterable.
-pub fn checked_filter(v: &Value, view: &View, code: &'static str) -> DevResult<Option<Filter>> {
+pub fn checked_filter(v: &Value, view: &View, code: Code) -> DevResult<Option<Filter>> {
     let f = filter::parse(v, code)?;
     if let Some(f) = &f {
         let mut fields = Vec::new();
         f.fields(&mut fields);
         for a in fields {
             if !view.is_filterable(&a) {
-                return Err(DevError::new(
+                return Err(MeiliError::new(
                     code,
                     format!(
                         "Attribute `{a}` is not filterable. Available filterable attribute patterns are: `{}`.\n{}:{}",
@@ -46,11 +46,11 @@ pub fn tokens(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect()
 }
 
-pub(super) fn num_param(body: &Map<String, Value>, key: &str, code: &'static str) -> DevResult<Option<usize>> {
+pub(super) fn num_param(body: &Map<String, Value>, key: &str, code: Code) -> DevResult<Option<usize>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-            DevError::new(
+            MeiliError::new(
                 code,
                 format!("Invalid value type at `.{key}`: expected a positive integer, but found {v}: `{v}`"),
             )
@@ -58,20 +58,20 @@ pub(super) fn num_param(body: &Map<String, Value>, key: &str, code: &'static str
     }
 }
 
-pub(super) fn string_list(body: &Map<String, Value>, key: &str, code: &'static str) -> DevResult<Option<Vec<String>>> {
+pub(super) fn string_list(body: &Map<String, Value>, key: &str, code: Code) -> DevResult<Option<Vec<String>>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {
                 x.as_str().map(str::to_string).ok_or_else(|| {
-                    DevError::new(code, format!("Invalid value type at `.{key}`: expected a string, but found `{x}`"))
+                    MeiliError::new(code, format!("Invalid value type at `.{key}`: expected a string, but found `{x}`"))
                 })
             })
             .collect::<DevResult<Vec<_>>>()
             .map(Some),
         Some(v) => {
-            Err(DevError::new(code, format!("Invalid value type at `.{key}`: expected an array, but found `{v}`")))
+            Err(MeiliError::new(code, format!("Invalid value type at `.{key}`: expected an array, but found `{v}`")))
         }
     }
 }
@@ -477,7 +477,7 @@ pub fn search(
     idx: &Index,
     body: &Map<String, Value>,
     request_uid: String,
-    rules: Option<&miroir::search_rules::SearchRules>,
+    rules: Option<&miroir_meili::search_rules::SearchRules>,
 ) -> DevResult<Value> {
     let ev = evaluate(idx, body)?;
     let Evaluated { view, ranked, q_raw, offset, limit, page, hits_per_page, facets, .. } = &ev;

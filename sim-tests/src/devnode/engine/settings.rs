@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 /// The settings object a fresh Meilisearch index answers with.
 pub fn defaults() -> Value {
@@ -46,34 +46,6 @@ pub fn defaults() -> Value {
 /// `milli::prompt::default_template_text()`.
 const DEFAULT_CHAT_TEMPLATE: &str = "{% for field in fields %}{% if field.is_searchable and field.value != nil %}{{ field.name }}: {{ field.value }}\n{% endif %}{% endfor %}";
 
-/// Meilisearch 1.50's settings sub-routes: (path segment, settings key, verb that sets it), from
-/// `make_setting_routes!` in `crates/meilisearch/src/routes/indexes/settings.rs`. Every one also
-/// answers GET and DELETE; any other verb is actix's empty 405.
-pub const SUB_ROUTES: &[(&str, &str, &str)] = &[
-    ("filterable-attributes", "filterableAttributes", "PUT"),
-    ("sortable-attributes", "sortableAttributes", "PUT"),
-    ("displayed-attributes", "displayedAttributes", "PUT"),
-    ("typo-tolerance", "typoTolerance", "PATCH"),
-    ("searchable-attributes", "searchableAttributes", "PUT"),
-    ("stop-words", "stopWords", "PUT"),
-    ("non-separator-tokens", "nonSeparatorTokens", "PUT"),
-    ("separator-tokens", "separatorTokens", "PUT"),
-    ("dictionary", "dictionary", "PUT"),
-    ("synonyms", "synonyms", "PUT"),
-    ("distinct-attribute", "distinctAttribute", "PUT"),
-    ("proximity-precision", "proximityPrecision", "PUT"),
-    ("localized-attributes", "localizedAttributes", "PUT"),
-    ("ranking-rules", "rankingRules", "PUT"),
-    ("faceting", "faceting", "PATCH"),
-    ("pagination", "pagination", "PATCH"),
-    ("embedders", "embedders", "PATCH"),
-    ("search-cutoff-ms", "searchCutoffMs", "PUT"),
-    ("facet-search", "facetSearch", "PUT"),
-    ("prefix-search", "prefixSearch", "PUT"),
-    ("chat", "chat", "PATCH"),
-    ("foreign-keys", "foreignKeys", "PUT"),
-];
-
 /// `Settings<Unchecked>`'s fields in declaration order (the order of deserr's "expected one of").
 const KEYS: &[&str] = &[
     "displayedAttributes",
@@ -111,8 +83,8 @@ pub const GATED: &[(&str, &str, &str, &str)] = &[
 pub fn check_features(patch: &Map<String, Value>, enabled: impl Fn(&str) -> bool) -> DevResult<()> {
     for (key, feature, name, link) in GATED {
         if patch.get(*key).is_some_and(|v| !v.is_null()) && !enabled(feature) {
-            return Err(DevError::new(
-                "feature_not_enabled",
+            return Err(MeiliError::new(
+                Code::FEATURE_NOT_ENABLED,
                 format!("setting `{key}` in the index settings requires enabling the `{name}` experimental feature. See {link}"),
             ));
         }
@@ -163,19 +135,6 @@ pub fn prepare(mut patch: Map<String, Value>, current: &Value) -> Map<String, Va
     patch
 }
 
-fn snake(key: &str) -> String {
-    let mut s = String::new();
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            s.push('_');
-            s.push(c.to_ascii_lowercase());
-        } else {
-            s.push(c);
-        }
-    }
-    s
-}
-
 pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -187,14 +146,10 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn invalid(key: &str, expected: &str, v: &Value) -> DevError {
+fn invalid(key: &str, expected: &str, v: &Value) -> MeiliError {
     // `chat` is the one setting whose code does not follow its name (`InvalidSettingsIndexChat`).
-    let code = if key == "chat" {
-        "invalid_settings_index_chat".to_string()
-    } else {
-        format!("invalid_settings_{}", snake(key))
-    };
-    DevError::new(
+    let code = if key == "chat" { Code::INVALID_SETTINGS_INDEX_CHAT } else { Code::for_param("invalid_settings", key) };
+    MeiliError::new(
         code,
         format!("Invalid value type at `.{key}`: expected {expected}, but found {}: `{v}`", type_name(v)),
     )
@@ -206,7 +161,7 @@ pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
     let known = KEYS;
     for (key, v) in patch {
         if !known.contains(&key.as_str()) {
-            return Err(DevError::bad_request(format!(
+            return Err(MeiliError::bad_request(format!(
                 "Unknown field `{key}`: expected one of {}",
                 known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
             )));
@@ -247,14 +202,14 @@ pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
                         let custom =
                             r.rsplit_once(':').is_some_and(|(f, d)| !f.is_empty() && (d == "asc" || d == "desc"));
                         if !builtin && !custom {
-                            return Err(DevError::new("invalid_settings_ranking_rules", format!("Invalid value at `.rankingRules[0]`: `{r}` ranking rule is invalid. Valid ranking rules are words, typo, sort, proximity, attribute, attributeRank, wordPosition, exactness and custom ranking rules.")));
+                            return Err(MeiliError::new(Code::INVALID_SETTINGS_RANKING_RULES, format!("Invalid value at `.rankingRules[0]`: `{r}` ranking rule is invalid. Valid ranking rules are words, typo, sort, proximity, attribute, attributeRank, wordPosition, exactness and custom ranking rules.")));
                         }
                     }
                     // `Settings::validate_ranking_rules_settings`: `attribute` already covers the
                     // two rules that split it.
                     let has = |r: &str| arr.iter().any(|v| v == r);
                     if has("attribute") && (has("attributeRank") || has("wordPosition")) {
-                        return Err(DevError::new("invalid_settings_ranking_rules", "Mixed usage of the attribute, attributeRank, and wordPosition ranking rules. You must either use the attribute ranking rule alone or the attributeRank and wordPosition ranking rules."));
+                        return Err(MeiliError::new(Code::INVALID_SETTINGS_RANKING_RULES, "Mixed usage of the attribute, attributeRank, and wordPosition ranking rules. You must either use the attribute ranking rule alone or the attributeRank and wordPosition ranking rules."));
                     }
                 }
             }
@@ -270,14 +225,14 @@ pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
             "pagination" => {
                 if let Some(m) = v.get("maxTotalHits") {
                     if !m.is_u64() && !m.is_null() {
-                        return Err(DevError::new("invalid_settings_pagination", format!("Invalid value type at `.pagination.maxTotalHits`: expected a positive integer, but found {}: `{m}`", type_name(m))));
+                        return Err(MeiliError::new(Code::INVALID_SETTINGS_PAGINATION, format!("Invalid value type at `.pagination.maxTotalHits`: expected a positive integer, but found {}: `{m}`", type_name(m))));
                     }
                 }
             }
             "faceting" => {
                 if let Some(m) = v.get("maxValuesPerFacet") {
                     if !m.is_u64() && !m.is_null() {
-                        return Err(DevError::new("invalid_settings_faceting", format!("Invalid value type at `.faceting.maxValuesPerFacet`: expected a positive integer, but found {}: `{m}`", type_name(m))));
+                        return Err(MeiliError::new(Code::INVALID_SETTINGS_FACETING, format!("Invalid value type at `.faceting.maxValuesPerFacet`: expected a positive integer, but found {}: `{m}`", type_name(m))));
                     }
                 }
             }

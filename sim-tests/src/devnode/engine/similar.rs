@@ -8,51 +8,35 @@ use super::search::{checked_filter, project, string_list};
 use super::settings::View;
 use super::vectors::{self, embeddings, similarity};
 use super::{payload, Index};
-use crate::devnode::error::{DevError, DevResult};
-
-const PARAMS: &[&str] = &[
-    "id",
-    "offset",
-    "limit",
-    "filter",
-    "embedder",
-    "attributesToRetrieve",
-    "retrieveVectors",
-    "showRankingScore",
-    "showRankingScoreDetails",
-    "showPerformanceDetails",
-    "rankingScoreThreshold",
-];
+use crate::devnode::error::{Code, DevResult, MeiliError};
+use miroir_meili::listed;
+use miroir_meili::params::SIMILAR_PARAMS;
 
 fn flag(body: &Map<String, Value>, key: &str) -> DevResult<bool> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(v) => Err(DevError::new(
-            format!("invalid_similar_{}", snake(key)),
+        Some(v) => Err(MeiliError::new(
+            Code::for_param("invalid_similar", key),
             format!("Invalid value type at `.{key}`: expected a boolean, but found `{v}`"),
         )),
     }
 }
 
-fn snake(key: &str) -> String {
-    key.chars().flat_map(|c| if c.is_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] }).collect()
-}
-
 pub fn similar(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
-    if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
-        let all = PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
-        return Err(DevError::bad_request(format!("Unknown field `{k}`: expected one of {all}")));
+    if let Some(k) = body.keys().find(|k| !SIMILAR_PARAMS.contains(&k.as_str())) {
+        let all = listed(SIMILAR_PARAMS);
+        return Err(MeiliError::bad_request(format!("Unknown field `{k}`: expected one of {all}")));
     }
     let Some(id_value) = body.get("id") else {
-        return Err(DevError::bad_request("Missing field `id`".to_string()));
+        return Err(MeiliError::bad_request("Missing field `id`".to_string()));
     };
     let embedder = match body.get("embedder") {
-        None => return Err(DevError::bad_request("Missing field `embedder`".to_string())),
+        None => return Err(MeiliError::bad_request("Missing field `embedder`".to_string())),
         Some(Value::String(e)) => e.clone(),
         Some(v) => {
-            return Err(DevError::new(
-                "invalid_similar_embedder",
+            return Err(MeiliError::new(
+                Code::INVALID_SIMILAR_EMBEDDER,
                 format!("Invalid value type at `.embedder`: expected a string, but found `{v}`"),
             ))
         }
@@ -61,8 +45,8 @@ pub fn similar(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
         match body.get(k) {
             None | Some(Value::Null) => Ok(if k == "limit" { 20 } else { 0 }),
             Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
-                DevError::new(
-                    format!("invalid_similar_{k}"),
+                MeiliError::new(
+                    Code::for_param("invalid_similar", k),
                     format!(
                         "Invalid value type at `.{k}`: expected a positive integer, but found {}",
                         super::federated_facets::kind(v)
@@ -73,7 +57,7 @@ pub fn similar(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
     };
     let offset = count("offset")?;
     let limit = count("limit")?;
-    let fields = string_list(body, "attributesToRetrieve", "invalid_similar_attributes_to_retrieve")?;
+    let fields = string_list(body, "attributesToRetrieve", Code::INVALID_SIMILAR_ATTRIBUTES_TO_RETRIEVE)?;
     let retrieve = flag(body, "retrieveVectors")?;
     let show_score = flag(body, "showRankingScore")?;
     let show_details = flag(body, "showRankingScoreDetails")?;
@@ -81,20 +65,23 @@ pub fn similar(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
     let threshold = match body.get("rankingScoreThreshold") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_f64().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
-            DevError::new("invalid_similar_ranking_score_threshold", "Invalid value at `.rankingScoreThreshold`: the value of `rankingScoreThreshold` is invalid, expected a float between `0.0` and `1.0`.")
+            MeiliError::new(Code::INVALID_SIMILAR_RANKING_SCORE_THRESHOLD, "Invalid value at `.rankingScoreThreshold`: the value of `rankingScoreThreshold` is invalid, expected a float between `0.0` and `1.0`.")
         })?),
     };
     let view = View::from_full(&idx.settings());
     if idx.settings().pointer(&format!("/embedders/{embedder}")).is_none() {
-        return Err(DevError::new("invalid_similar_embedder", format!("Cannot find embedder with name `{embedder}`.")));
+        return Err(MeiliError::new(
+            Code::INVALID_SIMILAR_EMBEDDER,
+            format!("Cannot find embedder with name `{embedder}`."),
+        ));
     }
-    let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, "invalid_similar_filter")?;
+    let filter = checked_filter(body.get("filter").unwrap_or(&Value::Null), &view, Code::INVALID_SIMILAR_FILTER)?;
     let id = payload::document_id(id_value).ok_or_else(|| {
         let e = payload::invalid_id(id_value);
-        DevError::new("invalid_similar_id", format!("Invalid value at `.id`: {}", e.message))
+        MeiliError::new(Code::INVALID_SIMILAR_ID, format!("Invalid value at `.id`: {}", e.message))
     })?;
     let Some(&internal) = idx.ids.get(&id) else {
-        return Err(DevError::new("not_found_similar_id", format!("Document `{id}` not found.")));
+        return Err(MeiliError::new(Code::NOT_FOUND_SIMILAR_ID, format!("Document `{id}` not found.")));
     };
     let reference = embeddings(&idx.docs[&internal], &embedder);
 

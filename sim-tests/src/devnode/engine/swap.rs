@@ -6,7 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::Engine;
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 /// `(lhs, rhs, rename)`, as `POST /swap-indexes` gives them.
 pub type Swap = (String, String, bool);
@@ -39,17 +39,22 @@ impl Engine {
         }
         match missing.len() {
             0 => {}
-            1 => return Err(DevError::index_not_found(missing.first().expect("one"))),
-            _ => return Err(DevError::new("index_not_found", format!("Indexes {} not found.", backticked(missing)))),
+            1 => return Err(MeiliError::index_not_found(missing.first().expect("one"))),
+            _ => {
+                return Err(MeiliError::new(
+                    Code::INDEX_NOT_FOUND,
+                    format!("Indexes {} not found.", backticked(missing)),
+                ))
+            }
         }
         match taken.as_slice() {
             [] => {}
-            [(lhs, rhs)] => return Err(DevError::new(
-                "index_already_exists",
+            [(lhs, rhs)] => return Err(MeiliError::new(
+                Code::INDEX_ALREADY_EXISTS,
                 format!("Cannot rename `{lhs}` to `{rhs}` as the index already exists. Hint: You can remove `{rhs}` first and then do your remove."),
             )),
-            many => return Err(DevError::new(
-                "index_already_exists",
+            many => return Err(MeiliError::new(
+                Code::INDEX_ALREADY_EXISTS,
                 format!("The following indexes are being renamed but cannot because their new name conflicts with an already existing index: {}. Renaming doesn't overwrite the other index name.", backticked(many.iter().map(|(_, r)| *r))),
             )),
         }

@@ -11,32 +11,12 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use super::tasks::Task;
-use crate::devnode::error::{DevError, DevResult};
+use std::fmt::Display;
+use std::str::FromStr;
 
-/// Meilisearch's `Kind`, in its declaration order (the order its error message lists them in).
-pub const KINDS: &[&str] = &[
-    "documentAdditionOrUpdate",
-    "documentEdition",
-    "documentDeletion",
-    "settingsUpdate",
-    "indexCreation",
-    "indexDeletion",
-    "indexUpdate",
-    "indexSwap",
-    "taskCancelation",
-    "taskDeletion",
-    "dumpCreation",
-    "snapshotCreation",
-    "export",
-    "upgradeDatabase",
-    "indexCompaction",
-    "networkTopologyChange",
-    "dsrUpdate",
-    "dsrClear",
-];
-
-pub const STATUSES: &[&str] = &["enqueued", "processing", "succeeded", "failed", "canceled"];
+use super::tasks::{Status, Task, TaskKind};
+use crate::devnode::error::{Code, DevResult, MeiliError};
+use miroir_meili::listed;
 
 /// `TasksFilterQuery`'s fields, in declaration order (deserr lists them so for an unknown one).
 const PARAMS: &[&str] = &[
@@ -75,36 +55,24 @@ struct Query {
     uids: Option<Vec<u32>>,
     batch_uids: Option<Vec<u32>>,
     canceled_by: Option<Vec<u32>>,
-    types: Option<Vec<&'static str>>,
-    statuses: Option<Vec<&'static str>>,
+    types: Option<Vec<TaskKind>>,
+    statuses: Option<Vec<Status>>,
     index_uids: Option<Vec<String>>,
     /// (field, is "after", bound): both bounds are exclusive.
     dates: Vec<(Field, bool, OffsetDateTime)>,
 }
 
-fn snake(k: &str) -> String {
-    k.chars().fold(String::new(), |mut s, c| {
-        if c.is_ascii_uppercase() {
-            s.push('_');
-            s.push(c.to_ascii_lowercase());
-        } else {
-            s.push(c);
-        }
-        s
-    })
-}
-
 /// The error code deserr attaches to a parameter (`error = DeserrQueryParamError<...>`).
-fn code(param: &str) -> String {
+fn code(param: &str) -> Code {
     match param {
-        "batchUids" => "invalid_batch_uids".into(),
-        "indexUids" => "invalid_index_uid".into(),
-        other => format!("invalid_task_{}", snake(other)),
+        "batchUids" => Code::INVALID_BATCH_UIDS,
+        "indexUids" => Code::INVALID_INDEX_UID,
+        other => Code::for_param("invalid_task", other),
     }
 }
 
-fn invalid(param: &str, location: &str, msg: String) -> DevError {
-    DevError::new(code(param), format!("Invalid value in parameter `{location}`: {msg}"))
+fn invalid(param: &str, location: &str, msg: String) -> MeiliError {
+    MeiliError::new(code(param), format!("Invalid value in parameter `{location}`: {msg}"))
 }
 
 fn int_error(v: &str) -> String {
@@ -137,11 +105,8 @@ fn list<T>(param: &str, v: &str, parse: impl Fn(&str) -> Result<T, String>) -> D
     Ok(if star { None } else { Some(out) })
 }
 
-fn one_of(options: &'static [&'static str], what: &str, plural: &str, v: &str) -> Result<&'static str, String> {
-    options.iter().find(|o| o.eq_ignore_ascii_case(v)).copied().ok_or_else(|| {
-        let all = options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ");
-        format!("`{v}` is not a valid task {what}. Available {plural} are {all}.")
-    })
+fn one_of<T: FromStr + Display>(all: &[T], what: &str, plural: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("`{v}` is not a valid task {what}. Available {plural} are {}.", listed(all)))
 }
 
 fn index_uid(v: &str) -> Result<String, String> {
@@ -184,8 +149,8 @@ fn parse(params: &[(String, String)]) -> DevResult<Query> {
             "uids" => q.uids = list(k, v, |s| s.parse().map_err(|_| int_error(s)))?,
             "batchUids" => q.batch_uids = list(k, v, |s| s.parse().map_err(|_| int_error(s)))?,
             "canceledBy" => q.canceled_by = list(k, v, |s| s.parse().map_err(|_| int_error(s)))?,
-            "types" => q.types = list(k, v, |s| one_of(KINDS, "type", "types", s))?,
-            "statuses" => q.statuses = list(k, v, |s| one_of(STATUSES, "status", "statuses", s))?,
+            "types" => q.types = list(k, v, |s| one_of(TaskKind::ALL, "type", "types", s))?,
+            "statuses" => q.statuses = list(k, v, |s| one_of(Status::ALL, "status", "statuses", s))?,
             "indexUids" => q.index_uids = list(k, v, index_uid)?,
             _ => {
                 let Some(rest) =
@@ -211,9 +176,9 @@ fn parse(params: &[(String, String)]) -> DevResult<Query> {
     Ok(q)
 }
 
-fn unknown(k: &str) -> DevError {
+fn unknown(k: &str) -> MeiliError {
     let all = PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
-    DevError::bad_request(format!("Unknown parameter `{k}`: expected one of {all}"))
+    MeiliError::bad_request(format!("Unknown parameter `{k}`: expected one of {all}"))
 }
 
 impl Query {
@@ -225,7 +190,7 @@ impl Query {
             && has(&self.canceled_by, t.canceled_by)
             && has(&self.batch_uids, t.batch_uid)
             && self.types.as_ref().is_none_or(|l| l.contains(&t.kind))
-            && self.statuses.as_ref().is_none_or(|l| l.contains(&t.status.as_str()))
+            && self.statuses.as_ref().is_none_or(|l| l.contains(&t.status))
             && self.index_uids.as_ref().is_none_or(|l| t.index_uid.as_ref().is_some_and(|u| l.contains(u)))
             && self.dates.iter().all(|(field, after, bound)| {
                 let at = match field {
@@ -260,11 +225,11 @@ const FILTER_PARAMS: &[&str] = &[
 pub fn matched_uids(tasks: &[Task], params: &[(String, String)], what: &str) -> DevResult<Vec<u64>> {
     if let Some((k, _)) = params.iter().find(|(k, _)| !FILTER_PARAMS.contains(&k.as_str())) {
         let all = FILTER_PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
-        return Err(DevError::bad_request(format!("Unknown parameter `{k}`: expected one of {all}")));
+        return Err(MeiliError::bad_request(format!("Unknown parameter `{k}`: expected one of {all}")));
     }
     let q = parse(params)?;
     if params.is_empty() {
-        return Err(DevError::new("missing_task_filters", format!("Query parameters to filter the tasks to {what} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.")));
+        return Err(MeiliError::new(Code::MISSING_TASK_FILTERS, format!("Query parameters to filter the tasks to {what} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.")));
     }
     Ok(tasks.iter().filter(|t| q.matches(t)).map(|t| t.uid).collect())
 }
@@ -297,7 +262,6 @@ pub fn list_tasks(tasks: &[Task], params: &[(String, String)]) -> DevResult<Valu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devnode::engine::tasks::Status;
 
     fn task(uid: u64, kind: &'static str, index: &str, status: Status, minute: i64) -> Task {
         let at = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000) + Duration::minutes(minute);
@@ -307,7 +271,7 @@ mod tests {
             batch_uid: done.then_some(uid),
             index_uid: Some(index.into()),
             status,
-            kind,
+            kind: kind.parse().expect("a task type"),
             details: json!({}),
             error: None,
             enqueued_at: at,
@@ -390,19 +354,19 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_parameter() {
-        let code = |q: &str| run(q).unwrap_err().code.into_owned();
-        assert_eq!(code("limit=-1"), "invalid_task_limit");
-        assert_eq!(code("from=x"), "invalid_task_from");
-        assert_eq!(code("reverse=yes"), "invalid_task_reverse");
-        assert_eq!(code("uids=1,x"), "invalid_task_uids");
-        assert_eq!(code("batchUids=x"), "invalid_batch_uids");
-        assert_eq!(code("canceledBy=x"), "invalid_task_canceled_by");
-        assert_eq!(code("types=nope"), "invalid_task_types");
-        assert_eq!(code("statuses=*,nope"), "invalid_task_statuses");
-        assert_eq!(code("indexUids=a%b"), "invalid_index_uid");
-        assert_eq!(code("beforeEnqueuedAt=yesterday"), "invalid_task_before_enqueued_at");
-        assert_eq!(code("afterFinishedAt=2024-13-01"), "invalid_task_after_finished_at");
-        assert_eq!(code("foo=1"), "bad_request");
+        let code = |q: &str| run(q).unwrap_err().code;
+        assert_eq!(code("limit=-1"), Code::INVALID_TASK_LIMIT);
+        assert_eq!(code("from=x"), Code::INVALID_TASK_FROM);
+        assert_eq!(code("reverse=yes"), Code::INVALID_TASK_REVERSE);
+        assert_eq!(code("uids=1,x"), Code::INVALID_TASK_UIDS);
+        assert_eq!(code("batchUids=x"), Code::INVALID_BATCH_UIDS);
+        assert_eq!(code("canceledBy=x"), Code::INVALID_TASK_CANCELED_BY);
+        assert_eq!(code("types=nope"), Code::INVALID_TASK_TYPES);
+        assert_eq!(code("statuses=*,nope"), Code::INVALID_TASK_STATUSES);
+        assert_eq!(code("indexUids=a%b"), Code::INVALID_INDEX_UID);
+        assert_eq!(code("beforeEnqueuedAt=yesterday"), Code::INVALID_TASK_BEFORE_ENQUEUED_AT);
+        assert_eq!(code("afterFinishedAt=2024-13-01"), Code::INVALID_TASK_AFTER_FINISHED_AT);
+        assert_eq!(code("foo=1"), Code::BAD_REQUEST);
         assert_eq!(
             run("uids=1,x").unwrap_err().message,
             "Invalid value in parameter `uids[1]`: could not parse `x` as a positive integer"

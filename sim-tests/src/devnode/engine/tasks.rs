@@ -5,28 +5,8 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::devnode::error::DevError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Enqueued,
-    Processing,
-    Succeeded,
-    Failed,
-    Canceled,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Enqueued => "enqueued",
-            Status::Processing => "processing",
-            Status::Succeeded => "succeeded",
-            Status::Failed => "failed",
-            Status::Canceled => "canceled",
-        }
-    }
-}
+use crate::devnode::error::MeiliError;
+pub use miroir_meili::{TaskKind, TaskStatus as Status};
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -34,9 +14,9 @@ pub struct Task {
     pub batch_uid: Option<u64>,
     pub index_uid: Option<String>,
     pub status: Status,
-    pub kind: &'static str,
+    pub kind: TaskKind,
     pub details: Value,
-    pub error: Option<DevError>,
+    pub error: Option<MeiliError>,
     pub enqueued_at: OffsetDateTime,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
@@ -83,7 +63,7 @@ impl Task {
         m.insert("type".into(), json!(self.kind));
         m.insert("canceledBy".into(), json!(self.canceled_by));
         m.insert("details".into(), self.details.clone());
-        m.insert("error".into(), self.error.as_ref().map(DevError::to_json).unwrap_or(Value::Null));
+        m.insert("error".into(), self.error.as_ref().map(MeiliError::to_json).unwrap_or(Value::Null));
         let duration = match (self.started_at, self.finished_at) {
             (Some(s), Some(f)) => Value::from(iso_duration(f - s)),
             _ => Value::Null,

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::search::{cmp_values, Key, Ranked};
 use super::{filter, Doc};
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 pub const FIELD: &str = "_vectors";
 
@@ -59,8 +59,8 @@ pub fn check_user_provided(
             let given = d.get(FIELD).and_then(Value::as_object).is_some_and(|v| v.contains_key(name));
             let kept = !replace && idx.get(id).is_some_and(|old| old.get(FIELD).and_then(|v| v.get(name)).is_some());
             if !given && !kept {
-                return Err(DevError::new(
-                    "vector_embedding_error",
+                return Err(MeiliError::new(
+                    Code::VECTOR_EMBEDDING_ERROR,
                     format!("Index `{uid}`: While embedding documents for embedder `{name}`: no vectors provided for document `{id}`\n- Note: `{name}` has `source: userProvided`, so documents must provide embeddings as an array in `_vectors.{name}`.\n- Hint: opt-out for a document with `_vectors.{name}: null`"),
                 ));
             }
@@ -116,8 +116,8 @@ pub enum Kind {
     Hybrid { embedder: String, vector: Option<Vec<f64>>, ratio: f64 },
 }
 
-fn err(code: &'static str, msg: String) -> DevError {
-    DevError::new(code, msg)
+fn err(code: Code, msg: String) -> MeiliError {
+    MeiliError::new(code, msg)
 }
 
 /// milli's `search_kind`: the order of the cases matters.
@@ -125,11 +125,11 @@ pub fn kind(body: &Map<String, Value>, q_raw: &str, embedders: &Value) -> DevRes
     let vector = match body.get("vector") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) => Some(a.iter().map(|x| x.as_f64()).collect::<Option<Vec<f64>>>().ok_or_else(|| {
-            err("invalid_search_vector", "Invalid value type at `.vector`: expected an array of numbers".into())
+            err(Code::INVALID_SEARCH_VECTOR, "Invalid value type at `.vector`: expected an array of numbers".into())
         })?),
         Some(v) => {
             return Err(err(
-                "invalid_search_vector",
+                Code::INVALID_SEARCH_VECTOR,
                 format!("Invalid value type at `.vector`: expected an array, but found `{v}`"),
             ))
         }
@@ -139,19 +139,21 @@ pub fn kind(body: &Map<String, Value>, q_raw: &str, embedders: &Value) -> DevRes
         Some(Value::Object(h)) => {
             let embedder = match h.get("embedder") {
                 Some(Value::String(e)) => e.clone(),
-                _ => return Err(err("invalid_search_embedder", "Missing field `embedder` inside `.hybrid`".into())),
+                _ => {
+                    return Err(err(Code::INVALID_SEARCH_EMBEDDER, "Missing field `embedder` inside `.hybrid`".into()))
+                }
             };
             let ratio = match h.get("semanticRatio") {
                 None => 0.5,
                 Some(v) => v.as_f64().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| {
-                    err("invalid_search_semantic_ratio", "Invalid value at `.hybrid.semanticRatio`: the value of `semanticRatio` is invalid, expected a float between `0.0` and `1.0`.".into())
+                    err(Code::INVALID_SEARCH_SEMANTIC_RATIO, "Invalid value at `.hybrid.semanticRatio`: the value of `semanticRatio` is invalid, expected a float between `0.0` and `1.0`.".into())
                 })?,
             };
             Some((embedder, ratio))
         }
         Some(v) => {
             return Err(err(
-                "invalid_search_hybrid_query",
+                Code::INVALID_SEARCH_HYBRID_QUERY,
                 format!("Invalid value type at `.hybrid`: expected an object, but found `{v}`"),
             ))
         }
@@ -159,12 +161,12 @@ pub fn kind(body: &Map<String, Value>, q_raw: &str, embedders: &Value) -> DevRes
     let placeholder = q_raw.trim().is_empty();
     let check = |embedder: &str| -> DevResult<()> {
         let Some(conf) = embedders.get(embedder) else {
-            return Err(err("invalid_search_embedder", format!("Cannot find embedder with name `{embedder}`.")));
+            return Err(err(Code::INVALID_SEARCH_EMBEDDER, format!("Cannot find embedder with name `{embedder}`.")));
         };
         if let (Some(v), Some(d)) = (&vector, conf.get("dimensions").and_then(Value::as_u64)) {
             if v.len() as u64 != d {
                 return Err(err(
-                    "invalid_vector_dimensions",
+                    Code::INVALID_VECTOR_DIMENSIONS,
                     format!("Invalid vector dimensions: expected: `{d}`, found: `{}`.", v.len()),
                 ));
             }
@@ -174,7 +176,7 @@ pub fn kind(body: &Map<String, Value>, q_raw: &str, embedders: &Value) -> DevRes
     Ok(match (hybrid, &vector) {
         (None, Some(_)) => {
             return Err(err(
-                "missing_search_hybrid",
+                Code::MISSING_SEARCH_HYBRID,
                 "Passing `vector` as a parameter requires `hybrid` to be specified.".into(),
             ))
         }

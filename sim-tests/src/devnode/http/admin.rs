@@ -8,11 +8,10 @@ use axum::extract::RawQuery;
 use super::routes::{ct, ok, query, Body, Res, St};
 use super::{json_body, now};
 use crate::devnode::engine::Op;
-use crate::devnode::error::DevError;
 
 pub(super) async fn swap_indexes(axum::extract::State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     let body = json_body(ct(&h), &b)?;
-    let swaps = miroir::swap::parse(&body).map_err(|r| DevError::new(r.code, r.message))?;
+    let swaps = miroir_meili::swap::parse(&body)?;
     let swaps = swaps.into_iter().map(|sw| (sw.indexes.0, sw.indexes.1, sw.rename)).collect();
     let summary = s.engine().enqueue_global(Op::Swap(swaps), now());
     s.work.notify_one();

@@ -8,7 +8,7 @@ use super::routes::{ct, enqueue, object, ok, query, query_to_body, Body, Res, St
 use super::{json_body, now, Shared};
 use crate::devnode::engine::payload::{self, Format};
 use crate::devnode::engine::{check_index_uid, edit, search, Op};
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 /// `UpdateDocumentsQuery` (`crates/meilisearch/src/routes/indexes/documents.rs`): unknown parameters
 /// are refused; a CSV delimiter is one ASCII character and only goes with `text/csv`.
@@ -24,10 +24,10 @@ async fn add_documents(s: &Shared, uid: &str, q: &Option<String>, h: &HeaderMap,
             "csvDelimiter" => delimiter = Some(csv_delimiter(v)?),
             "customMetadata" => metadata = Some(v.clone()),
             "skipCreation" => {
-                return Err(DevError::bad_request(format!("The dev node does not support the `{k}` parameter.")))
+                return Err(MeiliError::bad_request(format!("The dev node does not support the `{k}` parameter.")))
             }
             other => {
-                return Err(DevError::bad_request(format!(
+                return Err(MeiliError::bad_request(format!(
                     "Unknown parameter `{other}`: expected one of `primaryKey`, `csvDelimiter`, `customMetadata`, `skipCreation`"
                 )))
             }
@@ -36,7 +36,7 @@ async fn add_documents(s: &Shared, uid: &str, q: &Option<String>, h: &HeaderMap,
     let format = Format::from_content_type(ct(h))?;
     if delimiter.is_some() && format != Format::Csv {
         let mime = ct(h).unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
-        return Err(DevError::new("invalid_content_type", format!("The Content-Type `{mime}` does not support the use of a csv delimiter. The csv delimiter can only be used with the Content-Type `text/csv`.")));
+        return Err(MeiliError::new(Code::INVALID_CONTENT_TYPE, format!("The Content-Type `{mime}` does not support the use of a csv delimiter. The csv delimiter can only be used with the Content-Type `text/csv`.")));
     }
     let docs = payload::parse(b, format, delimiter.unwrap_or(b','))?;
     let summary =
@@ -50,12 +50,12 @@ fn csv_delimiter(d: &str) -> DevResult<u8> {
     let mut chars = d.chars();
     match (chars.next(), chars.next()) {
         (Some(c), None) if c.is_ascii() => Ok(c as u8),
-        (Some(c), None) => Err(DevError::new(
-            "invalid_document_csv_delimiter",
+        (Some(c), None) => Err(MeiliError::new(
+            Code::INVALID_DOCUMENT_CSV_DELIMITER,
             format!("csv delimiter must be an ascii character. Found: `{c}`"),
         )),
-        _ => Err(DevError::new(
-            "invalid_document_csv_delimiter",
+        _ => Err(MeiliError::new(
+            Code::INVALID_DOCUMENT_CSV_DELIMITER,
             format!(
                 "Invalid value in parameter `csvDelimiter`: expected a string of one character, but found the following string of {} characters: `{d}`",
                 d.chars().count()
@@ -93,7 +93,7 @@ pub(super) async fn delete_batch(State(s): St, Path(uid): Path<String>, h: Heade
     check_index_uid(&uid)?;
     match json_body(ct(&h), &b)? {
         Value::Array(ids) => enqueue(&s, &uid, Op::DeleteIds(ids)),
-        other => Err(DevError::bad_request(format!(
+        other => Err(MeiliError::bad_request(format!(
             "Json deserialize error: invalid type: {other}, expected a sequence at line 1 column 0"
         ))),
     }
@@ -103,10 +103,10 @@ pub(super) async fn delete_filter(State(s): St, Path(uid): Path<String>, h: Head
     check_index_uid(&uid)?;
     let m = object(json_body(ct(&h), &b)?)?;
     let Some(filter) = m.get("filter").cloned() else {
-        return Err(DevError::new("missing_document_filter", "Missing field `filter`"));
+        return Err(MeiliError::new(Code::MISSING_DOCUMENT_FILTER, "Missing field `filter`"));
     };
     // Syntax is checked at once (400); filterability is checked by the task, as in Meilisearch.
-    crate::devnode::engine::filter::parse(&filter, "invalid_document_filter")?;
+    crate::devnode::engine::filter::parse(&filter, Code::INVALID_DOCUMENT_FILTER)?;
     enqueue(&s, &uid, Op::DeleteFilter(filter))
 }
 
@@ -115,8 +115,8 @@ pub(super) async fn delete_filter(State(s): St, Path(uid): Path<String>, h: Head
 pub(super) async fn edit(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
     let (filter, context, function) = edit::parse_body(&json_body(ct(&h), &b)?)?;
     if !s.engine().features.get("editDocumentsByFunction").copied().unwrap_or(false) {
-        return Err(DevError::new(
-            "feature_not_enabled",
+        return Err(MeiliError::new(
+            Code::FEATURE_NOT_ENABLED,
             "Using the documents edit route requires enabling the `edit documents by function` experimental feature. See https://github.com/orgs/meilisearch/discussions/762",
         ));
     }
@@ -137,19 +137,20 @@ pub(super) async fn get_document(State(s): St, Path((uid, id)): Path<(String, St
     if let Some((k, _)) =
         params.iter().find(|(k, _)| !["fields", "retrieveVectors", "useNetwork"].contains(&k.as_str()))
     {
-        return Err(DevError::bad_request(format!(
+        return Err(MeiliError::bad_request(format!(
             "Unknown parameter `{k}`: expected one of `fields`, `retrieveVectors`, `useNetwork`"
         )));
     }
     let e = s.engine();
     let idx = e.index(&uid)?;
-    let doc = idx.get(&id).ok_or_else(|| DevError::new("document_not_found", format!("Document `{id}` not found.")))?;
+    let doc =
+        idx.get(&id).ok_or_else(|| MeiliError::new(Code::DOCUMENT_NOT_FOUND, format!("Document `{id}` not found.")))?;
     let retrieve = match params.iter().find(|(k, _)| k == "retrieveVectors").map(|(_, v)| v.as_str()) {
         None | Some("false") => false,
         Some("true") => true,
         Some(v) => {
-            return Err(DevError::new(
-                "invalid_document_retrieve_vectors",
+            return Err(MeiliError::new(
+                Code::INVALID_DOCUMENT_RETRIEVE_VECTORS,
                 format!("Invalid value in parameter `retrieveVectors`: could not parse `{v}` as a boolean, expected either `true` or `false`"),
             ))
         }

@@ -11,12 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::sync::{oneshot, Notify};
 
 use super::engine::Engine;
-use super::error::DevError;
+use super::error::{Code, MeiliError};
 
 /// Fault injection state, shared by the in-process handle and the `/_devnode/faults` route.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -45,18 +44,6 @@ impl Shared {
     }
     pub fn faults(&self) -> MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl IntoResponse for DevError {
-    fn into_response(self) -> Response {
-        let status =
-            axum::http::StatusCode::from_u16(self.status()).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-        let mut r = (status, axum::Json(self.to_json())).into_response();
-        if status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
-        }
-        r
     }
 }
 
@@ -226,27 +213,27 @@ impl Drop for DevNode {
 }
 
 /// Parses a JSON request body the way Meilisearch's JSON extractor does.
-pub(crate) fn json_body(ct: Option<&str>, body: &[u8]) -> Result<Value, DevError> {
+pub(crate) fn json_body(ct: Option<&str>, body: &[u8]) -> Result<Value, MeiliError> {
     match ct.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
-        None => Err(DevError::new(
-            "missing_content_type",
+        None => Err(MeiliError::new(
+            Code::MISSING_CONTENT_TYPE,
             "A Content-Type header is missing. Accepted values for the Content-Type header are: `application/json`",
         )),
-        Some(m) if m != "application/json" => Err(DevError::new(
-            "invalid_content_type",
+        Some(m) if m != "application/json" => Err(MeiliError::new(
+            Code::INVALID_CONTENT_TYPE,
             format!(
                 "The Content-Type `{}` is invalid. Accepted values for the Content-Type header are: `application/json`",
                 ct.unwrap_or_default()
             ),
         )),
         Some(_) if body.iter().all(u8::is_ascii_whitespace) => {
-            Err(DevError::new("missing_payload", "A json payload is missing."))
+            Err(MeiliError::new(Code::MISSING_PAYLOAD, "A json payload is missing."))
         }
         // Meilisearch splits serde errors: broken JSON is `malformed_payload`, a well-formed
         // value of the wrong shape is `bad_request`.
         Some(_) => serde_json::from_slice(body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => DevError::bad_request(format!("Json deserialize error: {e}")),
-            _ => DevError::new("malformed_payload", format!("The json payload provided is malformed. `{e}`.")),
+            serde_json::error::Category::Data => MeiliError::bad_request(format!("Json deserialize error: {e}")),
+            _ => MeiliError::new(Code::MALFORMED_PAYLOAD, format!("The json payload provided is malformed. `{e}`.")),
         }),
     }
 }

@@ -18,10 +18,10 @@ use super::documents::{
 };
 use super::{json_body, now, Faults, Shared};
 use crate::devnode::engine::{check_index_uid, federated, search, settings, task_query, Op};
-use crate::devnode::error::{DevError, DevResult};
+use crate::devnode::error::{Code, DevResult, MeiliError};
 
 pub(super) type St = State<Arc<Shared>>;
-pub(super) type Res = Result<Response, DevError>;
+pub(super) type Res = Result<Response, MeiliError>;
 
 const BODY_LIMIT: usize = 100_000_000;
 
@@ -29,19 +29,19 @@ const BODY_LIMIT: usize = 100_000_000;
 pub struct Body(pub(super) Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
-    type Rejection = DevError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, DevError> {
+    type Rejection = MeiliError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, MeiliError> {
         Bytes::from_request(req, state).await.map(Body).map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                DevError::new(
-                    "payload_too_large",
+                MeiliError::new(
+                    Code::PAYLOAD_TOO_LARGE,
                     format!(
                         "The provided payload reached the size limit. The maximum accepted payload size is {}.",
                         "100 MB"
                     ),
                 )
             } else {
-                DevError::bad_request(e.body_text())
+                MeiliError::bad_request(e.body_text())
             }
         })
     }
@@ -99,7 +99,7 @@ pub(super) fn enqueue(s: &Shared, uid: &str, op: Op) -> Res {
 pub(super) fn object(v: Value) -> DevResult<Map<String, Value>> {
     match v {
         Value::Object(m) => Ok(m),
-        other => Err(DevError::bad_request(format!(
+        other => Err(MeiliError::bad_request(format!(
             "Json deserialize error: invalid type: {other}, expected a map at line 1 column 0"
         ))),
     }
@@ -111,7 +111,7 @@ async fn faults(State(s): St, req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     if s.stopped.load(Ordering::SeqCst) {
-        return DevError::new("miroir_devnode_stopped", "The dev node is stopped.").into_response();
+        return MeiliError::new(Code::MIROIR_DEVNODE_STOPPED, "The dev node is stopped.").into_response();
     }
     let faults = s.faults().clone();
     if !faults.delay.is_zero() {
@@ -131,7 +131,7 @@ async fn faults(State(s): St, req: Request, next: Next) -> Response {
         fail = true;
     }
     if fail {
-        return DevError::new("miroir_devnode_injected_fault", "Injected failure.").into_response();
+        return MeiliError::new(Code::MIROIR_DEVNODE_INJECTED_FAULT, "Injected failure.").into_response();
     }
     next.run(req).await
 }
@@ -142,14 +142,14 @@ async fn auth(State(s): St, req: Request, next: Next) -> Response {
     if let Some(key) = &s.master_key {
         match req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
             None => {
-                return DevError::new(
-                    "missing_authorization_header",
+                return MeiliError::new(
+                    Code::MISSING_AUTHORIZATION_HEADER,
                     "The Authorization header is missing. It must use the bearer authorization method.",
                 )
                 .into_response()
             }
             Some(h) if h.strip_prefix("Bearer ").map(str::trim) != Some(key.as_str()) => {
-                return DevError::new("invalid_api_key", "The provided API key is invalid.").into_response()
+                return MeiliError::new(Code::INVALID_API_KEY, "The provided API key is invalid.").into_response()
             }
             _ => {}
         }
@@ -199,7 +199,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/tasks/cancel", g(post(super::admin::cancel_tasks)))
         .route("/tasks/{uid}", g(get(get_task)))
         .route("/_devnode/faults", get(get_faults).post(set_faults));
-    for &(segment, key, verb) in settings::SUB_ROUTES {
+    for &(segment, key, verb) in miroir_meili::settings::SETTINGS {
         let set = move |st: St, p: Path<String>, h: HeaderMap, b: Body| set_sub(st, p, h, b, key);
         let mr = get(move |st: St, p: Path<String>| get_sub(st, p, key))
             .delete(move |st: St, p: Path<String>| reset_sub(st, p, key));
@@ -268,8 +268,8 @@ fn page(params: &[(String, String)], code_prefix: &str) -> DevResult<(usize, usi
             _ => continue,
         };
         *slot = v.parse().map_err(|_| {
-            let code = format!("invalid_{code_prefix}_{k}");
-            DevError::new(
+            let code = Code::for_param(&format!("invalid_{code_prefix}"), k);
+            MeiliError::new(
                 code,
                 format!("Invalid value in parameter `{k}`: could not parse `{v}` as a positive integer"),
             )
@@ -282,7 +282,7 @@ async fn list_indexes(State(s): St, RawQuery(q): RawQuery) -> Res {
     let params = query(&q);
     // `ListIndexes` denies unknown parameters.
     if let Some((k, _)) = params.iter().find(|(k, _)| k != "offset" && k != "limit") {
-        return Err(DevError::bad_request(format!("Unknown parameter `{k}`: expected one of `offset`, `limit`")));
+        return Err(MeiliError::bad_request(format!("Unknown parameter `{k}`: expected one of `offset`, `limit`")));
     }
     let (offset, limit) = page(&params, "index")?;
     let e = s.engine();
@@ -290,33 +290,34 @@ async fn list_indexes(State(s): St, RawQuery(q): RawQuery) -> Res {
     ok(StatusCode::OK, json!({"results": results, "offset": offset, "limit": limit, "total": e.indexes.len()}))
 }
 
-fn primary_key_field(m: &Map<String, Value>, code: &'static str) -> DevResult<Option<String>> {
+fn primary_key_field(m: &Map<String, Value>, code: Code) -> DevResult<Option<String>> {
     match m.get("primaryKey") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => {
-            Err(DevError::new(code, format!("Invalid value type at `.primaryKey`: expected a string, but found `{v}`")))
-        }
+        Some(v) => Err(MeiliError::new(
+            code,
+            format!("Invalid value type at `.primaryKey`: expected a string, but found `{v}`"),
+        )),
     }
 }
 
 async fn create_index(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     let m = object(json_body(ct(&h), &b)?)?;
     let uid = match m.get("uid") {
-        None => return Err(DevError::new("missing_index_uid", "Missing field `uid`")),
+        None => return Err(MeiliError::new(Code::MISSING_INDEX_UID, "Missing field `uid`")),
         Some(Value::String(u)) => u.clone(),
         Some(v) => {
-            return Err(DevError::new(
-                "invalid_index_uid",
+            return Err(MeiliError::new(
+                Code::INVALID_INDEX_UID,
                 format!("Invalid value type at `.uid`: expected a string, but found `{v}`"),
             ))
         }
     };
     check_index_uid(&uid)?;
     if let Some(k) = m.keys().find(|k| *k != "uid" && *k != "primaryKey") {
-        return Err(DevError::bad_request(format!("Unknown field `{k}`: expected one of `uid`, `primaryKey`")));
+        return Err(MeiliError::bad_request(format!("Unknown field `{k}`: expected one of `uid`, `primaryKey`")));
     }
-    let primary_key = primary_key_field(&m, "invalid_index_primary_key")?;
+    let primary_key = primary_key_field(&m, Code::INVALID_INDEX_PRIMARY_KEY)?;
     enqueue(&s, &uid, Op::CreateIndex { primary_key })
 }
 
@@ -352,9 +353,13 @@ async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
     if let Some(k) = m.keys().find(|k| *k != "uid" && *k != "primaryKey") {
         let msg = "expected one of `primaryKey`, `uid`";
         return Err(match k.as_str() {
-            "createdAt" => DevError::new("immutable_index_created_at", format!("Immutable field `createdAt`: {msg}")),
-            "updatedAt" => DevError::new("immutable_index_updated_at", format!("Immutable field `updatedAt`: {msg}")),
-            _ => DevError::bad_request(format!("Unknown field `{k}`: {msg}")),
+            "createdAt" => {
+                MeiliError::new(Code::IMMUTABLE_INDEX_CREATED_AT, format!("Immutable field `createdAt`: {msg}"))
+            }
+            "updatedAt" => {
+                MeiliError::new(Code::IMMUTABLE_INDEX_UPDATED_AT, format!("Immutable field `updatedAt`: {msg}"))
+            }
+            _ => MeiliError::bad_request(format!("Unknown field `{k}`: {msg}")),
         });
     }
     let rename = match m.get("uid") {
@@ -364,13 +369,13 @@ async fn update_index(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
             Some((uid.clone(), new_uid.clone()))
         }
         Some(v) => {
-            return Err(DevError::new(
-                "invalid_index_uid",
+            return Err(MeiliError::new(
+                Code::INVALID_INDEX_UID,
                 format!("Invalid value type at `.uid`: expected a string, but found `{v}`"),
             ))
         }
     };
-    let primary_key = primary_key_field(&m, "invalid_index_primary_key")?;
+    let primary_key = primary_key_field(&m, Code::INVALID_INDEX_PRIMARY_KEY)?;
     enqueue(&s, &uid, Op::UpdateIndex { primary_key, rename })
 }
 
@@ -395,8 +400,8 @@ pub(super) fn query_to_body(
             match v.parse::<u64>() {
                 Ok(n) => json!(n),
                 Err(_) => {
-                    let code = format!("invalid_{code_prefix}_{}", snake(&k));
-                    return Err(DevError::new(
+                    let code = Code::for_param(&format!("invalid_{code_prefix}"), &k);
+                    return Err(MeiliError::new(
                         code,
                         format!("Invalid value in parameter `{k}`: could not parse `{v}` as a positive integer"),
                     ));
@@ -407,8 +412,8 @@ pub(super) fn query_to_body(
                 "true" => json!(true),
                 "false" => json!(false),
                 _ => {
-                    let code = format!("invalid_{code_prefix}_{}", snake(&k));
-                    return Err(DevError::new(
+                    let code = Code::for_param(&format!("invalid_{code_prefix}"), &k);
+                    return Err(MeiliError::new(
                         code,
                         format!(
                             "Invalid value in parameter `{k}`: could not parse `{v}` as a boolean, expected either `true` or `false`"
@@ -422,10 +427,6 @@ pub(super) fn query_to_body(
         m.insert(k, val);
     }
     Ok(m)
-}
-
-fn snake(k: &str) -> String {
-    k.chars().flat_map(|c| if c.is_ascii_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] }).collect()
 }
 
 fn request_uid(s: &Shared) -> String {
@@ -498,9 +499,8 @@ async fn facet_search(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(
 /// The body is checked before the index is looked up (Meilisearch extracts it first); only a
 /// reserved uid is refused, any other unknown one is not found.
 async fn list_fields(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
-    let refused = |r: miroir::fields::FieldsRefusal| DevError::new(r.code, r.message);
-    let req = miroir::fields::parse(&json_body(ct(&h), &b)?).map_err(refused)?;
-    miroir::fields::check_uid(&uid).map_err(refused)?;
+    let req = miroir_meili::fields::parse(&json_body(ct(&h), &b)?)?;
+    miroir_meili::fields::check_uid(&uid)?;
     let e = s.engine();
     ok(StatusCode::OK, crate::devnode::engine::fields::list(e.index(&uid)?, &req))
 }
@@ -508,10 +508,10 @@ async fn list_fields(State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b
 async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     let body = object(json_body(ct(&h), &b)?)?;
     if let Some(k) = body.keys().find(|k| *k != "queries" && *k != "federation") {
-        return Err(DevError::bad_request(format!("Unknown field `{k}`: expected one of `queries`, `federation`")));
+        return Err(MeiliError::bad_request(format!("Unknown field `{k}`: expected one of `queries`, `federation`")));
     }
     let Some(Value::Array(queries)) = body.get("queries") else {
-        return Err(DevError::new("missing_multi_search_queries", "Missing field `queries`"));
+        return Err(MeiliError::new(Code::BAD_REQUEST, "Missing field `queries`"));
     };
     if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
         let (window, facets) = federated::parse_federation(f)?;
@@ -529,11 +529,14 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     for (i, q) in queries.iter().enumerate() {
         let mut q = q.as_object().cloned().unwrap_or_default();
         let Some(uid) = q.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
-            return Err(DevError::new("missing_index_uid", format!("Missing field `indexUid` inside `.queries[{i}]`")));
+            return Err(MeiliError::new(
+                Code::MISSING_INDEX_UID,
+                format!("Missing field `indexUid` inside `.queries[{i}]`"),
+            ));
         };
         // `FederationOptionsInNonFederatedRequest` (`routes/multi_search.rs`).
         if q.remove("federationOptions").is_some_and(|f| !f.is_null()) {
-            return Err(DevError::new("invalid_multi_search_federation_options", format!("Inside `.queries[{i}]`: Using `federationOptions` is not allowed in a non-federated search.\n - Hint: remove `federationOptions` from the query or add `federation` to the request.")));
+            return Err(MeiliError::new(Code::INVALID_MULTI_SEARCH_FEDERATION_OPTIONS, format!("Inside `.queries[{i}]`: Using `federationOptions` is not allowed in a non-federated search.\n - Hint: remove `federationOptions` from the query or add `federation` to the request.")));
         }
         let r = e
             .index(&uid)
@@ -541,12 +544,8 @@ async fn multi_search(State(s): St, h: HeaderMap, Body(b): Body) -> Res {
             .map_err(|err| {
                 // An unknown index is the request's fault here, not the URL's: 400, as in
                 // Meilisearch 1.50 (checked against a real node).
-                let status = (err.code == "index_not_found").then_some(400);
-                DevError {
-                    message: format!("Inside `.queries[{i}]`: {}", err.message),
-                    status_override: status.or(err.status_override),
-                    ..err
-                }
+                let code = if err.code == Code::INDEX_NOT_FOUND { err.code.with_status(400) } else { err.code };
+                MeiliError::new(code, format!("Inside `.queries[{i}]`: {}", err.message))
             })?;
         let r = r.as_object().cloned().unwrap_or_default();
         let mut out = Map::new();
@@ -626,8 +625,8 @@ async fn list_tasks(State(s): St, RawQuery(q): RawQuery) -> Res {
 async fn get_task(State(s): St, Path(uid): Path<String>) -> Res {
     // `TaskId` is a u32; anything else is `index_scheduler::Error::InvalidTaskUid`.
     let n: u32 = uid.parse().map_err(|_| {
-        DevError::new(
-            "invalid_task_uids",
+        MeiliError::new(
+            Code::INVALID_TASK_UIDS,
             format!("Task uid `{uid}` is invalid. It should only contain numeric characters."),
         )
     })?;
@@ -636,6 +635,6 @@ async fn get_task(State(s): St, Path(uid): Path<String>) -> Res {
         .tasks
         .get(n as usize)
         .filter(|t| !e.deleted.contains(&t.uid))
-        .ok_or_else(|| DevError::new("task_not_found", format!("Task `{n}` not found.")))?;
+        .ok_or_else(|| MeiliError::new(Code::TASK_NOT_FOUND, format!("Task `{n}` not found.")))?;
     ok(StatusCode::OK, t.view())
 }

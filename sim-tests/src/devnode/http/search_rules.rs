@@ -9,20 +9,16 @@ use serde_json::Value;
 use super::routes::{ct, ok, Body, Res, St};
 use super::{json_body, now};
 use crate::devnode::engine::Op;
-use crate::devnode::error::{DevError, DevResult};
-use miroir::search_rules::{check_uid, parse_list, parse_update, RuleError, TASK_INDEX_UID};
-
-fn refused(e: RuleError) -> DevError {
-    DevError::new(e.code, e.message)
-}
+use crate::devnode::error::{Code, DevResult, MeiliError};
+use miroir_meili::search_rules::{check_uid, parse_list, parse_update, TASK_INDEX_UID};
 
 /// Meilisearch's `check_dynamic_search_rules`, with the route's own wording.
 fn gate(s: &super::Shared, action: &str) -> DevResult<()> {
     if s.engine().features.get("dynamicSearchRules").copied().unwrap_or(false) {
         return Ok(());
     }
-    Err(DevError::new(
-        "feature_not_enabled",
+    Err(MeiliError::new(
+        Code::FEATURE_NOT_ENABLED,
         format!("{action} requires enabling the `dynamic search rules` experimental feature. See https://github.com/orgs/meilisearch/discussions/884"),
     ))
 }
@@ -37,30 +33,30 @@ fn enqueue(s: &super::Shared, op: Op) -> Res {
 
 pub(super) async fn list(axum::extract::State(s): St, h: HeaderMap, Body(b): Body) -> Res {
     gate(&s, "Calling the `POST /dynamic-search-rules` route")?;
-    let req = parse_list(&json_body(ct(&h), &b)?).map_err(refused)?;
+    let req = parse_list(&json_body(ct(&h), &b)?)?;
     ok(StatusCode::OK, s.engine().search_rules.list(&req))
 }
 
 pub(super) async fn get(axum::extract::State(s): St, Path(uid): Path<String>) -> Res {
     gate(&s, "Calling the `GET /dynamic-search-rules/{:ruleUid}` route")?;
-    check_uid(&uid).map_err(refused)?;
+    check_uid(&uid)?;
     let e = s.engine();
     let rule = e.search_rules.get(&uid).ok_or_else(|| {
-        DevError::new("dynamic_search_rule_not_found", format!("Dynamic search rule `{uid}` not found."))
+        MeiliError::new(Code::DYNAMIC_SEARCH_RULE_NOT_FOUND, format!("Dynamic search rule `{uid}` not found."))
     })?;
     ok(StatusCode::OK, serde_json::to_value(rule).unwrap_or(Value::Null))
 }
 
 pub(super) async fn update(axum::extract::State(s): St, Path(uid): Path<String>, h: HeaderMap, Body(b): Body) -> Res {
     gate(&s, USING)?;
-    check_uid(&uid).map_err(refused)?;
-    let update = parse_update(&json_body(ct(&h), &b)?).map_err(refused)?;
+    check_uid(&uid)?;
+    let update = parse_update(&json_body(ct(&h), &b)?)?;
     enqueue(&s, Op::DsrUpdate(uid, Box::new(update)))
 }
 
 pub(super) async fn delete(axum::extract::State(s): St, Path(uid): Path<String>) -> Res {
     gate(&s, USING)?;
-    check_uid(&uid).map_err(refused)?;
+    check_uid(&uid)?;
     enqueue(&s, Op::DsrDelete(uid))
 }
 

@@ -9,9 +9,9 @@ use axum::body::Body;
 use axum::http::Request;
 use miroir::command::Command;
 use miroir_gateway::app::{router, AppState};
-use miroir_gateway::auth::token::key_value;
-use miroir_gateway::local::LocalCluster;
-use miroir_gateway::tasks::now_millis;
+use miroir_gateway::cluster::local::LocalCluster;
+use miroir_gateway::http::auth::token::key_value;
+use miroir_gateway::write::tasks::now_millis;
 use miroir_meili::keys::ApiKey;
 use miroir_node_client::{HttpTransport, NodeClient};
 use serde_json::{json, Value};
@@ -39,11 +39,11 @@ async fn gateway(master: Option<&str>) -> Gw {
     let app = AppState::new(cluster.clone(), nodes);
     app.install(Arc::new(cluster.read(|s| s.routing_map())));
     app.disable_fencing();
-    tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
+    tokio::spawn(miroir_gateway::cluster::sync::follow_map(app.clone()));
     if let Some(k) = master {
         app.require_master_key(k.into());
     }
-    miroir_gateway::auth::ensure_default_keys(&app).await.unwrap();
+    miroir_gateway::http::auth::ensure_default_keys(&app).await.unwrap();
     Gw { router: router(app), cluster }
 }
 
@@ -165,6 +165,9 @@ async fn bad_key_bodies_are_refused_like_meilisearch() {
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({"description": ["doggo"]}), "invalid_api_key_description", "Invalid value type at `.description`: expected a string, but found an array: `[\"doggo\"]`"),
         (json!({"name": {"name": "products"}}), "invalid_api_key_name", "Invalid value type at `.name`: expected a string, but found an object: `{\"name\":\"products\"}`"),
+        // Meilisearch's own tests (auth/api_keys.rs) name a number's kind as deserr does.
+        (json!({"name": 13}), "invalid_api_key_name", "Invalid value type at `.name`: expected a string, but found a positive integer: `13`"),
+        (json!({"description": -1.5}), "invalid_api_key_description", "Invalid value type at `.description`: expected a string, but found a number: `-1.5`"),
         (json!({"uid": ["doggo"]}), "invalid_api_key_uid", "Invalid value type at `.uid`: expected a string, but found an array: `[\"doggo\"]`"),
         (json!({"actions": "doggo"}), "invalid_api_key_actions", "Invalid value type at `.actions`: expected an array, but found a string: `\"doggo\"`"),
         (json!({"indexes": "doggo"}), "invalid_api_key_indexes", "Invalid value type at `.indexes`: expected an array, but found a string: `\"doggo\"`"),

@@ -5,8 +5,8 @@
 //! `cargo bench -p miroir-gateway --bench search_merge`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use miroir_gateway::search::merge::{merge, MergeSpec};
-use miroir_gateway::search::raw;
+use miroir_gateway::read::search::merge::{merge, MergeSpec};
+use miroir_gateway::read::search::raw;
 use serde_json::{json, Map, Value};
 
 fn answers() -> Vec<Vec<u8>> {

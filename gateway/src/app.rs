@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::cluster::Cluster;
 use crate::error::{AppError, AppResult, Code};
-use crate::tasks::GroupCommit;
+use crate::write::tasks::GroupCommit;
 
 pub struct AppState {
     map: ArcSwap<RoutingMap>,
@@ -37,7 +37,7 @@ pub struct AppState {
     /// Milliseconds one scatter-gather read may take, all retries included.
     read_deadline_ms: AtomicU64,
     /// Reads in flight and latency per node, for the choice of copies (`load`).
-    pub load: crate::load::NodeLoad,
+    pub load: crate::read::load::NodeLoad,
 }
 
 /// Each key's uid and value bytes.
@@ -62,6 +62,11 @@ impl AppState {
         })
     }
 
+    /// What the read path uses of this state.
+    pub fn reads(&self) -> crate::read::Reads<'_> {
+        crate::read::Reads { nodes: &self.nodes, load: &self.load }
+    }
+
     /// From now on clients must authenticate with `key` (set once, at start).
     pub fn require_master_key(&self, key: String) {
         let _ = self.master_key.set(key);
@@ -80,7 +85,7 @@ impl AppState {
             }
         }
         let values: KeyValues = Arc::new(
-            map.api_keys.keys().map(|uid| (uid.clone(), crate::auth::token::key_bytes(master, uid))).collect(),
+            map.api_keys.keys().map(|uid| (uid.clone(), crate::http::auth::token::key_bytes(master, uid))).collect(),
         );
         *cache = Some((map.version, values.clone()));
         values
@@ -174,10 +179,10 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     crate::metrics::handle();
-    crate::routes::router()
+    crate::http::routes::router()
         .route("/metrics", axum::routing::get(crate::metrics::render))
-        .fallback(crate::unsupported::fallback)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::check))
+        .fallback(crate::http::unsupported::fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::auth::check))
         .layer(axum::middleware::from_fn(crate::metrics::record))
         // Bodies are limited (and refused with Meilisearch's error) by our own extractors.
         .layer(DefaultBodyLimit::disable())

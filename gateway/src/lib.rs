@@ -1,25 +1,23 @@
 //! Miroir gateway: the Meilisearch HTTP API over a sharded, replicated cluster.
+//!
+//! The folders follow a request's way through the gateway:
+//! - `http/`: the HTTP surface — routes (thin handlers), extractors, auth, the unsupported-route
+//!   fallback;
+//! - `write/`: the write path — payload parsing, routing documents to shards, fan-out to every
+//!   write target, task registration;
+//! - `read/`: the read path — replica choice, scatter-gather, and the merge (`read/search/`:
+//!   ranking merge, distinct, hybrid, pins of search rules, federation, facets);
+//! - `cluster/`: the link to the coordinators — the `Cluster` trait, its gRPC and in-process
+//!   implementations, the map watch and the lease.
+//!
+//! `app.rs` puts them together: the state handlers share and the router. `error.rs` is the one
+//! error type every layer answers with.
 
 pub mod app;
-pub mod auth;
 pub mod cluster;
 pub mod config;
-pub mod documents;
 pub mod error;
-pub mod extract;
-pub mod fanout;
-pub mod feature_gate;
-pub mod grpc;
-pub mod load;
-pub mod local;
+pub mod http;
 pub mod metrics;
-pub mod node_tasks;
 pub mod read;
-pub mod routes;
-pub mod scatter;
-pub mod search;
-pub mod settings;
-pub mod stats;
-pub mod sync;
-pub mod tasks;
-pub mod unsupported;
+pub mod write;

@@ -10,7 +10,7 @@ use axum::http::Request;
 use miroir::command::Command;
 use miroir::state::NodeStatus;
 use miroir_gateway::app::{router, AppState};
-use miroir_gateway::local::LocalCluster;
+use miroir_gateway::cluster::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -123,7 +123,7 @@ async fn nodes_and_groups_are_added_drained_and_removed_through_the_gateway() {
     assert_error(a.master("DELETE", "/_miroir/groups/g3", None).await, 409, "miroir_topology_refused");
     assert_eq!(a.master("POST", "/_miroir/groups/g3/drain", None).await.0, 200);
     // A gateway with a live lease that has not installed the draining map could still read it.
-    let now = miroir_gateway::tasks::now_millis();
+    let now = miroir_gateway::write::tasks::now_millis();
     a.cluster
         .apply(Command::RegisterGateway { id: "gw".into(), address: "x".into(), at: now, lease_ms: 60_000 })
         .unwrap();

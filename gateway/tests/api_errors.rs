@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use miroir::command::Command;
 use miroir_gateway::app::{router, AppState};
-use miroir_gateway::local::LocalCluster;
+use miroir_gateway::cluster::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -110,7 +110,7 @@ async fn reads_from_the_replicated_state() {
 async fn task_filters_accept_every_meilisearch_task_type_and_status() {
     let (r, cluster, app) = gateway().await;
     // Rule changes wait for the gateway to install the map that carries them.
-    let follower = tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
+    let follower = tokio::spawn(miroir_gateway::cluster::sync::follow_map(app.clone()));
     let features = json!({"dynamicSearchRules": true}).as_object().unwrap().clone();
     let (_, version) = cluster.apply(Command::SetExperimentalFeatures { features }).unwrap();
     while app.map().version < version {

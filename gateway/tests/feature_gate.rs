@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use miroir::command::Command;
 use miroir_gateway::app::{router, AppState};
-use miroir_gateway::local::LocalCluster;
+use miroir_gateway::cluster::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
 use serde_json::Value;
 use tower::ServiceExt;

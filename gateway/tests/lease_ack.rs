@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use miroir::command::Command;
 use miroir_gateway::app::AppState;
-use miroir_gateway::local::LocalCluster;
-use miroir_gateway::sync::{keep_lease, LeaseConfig};
+use miroir_gateway::cluster::local::LocalCluster;
+use miroir_gateway::cluster::sync::{keep_lease, LeaseConfig};
 use miroir_node_client::{HttpTransport, NodeClient};
 
 async fn until(what: &str, check: impl Fn() -> bool) {

@@ -3,8 +3,8 @@
 use miroir::command::Command;
 use miroir::state::{GroupStatus, NodeStatus};
 use miroir::{apply, ClusterState, RoutingMap};
-use miroir_gateway::fanout::{degraded_shards, in_sync_copies, index_nodes};
-use miroir_gateway::read::{covering_set, read_candidates, shard_filter};
+use miroir_gateway::read::replicas::{covering_set, read_candidates, shard_filter};
+use miroir_gateway::write::fanout::{degraded_shards, in_sync_copies, index_nodes};
 
 fn cluster(groups: &[(&str, &[&str])], shards: u32, rf: u32) -> ClusterState {
     let mut s = ClusterState::default();
@@ -88,7 +88,7 @@ fn shard_filter_uses_meilisearch_in_syntax() {
 
 #[test]
 fn covering_sets_spread_shards_and_prefer_the_cheapest_copies() {
-    use miroir_gateway::read::covering_set_by;
+    use miroir_gateway::read::replicas::covering_set_by;
     // One group of three nodes, RF 3: every node owns every shard.
     let s = cluster(&[("g1", &["a", "b", "c"])], 9, 3);
     let map = s.routing_map();

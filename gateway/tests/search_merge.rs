@@ -1,7 +1,7 @@
 //! The search merge on Meilisearch-shaped answers: order from ranking-score details, ties, missing
 //! sort values, totals, windows and facets.
 
-use miroir_gateway::search::merge::{compare, merge, MergeSpec};
+use miroir_gateway::read::search::merge::{compare, merge, MergeSpec};
 use serde_json::{json, Value};
 
 fn spec(start: usize, count: usize) -> MergeSpec {
@@ -103,7 +103,7 @@ fn facets_by_count_sum_every_shard_then_order_and_cut() {
 
 #[test]
 fn distinct_values_nested_case_insensitive_and_exact_totals() {
-    use miroir_gateway::search::merge::{dedupe, distinct_key, distinct_total};
+    use miroir_gateway::read::search::merge::{dedupe, distinct_key, distinct_total};
     assert_eq!(distinct_key(&json!({"meta": {"family": "Oak"}}), "meta.family").as_deref(), Some("oak"));
     assert_eq!(distinct_key(&json!({"meta.family": 7}), "meta.family").as_deref(), Some("7"));
     assert_eq!(distinct_key(&json!({"meta": {"family": ["X", "y"]}}), "meta.family").as_deref(), Some("x"));
@@ -123,7 +123,7 @@ fn distinct_values_nested_case_insensitive_and_exact_totals() {
 
 #[test]
 fn distinct_strips_only_what_the_merge_added() {
-    use miroir_gateway::search::distinct::remove_path;
+    use miroir_gateway::read::search::distinct::remove_path;
     let mut h = json!({"id": 1, "meta": {"family": "x", "kept": 1}}).as_object().unwrap().clone();
     remove_path(&mut h, "meta.family");
     assert_eq!(Value::Object(h.clone()), json!({"id": 1, "meta": {"kept": 1}}));
@@ -152,7 +152,7 @@ proptest::proptest! {
         let s = spec(start, count);
         let ranked = |mut hits: Vec<Value>| {
             hits.sort_by(|a, b| compare(a, b, &s));
-            miroir_gateway::search::merge::dedupe(&mut hits, "family");
+            miroir_gateway::read::search::merge::dedupe(&mut hits, "family");
             hits
         };
         let all: Vec<Value> = docs.iter().enumerate().map(|(i, (sc, f, _))| hit_of(i, *sc, *f)).collect();
@@ -209,7 +209,7 @@ fn semantic_hits_merge_by_similarity_with_unembedded_documents_last() {
 
 #[test]
 fn facet_search_hits_sum_order_and_cut() {
-    use miroir_gateway::search::merge::merge_facet_hits;
+    use miroir_gateway::read::search::merge::merge_facet_hits;
     let a = json!({"facetHits": [{"value": "Drama", "count": 2}, {"value": "horror", "count": 5}], "facetQuery": null});
     let b = json!({"facetHits": [{"value": "comedy", "count": 3}, {"value": "drama", "count": 4}], "facetQuery": null});
     let alpha = merge_facet_hits(&[a.clone(), b.clone()], 2, false);

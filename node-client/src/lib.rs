@@ -1,7 +1,7 @@
 //! How Miroir talks to Meilisearch nodes.
 //!
 //! Gateways and coordinator controllers reach nodes only through [`NodeTransport`]: HTTP in
-//! production, an in-process or simulated transport in tests. [`NodeClient`] adds the typed calls
+//! production, a scripted transport in tests. [`NodeClient`] adds the typed calls
 //! (enqueue a write, read tasks, page documents) on top of any transport.
 
 mod client;

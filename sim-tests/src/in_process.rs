@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use miroir::command::Command;
 use miroir_gateway::app::{router, AppState};
-use miroir_gateway::local::LocalCluster;
+use miroir_gateway::cluster::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
 
 use crate::devnode::{start, DevNode, DevNodeConfig};
@@ -113,7 +113,7 @@ pub async fn start_cluster(key: &str) -> InProcessCluster {
         NodeClient::new(Arc::new(HttpTransport::new(Some(key.into()), Duration::from_secs(10)))),
     );
     app.disable_fencing();
-    tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
+    tokio::spawn(miroir_gateway::cluster::sync::follow_map(app.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway = format!("http://{}", listener.local_addr().unwrap());
     let served = router(app.clone());

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use miroir_gateway::auth::token::sign;
+use miroir_gateway::http::auth::token::sign;
 use miroir_sim::harness::{ClusterSpec, TestCluster};
 use serde_json::{json, Value};
 

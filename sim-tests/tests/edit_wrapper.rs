@@ -1,9 +1,9 @@
-//! The function the gateway sends the nodes for an edition (`miroir_gateway::documents::edit`),
+//! The function the gateway sends the nodes for an edition (`miroir_gateway::write::edit`),
 //! run by the dev node's real Rhai engine next to the client's own function on a node without
 //! Miroir: same documents (each keeping its shard), same counts, same errors, whatever the
 //! function does (`return` at top level, `fn` definitions, a new `doc`, deletions, `let doc`).
 
-use miroir_gateway::documents::edit::wrap;
+use miroir_gateway::write::edit::wrap;
 use miroir_sim::devnode::engine::edit::{check_request, Edition};
 use miroir_sim::devnode::engine::tasks::Status;
 use miroir_sim::devnode::engine::{Engine, Op};

@@ -405,7 +405,7 @@ async fn searches_with_rules_answer_like_one_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_token_filter_keeps_other_tenants_pins_out() {
-    use miroir_gateway::auth::token::sign;
+    use miroir_gateway::http::auth::token::sign;
     let p = Pair::new().await;
     // Keys and tokens need the gateway to have a master key.
     p._cluster.app.require_master_key(KEY.into());

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use miroir::command::Command;
 use miroir_gateway::app::{router, AppState};
-use miroir_gateway::auth::token::{key_value, sign};
-use miroir_gateway::local::LocalCluster;
+use miroir_gateway::cluster::local::LocalCluster;
+use miroir_gateway::http::auth::token::{key_value, sign};
 use miroir_node_client::{HttpTransport, NodeClient};
 use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
 use serde_json::{json, Value};
@@ -46,7 +46,7 @@ async fn setup() -> Setup {
     let app = AppState::new(cluster.clone(), NodeClient::new(Arc::new(transport)));
     app.disable_fencing();
     app.require_master_key(MASTER.into());
-    tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
+    tokio::spawn(miroir_gateway::cluster::sync::follow_map(app.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, router(app)).await.unwrap() });

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use miroir_gateway::app::{router, AppState};
+use miroir_gateway::cluster::grpc::GrpcCluster;
+use miroir_gateway::cluster::sync::{follow_map, keep_lease, LeaseConfig};
 use miroir_gateway::config::{Args, Config};
-use miroir_gateway::grpc::GrpcCluster;
-use miroir_gateway::sync::{follow_map, keep_lease, LeaseConfig};
 use miroir_node_client::{HttpTransport, NodeClient};
 
 #[tokio::main]
@@ -55,7 +55,7 @@ async fn main() {
 async fn create_default_keys(app: std::sync::Arc<AppState>) {
     let _ = app.wait_until(|m| m.version > 0).await;
     loop {
-        match miroir_gateway::auth::ensure_default_keys(&app).await {
+        match miroir_gateway::http::auth::ensure_default_keys(&app).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "default API keys not created yet; retrying"),
         }

@@ -12,7 +12,7 @@ use miroir::{apply, changes_routing, ClusterState, Command, Response, RoutingMap
 use tokio::sync::broadcast;
 
 use crate::cluster::{Cluster, ClusterError, Lease};
-use crate::tasks::now_millis;
+use crate::write::tasks::now_millis;
 
 pub struct LocalCluster {
     state: Mutex<(ClusterState, u64)>,

@@ -1,5 +1,10 @@
-//! What the gateway needs from the coordinator, as a trait: the gRPC client implements it in
-//! production; tests may drive the gateway against any implementation.
+//! The link to the coordinators. What the gateway needs from them is a trait, `Cluster`: the gRPC
+//! client (`grpc`) implements it in production, an in-process state machine (`local`) in tests;
+//! `sync` follows the committed map and keeps the gateway's lease.
+
+pub mod grpc;
+pub mod local;
+pub mod sync;
 
 use std::sync::Arc;
 

@@ -36,7 +36,7 @@ fn is_task_documents(path: &str) -> bool {
 
 pub async fn fallback(State(app): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
     if is_unsupported_meilisearch_route(uri.path()) || is_task_documents(uri.path()) {
-        if let Err(e) = crate::feature_gate::check(&app.map(), &method, uri.path()) {
+        if let Err(e) = crate::http::feature_gate::check(&app.map(), &method, uri.path()) {
             return e.into_response();
         }
         let msg = format!("`{method} {}` is not supported by Miroir yet.", uri.path());

@@ -3,10 +3,9 @@
 use miroir::ids::{NodeId, ShardId};
 use miroir::state::{GroupStatus, NodeStatus};
 use miroir::RoutingMap;
-use miroir_node_client::{NodeError, NodeRequest};
+use miroir_node_client::{NodeClient, NodeError, NodeRequest};
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
 
 /// In-sync owners of `shard` able to serve a read, in the order to try them: Active groups first,
@@ -34,17 +33,17 @@ pub fn read_candidates(map: &RoutingMap, index: &str, shard: ShardId) -> Vec<Nod
 
 /// Sends a GET to the first candidate that answers; a node's 4xx is the answer, not a failure.
 pub async fn get_with_failover(
-    app: &AppState,
+    nodes: &NodeClient,
     map: &RoutingMap,
     candidates: &[NodeId],
     path: &str,
 ) -> AppResult<Value> {
-    send_with_failover(app, map, candidates, NodeRequest::get(path)).await
+    send_with_failover(nodes, map, candidates, NodeRequest::get(path)).await
 }
 
 /// Sends `request` to the first candidate that answers; a node's 4xx is the answer, not a failure.
 pub async fn send_with_failover(
-    app: &AppState,
+    nodes: &NodeClient,
     map: &RoutingMap,
     candidates: &[NodeId],
     request: NodeRequest,
@@ -52,7 +51,7 @@ pub async fn send_with_failover(
     let mut last = None;
     for node in candidates {
         let Some(url) = map.nodes.get(node).map(|n| n.url.as_str()) else { continue };
-        match app.nodes.json(url, request.clone()).await {
+        match nodes.json(url, request.clone()).await {
             Ok(v) => return Ok(v),
             Err(NodeError::Status { status, body }) if status < 500 => return Err(AppError::forwarded(status, body)),
             Err(e) => {
@@ -68,13 +67,12 @@ pub async fn send_with_failover(
 }
 
 /// A read any copy of the index can answer (settings, for instance): tries shard 0's owners.
-pub async fn read_from_owner(app: &AppState, index: &str, path: &str) -> AppResult<Value> {
-    let map = app.map();
+pub async fn read_from_owner(nodes: &NodeClient, map: &RoutingMap, index: &str, path: &str) -> AppResult<Value> {
     if !map.indexes.contains_key(index) {
         return Err(AppError::index_not_found(index));
     }
-    let candidates = read_candidates(&map, index, 0);
-    get_with_failover(app, &map, &candidates, path).await
+    let candidates = read_candidates(map, index, 0);
+    get_with_failover(nodes, map, &candidates, path).await
 }
 
 /// One replica group's worth of copies covering every shard: node → the shards it answers for.
@@ -139,7 +137,7 @@ pub fn covering_set_by(
 /// `_miroir_shard IN [..]` for the shards a node answers for.
 pub fn shard_filter(shards: &[ShardId]) -> String {
     let list = shards.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
-    format!("{} IN [{list}]", crate::documents::route::SHARD_FIELD)
+    format!("{} IN [{list}]", crate::write::shard::SHARD_FIELD)
 }
 
 /// `[_miroir_shard IN [..], <the client's filter>]`: the client's filter (a string or an array of

@@ -14,9 +14,9 @@ use miroir::RoutingMap;
 use miroir_node_client::{Method, NodeError, NodeRequest};
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::read::{covering_set_by, read_candidates};
+use crate::read::replicas::{covering_set_by, read_candidates};
+use crate::read::Reads;
 
 /// What a read does when some shard has no copy that answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,7 +49,7 @@ static ROUND_ROBIN: AtomicUsize = AtomicUsize::new(0);
 /// (unreachable, 5xx, timeout) has its shards retried once on other in-sync copies, within the
 /// same `deadline` for the whole read; a node's 4xx is the client's error, returned as it is.
 pub async fn scatter(
-    app: &AppState,
+    reads: Reads<'_>,
     map: &RoutingMap,
     index: &str,
     path: &str,
@@ -60,12 +60,12 @@ pub async fn scatter(
     // One deadline for the whole read: a retry round gets what the first left.
     let until = Instant::now() + deadline;
     let start = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed);
-    let (cover, mut missing) = match covering_set_by(map, index, start, |n| app.load.cost(n)) {
+    let (cover, mut missing) = match covering_set_by(map, index, start, |n| reads.load.cost(n)) {
         Ok(c) => (c, vec![]),
         Err(_) => mixed_cover(map, index, start),
     };
     let mut gathered = Gathered::default();
-    let failed = send_round(app, map, path, &build, cover, until, &mut gathered).await?;
+    let failed = send_round(reads, map, path, &build, cover, until, &mut gathered).await?;
     if !failed.is_empty() {
         // Retry each failed shard on another in-sync copy, avoiding the nodes that just failed.
         let failed_nodes: Vec<&NodeId> = failed.iter().map(|(n, _)| n).collect();
@@ -76,7 +76,7 @@ pub async fn scatter(
                 None => missing.push(shard),
             }
         }
-        for (_, shards) in send_round(app, map, path, &build, retry, until, &mut gathered).await? {
+        for (_, shards) in send_round(reads, map, path, &build, retry, until, &mut gathered).await? {
             missing.extend(shards);
         }
     }
@@ -109,7 +109,7 @@ fn mixed_cover(map: &RoutingMap, index: &str, start: usize) -> (BTreeMap<NodeId,
 }
 
 async fn send_round(
-    app: &AppState,
+    reads: Reads<'_>,
     map: &RoutingMap,
     path: &str,
     build: &impl Fn(&[ShardId]) -> Value,
@@ -123,9 +123,9 @@ async fn send_round(
         let req = NodeRequest::json(Method::Post, path, &build(&shards));
         async move {
             let deadline = until.saturating_duration_since(Instant::now());
-            app.load.start(&node);
+            reads.load.start(&node);
             let sent = tokio::time::Instant::now();
-            let result = match tokio::time::timeout(deadline, app.nodes.send(&url, req)).await {
+            let result = match tokio::time::timeout(deadline, reads.nodes.send(&url, req)).await {
                 Ok(Ok(resp)) if (200..300).contains(&resp.status) => Ok(resp.body),
                 Ok(Ok(resp)) => Err(NodeError::Status {
                     status: resp.status,
@@ -136,7 +136,7 @@ async fn send_round(
             };
             // A node's 4xx is the client's error, not the node's slowness.
             let answered = matches!(&result, Ok(_) | Err(NodeError::Status { status: 400..=499, .. }));
-            app.load.finish(&node, sent.elapsed(), answered);
+            reads.load.finish(&node, sent.elapsed(), answered);
             (node, shards, result)
         }
     });
@@ -160,7 +160,7 @@ async fn send_round(
 /// A node's error lists the attributes it may filter on, Miroir's shard field among them: the
 /// client sees the list its own Meilisearch would give.
 pub fn hide_shard_field(mut body: Value) -> Value {
-    let field = crate::settings::SHARD_FIELD;
+    let field = crate::write::settings::SHARD_FIELD;
     if let Some(m) = body.get("message").and_then(Value::as_str) {
         // Meilisearch lists attributes as `a`, `b`; the dev node as `a, b`.
         let m = miroir::edit::without_shard_field(m);

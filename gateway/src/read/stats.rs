@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 
 use miroir::ids::{NodeId, ShardId};
 use miroir::RoutingMap;
-use miroir_node_client::{Method, NodeRequest};
+use miroir_node_client::{Method, NodeClient, NodeRequest};
 use serde_json::{json, Map, Value};
 
-use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::settings::SHARD_FIELD;
+use crate::write::settings::SHARD_FIELD;
 
 /// What one node of a replica group reports about an index: its per-shard document counts and
 /// its own field distribution (over everything it holds).
@@ -56,10 +55,10 @@ pub fn field_distribution(nodes: &[NodeCounts]) -> Map<String, Value> {
 }
 
 /// A node's per-shard document counts (the `_miroir_shard` facet of a placeholder search).
-async fn per_shard(app: &AppState, url: &str, uid: &str) -> AppResult<BTreeMap<ShardId, u64>> {
+async fn per_shard(nodes: &NodeClient, url: &str, uid: &str) -> AppResult<BTreeMap<ShardId, u64>> {
     let body = json!({"q": "", "limit": 0, "facets": [SHARD_FIELD]});
     let req = NodeRequest::json(Method::Post, format!("/indexes/{uid}/search"), &body);
-    let answer = app.nodes.json(url, req).await.map_err(|e| AppError::new(Code::MIROIR_UNAVAILABLE, e.to_string()))?;
+    let answer = nodes.json(url, req).await.map_err(|e| AppError::new(Code::MIROIR_UNAVAILABLE, e.to_string()))?;
     let counts = answer.pointer(&format!("/facetDistribution/{SHARD_FIELD}")).and_then(Value::as_object);
     Ok(counts.into_iter().flatten().filter_map(|(s, c)| Some((s.parse::<ShardId>().ok()?, c.as_u64()?))).collect())
 }
@@ -67,7 +66,7 @@ async fn per_shard(app: &AppState, url: &str, uid: &str) -> AppResult<BTreeMap<S
 /// The number of documents (each shard counted once, from the node `cover` names for it) and the
 /// field distribution (from every holder of that node's replica group).
 pub async fn index_counts(
-    app: &AppState,
+    nodes: &NodeClient,
     map: &RoutingMap,
     uid: &str,
     cover: &BTreeMap<NodeId, Vec<ShardId>>,
@@ -84,8 +83,8 @@ pub async fn index_counts(
     let calls = holders.into_iter().map(|node| {
         let url = map.nodes.get(node).map(|n| n.url.clone()).unwrap_or_default();
         async move {
-            let stats = app.nodes.json(&url, NodeRequest::get(format!("/indexes/{uid}/stats")));
-            let (shards, stats) = futures::join!(per_shard(app, &url, uid), stats);
+            let stats = nodes.json(&url, NodeRequest::get(format!("/indexes/{uid}/stats")));
+            let (shards, stats) = futures::join!(per_shard(nodes, &url, uid), stats);
             let fields = stats.ok().and_then(|s| s["fieldDistribution"].as_object().cloned()).unwrap_or_default();
             (node.clone(), shards.map(|per_shard| NodeCounts { per_shard, fields }))
         }

@@ -35,7 +35,7 @@ use miroir::ids::ShardId;
 use rhai::Token;
 use serde_json::{Map, Value};
 
-use super::route::SHARD_FIELD;
+use super::shard::SHARD_FIELD;
 use crate::error::{AppError, AppResult, Code};
 
 /// A checked request.

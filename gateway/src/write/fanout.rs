@@ -13,9 +13,9 @@ use miroir::ids::{GroupId, NodeId, ShardId};
 use miroir::state::{GroupStatus, Placement};
 use miroir::task::Share;
 use miroir::RoutingMap;
-use miroir_node_client::{NodeError, NodeRequest};
+use miroir_node_client::{NodeClient, NodeError, NodeRequest};
 
-use crate::app::AppState;
+use crate::cluster::Cluster;
 use crate::error::{AppError, AppResult, Code};
 
 /// What a fan-out produced: the node tasks to track, and the shards left below RF.
@@ -78,7 +78,7 @@ pub fn first_targets(map: &RoutingMap, index: &str) -> BTreeMap<ShardId, NodeId>
 
 /// Sends each node its requests (in order, one after another on that node; nodes in parallel).
 pub async fn send(
-    app: &AppState,
+    nodes: &NodeClient,
     map: &RoutingMap,
     per_node: BTreeMap<NodeId, Vec<NodeRequest>>,
 ) -> Vec<(NodeId, Result<Vec<u64>, NodeError>)> {
@@ -90,7 +90,7 @@ pub async fn send(
         };
         let mut uids = Vec::with_capacity(reqs.len());
         for req in reqs {
-            match app.nodes.enqueue(&url, req).await {
+            match nodes.enqueue(&url, req).await {
                 Ok(uid) => uids.push(uid),
                 Err(e) => return (node, Err(e)),
             }
@@ -128,7 +128,7 @@ fn copies_where(map: &RoutingMap, index: &str, pred: impl Fn(&Placement) -> bool
 /// Turns per-node results into an acknowledgement: failed owners are marked stale (only for the
 /// `copies` they were sent) before the write is reported successful.
 pub async fn settle(
-    app: &AppState,
+    cluster: &dyn Cluster,
     index: &str,
     results: Vec<(NodeId, Result<Vec<u64>, NodeError>)>,
     copies: impl Fn(&NodeId) -> Vec<(ShardId, GroupId)>,
@@ -143,7 +143,7 @@ pub async fn settle(
                 tracing::warn!(%node, index, error = %e, "node missed a write; marking its copies stale");
                 for (shard, group) in copies(&node) {
                     let cmd = Command::MarkStale { index: index.into(), shard, group, node: node.clone() };
-                    app.cluster.propose(cmd).await.map_err(AppError::from)?;
+                    cluster.propose(cmd).await.map_err(AppError::from)?;
                     out.degraded.insert(shard);
                 }
                 first_error.get_or_insert(e);

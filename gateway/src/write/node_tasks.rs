@@ -10,15 +10,14 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use miroir::ids::NodeId;
 use miroir::task::Task;
-use miroir_node_client::{Method, NodeRequest};
-
-use crate::app::AppState;
+use miroir::RoutingMap;
+use miroir_node_client::{Method, NodeClient, NodeRequest};
 
 /// Most node task uids in one request: keeps the query string short.
 const MAX_UIDS: usize = 200;
 
 /// Asks the nodes to cancel the unfinished node tasks of `tasks`.
-pub async fn cancel_on_nodes(app: &AppState, tasks: &[Task]) {
+pub async fn cancel_on_nodes(nodes: &NodeClient, map: &RoutingMap, tasks: &[Task]) {
     let per_node = group(tasks.iter().filter(|t| !t.status.is_finished()), |nt| !nt.status.is_finished());
     let post = |uids: &str| NodeRequest {
         method: Method::Post,
@@ -26,13 +25,13 @@ pub async fn cancel_on_nodes(app: &AppState, tasks: &[Task]) {
         body: None,
         content_type: None,
     };
-    send(app, per_node, post).await;
+    send(nodes, map, per_node, post).await;
 }
 
 /// Deletes on the nodes the node tasks of the finished `tasks` (the Miroir tasks just deleted).
-pub async fn delete_on_nodes(app: &AppState, tasks: &[Task]) {
+pub async fn delete_on_nodes(nodes: &NodeClient, map: &RoutingMap, tasks: &[Task]) {
     let per_node = group(tasks.iter().filter(|t| t.status.is_finished()), |_| true);
-    send(app, per_node, |uids| NodeRequest::delete(format!("/tasks?uids={uids}"))).await;
+    send(nodes, map, per_node, |uids| NodeRequest::delete(format!("/tasks?uids={uids}"))).await;
 }
 
 fn group<'a>(
@@ -49,8 +48,12 @@ fn group<'a>(
 /// Sends each node its requests. A node that misses a cancelation processes the write; the
 /// tracker sees it succeed and the copies that did cancel are marked stale. One that misses a
 /// deletion keeps task records nobody reads through Miroir.
-async fn send(app: &AppState, per_node: BTreeMap<NodeId, Vec<u64>>, request: impl Fn(&str) -> NodeRequest) {
-    let map = app.map();
+async fn send(
+    nodes: &NodeClient,
+    map: &RoutingMap,
+    per_node: BTreeMap<NodeId, Vec<u64>>,
+    request: impl Fn(&str) -> NodeRequest,
+) {
     let calls = per_node.into_iter().flat_map(|(node, uids)| {
         let url = map.nodes.get(&node).map(|n| n.url.clone());
         uids.chunks(MAX_UIDS)
@@ -59,7 +62,7 @@ async fn send(app: &AppState, per_node: BTreeMap<NodeId, Vec<u64>>, request: imp
     });
     let calls = calls.map(|(node, url, req)| async move {
         let Some(url) = url else { return };
-        if let Err(e) = app.nodes.enqueue(&url, req).await {
+        if let Err(e) = nodes.enqueue(&url, req).await {
             tracing::warn!(%node, error = %e, "node task cancelation or deletion not taken");
         }
     });

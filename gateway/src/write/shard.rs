@@ -271,6 +271,6 @@ mod tests {
         let plan = plan_by_node(&s.routing_map(), "i", docs).unwrap();
         assert_eq!(plan["a"].len(), 40);
         assert!(!plan.contains_key("c"), "a stale copy gets no writes");
-        assert!(crate::fanout::degraded_shards(&s.routing_map(), "i").is_empty(), "g2 is not serving");
+        assert!(crate::write::fanout::degraded_shards(&s.routing_map(), "i").is_empty(), "g2 is not serving");
     }
 }

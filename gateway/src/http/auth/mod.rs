@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::tasks::now_millis;
+use crate::write::tasks::now_millis;
 use policy::{requirement, Requirement};
 use token::{SearchRules, TokenError};
 

@@ -16,7 +16,7 @@ use super::json_ok;
 use crate::app::AppState;
 use crate::cluster::ClusterError;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
+use crate::http::extract::Json;
 
 /// What an operator gets back from a change: the log index it was committed at (the map version
 /// when it changed the map) and the kernel's answer.
@@ -99,7 +99,7 @@ pub async fn remove_group(State(app): State<Arc<AppState>>, Path(id): Path<Strin
                 let _ = app.cluster.propose(Command::AbortMigration { id: **mid }).await;
             }
         }
-        let caught_up = state.gateways_acked(state.map_version, crate::tasks::now_millis());
+        let caught_up = state.gateways_acked(state.map_version, crate::write::tasks::now_millis());
         let wait = match (moving.len(), caught_up) {
             (0, true) => None,
             (0, false) => Some("some gateway has not installed the map in which it drains yet".to_string()),
@@ -116,7 +116,7 @@ pub async fn remove_group(State(app): State<Arc<AppState>>, Path(id): Path<Strin
 /// Migrations in flight with their progress, and the copies the cluster is short of.
 pub async fn migrations(State(app): State<Arc<AppState>>) -> AppResult<Response> {
     let state = app.cluster.state().await?;
-    let rows = miroir::progress::migration_rows(&state, crate::tasks::now_millis());
+    let rows = miroir::progress::migration_rows(&state, crate::write::tasks::now_millis());
     let (below_rf, stale) = miroir::rebalance::health_counts(&state);
     Ok(json_ok(json!({"migrations": rows, "shardsBelowRf": below_rf, "staleCopies": stale})))
 }

@@ -19,13 +19,13 @@ use serde_json::{json, Value};
 
 use super::{accepted, failed, json_ok, new_task};
 use crate::app::AppState;
-use crate::documents::payload::{self, Format};
-use crate::documents::route::{check_documents, plan_by_node, resolve_primary_key, shard_documents, SHARD_FIELD};
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::{bool_param, uint_param, Json, Query, RawBody};
-use crate::fanout::{self, degraded_shards, index_nodes};
-use crate::read::{covering_set, get_with_failover, read_candidates, scoped_filter};
-use crate::tasks::now_millis;
+use crate::http::extract::{bool_param, uint_param, Json, Query, RawBody};
+use crate::read::replicas::{covering_set, get_with_failover, read_candidates, scoped_filter};
+use crate::write::fanout::{self, degraded_shards, index_nodes};
+use crate::write::payload::{self, Format};
+use crate::write::shard::{check_documents, plan_by_node, resolve_primary_key, shard_documents, SHARD_FIELD};
+use crate::write::tasks::now_millis;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -36,7 +36,7 @@ pub struct WriteParams {
 
 pub async fn add_or_replace(
     State(app): State<Arc<AppState>>,
-    access: crate::auth::Access,
+    access: crate::http::auth::Access,
     Path(uid): Path<String>,
     Query(p): Query<WriteParams>,
     body: RawBody,
@@ -46,7 +46,7 @@ pub async fn add_or_replace(
 
 pub async fn add_or_update(
     State(app): State<Arc<AppState>>,
-    access: crate::auth::Access,
+    access: crate::http::auth::Access,
     Path(uid): Path<String>,
     Query(p): Query<WriteParams>,
     body: RawBody,
@@ -91,7 +91,7 @@ fn is_primary_key_error(e: &AppError) -> bool {
 
 async fn add_documents(
     app: &AppState,
-    access: &crate::auth::Access,
+    access: &crate::http::auth::Access,
     uid: String,
     p: WriteParams,
     body: RawBody,
@@ -154,9 +154,9 @@ async fn add_documents(
             (node, vec![req])
         })
         .collect();
-    let results = fanout::send(app, &map, per_node).await;
+    let results = fanout::send(&app.nodes, &map, per_node).await;
     let copies = |node: &NodeId| written_copies(&map, &uid, node, &shard_of_doc);
-    let outcome = fanout::settle(app, &uid, results, copies).await?;
+    let outcome = fanout::settle(app.cluster.as_ref(), &uid, results, copies).await?;
     // Each document counts on one copy: the first copy of its shard that took the write.
     let counting = fanout::counting_nodes(&map, &uid, &outcome.nodes());
     let mut counted: BTreeMap<&NodeId, u64> = BTreeMap::new();
@@ -223,7 +223,7 @@ pub async fn get_one(
     if !params.is_empty() {
         path.push_str(&format!("?{}", params.join("&")));
     }
-    let doc = get_with_failover(&app, &map, &read_candidates(&map, &uid, shard), &path).await?;
+    let doc = get_with_failover(&app.nodes, &map, &read_candidates(&map, &uid, shard), &path).await?;
     Ok(json_ok(strip(doc)))
 }
 
@@ -290,13 +290,13 @@ async fn delete_ids(app: &AppState, uid: &str, ids: Vec<Value>) -> AppResult<Res
             (n, reqs)
         })
         .collect();
-    let results = fanout::send(app, &map, per_node).await;
+    let results = fanout::send(&app.nodes, &map, per_node).await;
     let shards: Vec<ShardId> = by_shard.keys().copied().collect();
     // No valid id: nothing to delete anywhere, and the task is registered already succeeded.
     let outcome = if shards.is_empty() {
         fanout::Outcome::default()
     } else {
-        fanout::settle(app, uid, results, |n| written_copies(&map, uid, n, &shards)).await?
+        fanout::settle(app.cluster.as_ref(), uid, results, |n| written_copies(&map, uid, n, &shards)).await?
     };
     let outcome = outcome.with_shares(|n, i| shares[n][i]);
     accepted(app, task, outcome, vec![]).await
@@ -395,8 +395,9 @@ pub(super) async fn broadcast(
         per_node.insert(probe.clone(), probe_reqs);
     }
     let mut results = vec![(probe, probed)];
-    results.extend(fanout::send(app, &map, per_node).await);
-    let outcome = fanout::settle(app, uid, results, |n| fanout::write_target_copies(&map, uid, n)).await?;
+    results.extend(fanout::send(&app.nodes, &map, per_node).await);
+    let outcome =
+        fanout::settle(app.cluster.as_ref(), uid, results, |n| fanout::write_target_copies(&map, uid, n)).await?;
     let outcome = outcome.with_shares(|n, i| shares[n][i]);
     accepted(app, task, outcome, vec![]).await
 }

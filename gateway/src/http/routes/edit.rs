@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 use super::documents::{broadcast, Split};
 use super::new_task;
 use crate::app::AppState;
-use crate::documents::edit;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
-use crate::read::scoped_filter;
+use crate::http::extract::Json;
+use crate::read::replicas::scoped_filter;
+use crate::write::edit;
 
 pub async fn edit(
     State(app): State<Arc<AppState>>,
@@ -28,7 +28,7 @@ pub async fn edit(
     // Meilisearch's order: the body, the feature, the index uid, then the request's contents.
     let (filter, context, function) = edit::parse_body(&body)?;
     let path = format!("/indexes/{uid}/documents/edit");
-    crate::feature_gate::check(&app.map(), &axum::http::Method::POST, &path)?;
+    crate::http::feature_gate::check(&app.map(), &axum::http::Method::POST, &path)?;
     if !miroir_meili::is_valid_index_uid(&uid) {
         return Err(AppError::invalid_index_uid(&uid));
     }

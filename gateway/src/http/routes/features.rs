@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::json_ok;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
+use crate::http::extract::Json;
 
 const PATH: &str = "/experimental-features";
 

@@ -9,16 +9,16 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use miroir_meili::fields::{check_uid, parse, union};
 use serde_json::{json, Value};
 
+use super::search::{answer, policy};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
-use crate::scatter::scatter;
-use crate::search::{degraded_headers, policy};
-use crate::settings::SHARD_FIELD;
+use crate::http::extract::Json;
+use crate::read::scatter::scatter;
+use crate::write::settings::SHARD_FIELD;
 
 /// Every field a node holds fits one answer: an index has at most 65,536 field ids.
 const NODE_LIMIT: u64 = u32::MAX as u64;
@@ -42,7 +42,7 @@ pub async fn list(
     let filter = body.get("filter").cloned().unwrap_or(Value::Null);
     let build = |_: &[u32]| json!({"offset": 0, "limit": NODE_LIMIT, "filter": filter});
     let path = format!("/indexes/{uid}/fields");
-    let gathered = scatter(&app, &map, &uid, &path, build, app.read_deadline(), policy).await?;
+    let gathered = scatter(app.reads(), &map, &uid, &path, build, app.read_deadline(), policy).await?;
     let mut answers = Vec::with_capacity(gathered.answers.len());
     for a in &gathered.answers {
         answers.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {
@@ -50,5 +50,5 @@ pub async fn list(
         })?);
     }
     let page = req.page(union(&answers, &[SHARD_FIELD]));
-    Ok((degraded_headers(&gathered.missing), axum::Json(page)).into_response())
+    Ok(answer(page, &gathered.missing))
 }

@@ -18,13 +18,13 @@ use serde_json::{json, Value};
 
 use super::{accepted, failed, json_ok, new_task};
 use crate::app::AppState;
-use crate::auth::Access;
 use crate::cluster::ClusterError;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::{uint_param, Json, Query};
-use crate::fanout::{self, in_sync_copies, index_nodes};
-use crate::settings::node_settings;
-use crate::tasks::{now_millis, rfc3339};
+use crate::http::auth::Access;
+use crate::http::extract::{uint_param, Json, Query};
+use crate::write::fanout::{self, in_sync_copies, index_nodes};
+use crate::write::settings::node_settings;
+use crate::write::tasks::{now_millis, rfc3339};
 
 pub fn index_view(uid: &str, idx: &Index) -> Value {
     json!({
@@ -158,7 +158,7 @@ pub async fn create(
     app.check_writable()?;
     let (uid, primary_key) = create_body(&body)?;
     if !access.may_create_index(&uid) {
-        return Err(crate::auth::invalid_api_key());
+        return Err(crate::http::auth::invalid_api_key());
     }
     let shards = header_u32(&headers, "x-miroir-shards")?;
     let rf = header_u32(&headers, "x-miroir-replicas")?;
@@ -193,8 +193,8 @@ pub async fn create_on_nodes(app: &AppState, map: &miroir::RoutingMap, uid: &str
             (node, reqs)
         })
         .collect();
-    let results = fanout::send(app, map, per_node).await;
-    fanout::settle(app, uid, results, |n| in_sync_copies(map, uid, n)).await
+    let results = fanout::send(&app.nodes, map, per_node).await;
+    fanout::settle(app.cluster.as_ref(), uid, results, |n| in_sync_copies(map, uid, n)).await
 }
 
 /// The body of `PATCH /indexes/{uid}`: `primaryKey`, and `uid` for a rename (Meilisearch 1.50).
@@ -262,8 +262,8 @@ pub async fn update(
             (n, vec![req])
         })
         .collect();
-    let results = fanout::send(&app, &map, per_node).await;
-    let outcome = fanout::settle(&app, &uid, results, |n| in_sync_copies(&map, &uid, n)).await?;
+    let results = fanout::send(&app.nodes, &map, per_node).await;
+    let outcome = fanout::settle(app.cluster.as_ref(), &uid, results, |n| in_sync_copies(&map, &uid, n)).await?;
     accepted(&app, task, outcome, vec![]).await
 }
 
@@ -288,7 +288,7 @@ pub async fn delete(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -
         .into_iter()
         .map(|n| (n, vec![NodeRequest::delete(format!("/indexes/{uid}"))]))
         .collect();
-    let results = fanout::send(&app, &before, per_node).await;
+    let results = fanout::send(&app.nodes, &before, per_node).await;
     let mut outcome = fanout::Outcome::default();
     for (node, r) in results {
         match r {
@@ -315,7 +315,7 @@ pub async fn compact(State(app): State<Arc<AppState>>, Path(uid): Path<String>) 
         .map(|n| (n, vec![NodeRequest::json(Method::Post, format!("/indexes/{uid}/compact"), &json!({}))]))
         .collect();
     let mut outcome = fanout::Outcome::default();
-    for (node, result) in fanout::send(&app, &map, per_node).await {
+    for (node, result) in fanout::send(&app.nodes, &map, per_node).await {
         match result {
             Ok(uids) => outcome.node_tasks.extend(uids.into_iter().map(|u| (node.clone(), u))),
             Err(e) => tracing::warn!(%node, index = %uid, error = %e, "compaction not enqueued on this copy"),

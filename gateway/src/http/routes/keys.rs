@@ -17,11 +17,11 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use super::json_ok;
 use super::webhooks::wrong_type;
 use crate::app::AppState;
-use crate::auth::{resolve_key_param, token::key_value};
 use crate::cluster::ClusterError;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
-use crate::tasks::{now_millis, rfc3339};
+use crate::http::auth::{resolve_key_param, token::key_value};
+use crate::http::extract::Json;
+use crate::write::tasks::{now_millis, rfc3339};
 use miroir_meili::json::found;
 
 const CREATE_FIELDS: &[&str] = &["description", "name", "uid", "actions", "indexes", "expiresAt"];

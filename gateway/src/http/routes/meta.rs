@@ -11,10 +11,10 @@ use serde_json::{json, Map, Value};
 
 use super::json_ok;
 use crate::app::AppState;
-use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
-use crate::read::get_with_failover;
-use crate::tasks::rfc3339;
+use crate::http::auth::Access;
+use crate::read::replicas::get_with_failover;
+use crate::write::tasks::rfc3339;
 
 pub async fn health() -> Response {
     json_ok(json!({"status": "available"}))
@@ -24,7 +24,7 @@ pub async fn health() -> Response {
 pub async fn version(State(app): State<Arc<AppState>>) -> AppResult<Response> {
     let map = app.map();
     let nodes: Vec<String> = map.nodes.keys().cloned().collect();
-    Ok(json_ok(get_with_failover(&app, &map, &nodes, "/version").await?))
+    Ok(json_ok(get_with_failover(&app.nodes, &map, &nodes, "/version").await?))
 }
 
 /// Ready when the gateway has a map and may write.
@@ -45,14 +45,14 @@ pub async fn index_stats(app: &AppState, uid: &str) -> AppResult<Value> {
     if !map.indexes.contains_key(uid) {
         return Err(AppError::index_not_found(uid));
     }
-    let cover = crate::read::covering_set(&map, uid, 0).map_err(|missing| {
+    let cover = crate::read::replicas::covering_set(&map, uid, 0).map_err(|missing| {
         AppError::new(
             Code::MIROIR_UNAVAILABLE,
             format!("No in-sync copy of shards {missing:?} of `{uid}` is available."),
         )
     })?;
     // Counts from the shard facet (exact, uncapped) and every holder of the group; see stats.rs.
-    let (docs, fields) = crate::stats::index_counts(app, &map, uid, &cover).await?;
+    let (docs, fields) = crate::read::stats::index_counts(&app.nodes, &map, uid, &cover).await?;
     let per_node = futures::future::join_all(cover.keys().map(|node| {
         let url = map.nodes.get(node).map(|n| n.url.clone()).unwrap_or_default();
         async move { app.nodes.json(&url, NodeRequest::get(format!("/indexes/{uid}/stats"))).await.ok() }

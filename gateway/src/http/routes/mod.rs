@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::fanout::Outcome;
+use crate::write::fanout::Outcome;
 
 mod admin;
 mod documents;
@@ -22,6 +22,7 @@ mod fields;
 mod indexes;
 mod keys;
 mod meta;
+pub mod search;
 mod search_rules;
 mod settings;
 mod swap;
@@ -76,11 +77,11 @@ pub fn router() -> Router<Arc<AppState>> {
             get(search_rules::get).patch(search_rules::update).delete(search_rules::delete),
         )
         .route("/indexes/{uid}/compact", post(indexes::compact))
-        .route("/indexes/{uid}/search", get(crate::search::get).post(crate::search::post))
-        .route("/indexes/{uid}/facet-search", post(crate::search::facet_search::post))
-        .route("/indexes/{uid}/similar", get(crate::search::similar::get).post(crate::search::similar::post))
+        .route("/indexes/{uid}/search", get(search::get).post(search::post))
+        .route("/indexes/{uid}/facet-search", post(search::facet_search))
+        .route("/indexes/{uid}/similar", get(search::similar_get).post(search::similar_post))
         .route("/indexes/{uid}/fields", post(fields::list))
-        .route("/multi-search", post(crate::search::multi))
+        .route("/multi-search", post(search::multi))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{key}", get(keys::get).patch(keys::update).delete(keys::delete))
         .route("/swap-indexes", post(swap::swap_indexes))
@@ -101,7 +102,7 @@ async fn accepted(app: &AppState, mut task: NewTask, outcome: Outcome, degraded:
         "indexUid": task.index_uid,
         "status": "enqueued",
         "type": task.kind,
-        "enqueuedAt": crate::tasks::rfc3339(at),
+        "enqueuedAt": crate::write::tasks::rfc3339(at),
     });
     let mut headers = HeaderMap::new();
     let mut shards: Vec<u32> = outcome.degraded.into_iter().chain(degraded).collect();

@@ -17,11 +17,11 @@ use serde_json::{json, Value};
 use super::{accepted, json_ok};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
-use crate::fanout::Outcome;
+use crate::http::extract::Json;
+use crate::write::fanout::Outcome;
 
 fn gate(app: &AppState, method: &Method, uri: &Uri) -> AppResult<()> {
-    crate::feature_gate::check(&app.map(), method, uri.path())
+    crate::http::feature_gate::check(&app.map(), method, uri.path())
 }
 
 fn check_uid(uid: &str) -> AppResult<()> {
@@ -83,7 +83,7 @@ pub async fn update(
     check_uid(&uid)?;
     let update = search_rules::parse_update(&body).map_err(AppError::from)?;
     let details = json!({"rule": update.view(), "updatedRules": 1});
-    let cmd = Command::PutSearchRule { uid, update: Box::new(update), at: crate::tasks::now_millis() };
+    let cmd = Command::PutSearchRule { uid, update: Box::new(update), at: crate::write::tasks::now_millis() };
     change(&app, cmd, TaskKind::DsrUpdate, details).await
 }
 

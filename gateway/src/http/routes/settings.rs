@@ -17,16 +17,16 @@ use serde_json::{json, Map, Value};
 use super::{accepted, json_ok};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
-use crate::fanout::{self, in_sync_copies, index_nodes};
-use crate::read::read_from_owner;
-use crate::settings::{
+use crate::http::extract::Json;
+use crate::read::replicas::read_from_owner;
+use crate::write::fanout::{self, in_sync_copies, index_nodes};
+use crate::write::settings::{
     by_segment, node_patch, node_settings, show_client_faceting, stored_settings, strip_shard_field,
 };
-use crate::tasks::now_millis;
+use crate::write::tasks::now_millis;
 
 pub async fn get_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>) -> AppResult<Response> {
-    let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings")).await?;
+    let mut v = read_from_owner(&app.nodes, &app.map(), &uid, &format!("/indexes/{uid}/settings")).await?;
     strip_shard_field(&mut v);
     show_client_faceting(&mut v, &stored_settings(&app.map(), &uid));
     Ok(json_ok(v))
@@ -60,8 +60,8 @@ pub async fn reset_all(State(app): State<Arc<AppState>>, Path(uid): Path<String>
             (n, reqs)
         })
         .collect();
-    let results = fanout::send(&app, &map, per_node).await;
-    let outcome = fanout::settle(&app, &uid, results, |n| in_sync_copies(&map, &uid, n)).await?;
+    let results = fanout::send(&app.nodes, &map, per_node).await;
+    let outcome = fanout::settle(app.cluster.as_ref(), &uid, results, |n| in_sync_copies(&map, &uid, n)).await?;
     let task = settings_task(&uid, json!({}));
     accepted(&app, task, outcome, vec![]).await
 }
@@ -74,7 +74,7 @@ pub async fn get_one(
     if by_segment(&segment).is_none() {
         return Ok(StatusCode::NOT_FOUND.into_response());
     }
-    let mut v = read_from_owner(&app, &uid, &format!("/indexes/{uid}/settings/{segment}")).await?;
+    let mut v = read_from_owner(&app.nodes, &app.map(), &uid, &format!("/indexes/{uid}/settings/{segment}")).await?;
     if segment == "filterable-attributes" {
         strip_shard_field(&mut v);
     }
@@ -144,8 +144,8 @@ async fn apply_patch(app: &AppState, uid: &str, patch: Map<String, Value>) -> Ap
     let map = app.wait_for_version(version).await?;
     let request = || NodeRequest::json(Method::Patch, format!("/indexes/{uid}/settings"), &body);
     let per_node: BTreeMap<_, _> = index_nodes(&map, uid).into_iter().map(|n| (n, vec![request()])).collect();
-    let results = fanout::send(app, &map, per_node).await;
-    let outcome = fanout::settle(app, uid, results, |n| in_sync_copies(&map, uid, n)).await?;
+    let results = fanout::send(&app.nodes, &map, per_node).await;
+    let outcome = fanout::settle(app.cluster.as_ref(), uid, results, |n| in_sync_copies(&map, uid, n)).await?;
     let shown = miroir_meili::settings::task_details(details.as_object().unwrap_or(&Map::new()));
     accepted(app, settings_task(uid, shown), outcome, vec![]).await
 }

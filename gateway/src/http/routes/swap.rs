@@ -26,12 +26,12 @@ use serde_json::{json, Value};
 
 use super::accepted;
 use crate::app::AppState;
-use crate::auth::Access;
 use crate::cluster::ClusterError;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
-use crate::fanout::{self, index_nodes, Outcome};
-use crate::tasks::now_millis;
+use crate::http::auth::Access;
+use crate::http::extract::Json;
+use crate::write::fanout::{self, index_nodes, Outcome};
+use crate::write::tasks::now_millis;
 
 fn refusal(r: MeiliError) -> AppError {
     r.into()
@@ -102,7 +102,7 @@ pub async fn swap_everywhere(
 ) -> Result<Outcome, SwapFailure> {
     let shares = node_swaps(map, swaps);
     let per_node = shares.iter().map(|(n, s)| (n.clone(), vec![request(s)])).collect();
-    let results = fanout::send(app, map, per_node).await;
+    let results = fanout::send(&app.nodes, map, per_node).await;
     let mut outcome = Outcome::default();
     let mut failed = Vec::new();
     for (node, r) in results {
@@ -123,7 +123,7 @@ pub async fn swap_everywhere(
         for (index, shard, group) in held_copies(map, swaps, node) {
             let cmd = Command::MarkStale { index: index.clone(), shard, group: group.clone(), node: node.clone() };
             if let Err(e) = app.cluster.propose(cmd).await {
-                let _ = fanout::send(app, map, undo(&outcome)).await;
+                let _ = fanout::send(&app.nodes, map, undo(&outcome)).await;
                 return Err(AppError::new(
                     Code::MIROIR_NO_QUORUM,
                     format!("The swap cannot be acknowledged: node `{node}` could not take it ({e})."),
@@ -135,7 +135,7 @@ pub async fn swap_everywhere(
     }
     outcome.degraded.extend(stale);
     if let Err(e) = app.cluster.propose(Command::SwapIndexes { swaps: swaps.to_vec() }).await {
-        let _ = fanout::send(app, map, undo(&outcome)).await;
+        let _ = fanout::send(&app.nodes, map, undo(&outcome)).await;
         return Err(match e {
             ClusterError::Rejected(CommandError::SwapRefused { code, message }) => {
                 // The kernel's refusal travelled as JSON; its code is one `miroir_meili::swap` gives.
@@ -200,7 +200,7 @@ pub async fn swap_indexes(
     app.check_writable()?;
     let swaps = miroir_meili::swap::parse(&body).map_err(refusal)?;
     if swaps.iter().any(|s| !access.index_authorized(&s.indexes.0) || !access.index_authorized(&s.indexes.1)) {
-        return Err(crate::auth::invalid_api_key());
+        return Err(crate::http::auth::invalid_api_key());
     }
     let details = json!({ "swaps": swaps });
     let map = map_without_deleted(&app, &swaps).await?;

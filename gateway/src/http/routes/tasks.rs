@@ -15,10 +15,10 @@ use time::OffsetDateTime;
 
 use super::json_ok;
 use crate::app::AppState;
-use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::{bool_param, uint_param, Query};
-use crate::tasks::{now_millis, summarized, view};
+use crate::http::auth::Access;
+use crate::http::extract::{bool_param, uint_param, Query};
+use crate::write::tasks::{now_millis, summarized, view};
 
 /// `/tasks` query parameters, in Meilisearch's order (its "unknown parameter" error lists them).
 #[derive(Deserialize, Default)]
@@ -190,7 +190,7 @@ fn restriction(access: &Access) -> Option<Vec<String>> {
 pub async fn list_batches(app: &AppState, p: TaskParams, access: &Access) -> AppResult<Value> {
     let mut f = filter(&p, access)?;
     f.statuses = Some(f.statuses.unwrap_or(BATCHED.to_vec()).into_iter().filter(|s| BATCHED.contains(s)).collect());
-    page(app, f, &p, crate::tasks::batch_view).await
+    page(app, f, &p, crate::write::tasks::batch_view).await
 }
 
 pub async fn list_tasks(app: &AppState, p: TaskParams, access: &Access) -> AppResult<Value> {
@@ -235,7 +235,7 @@ pub async fn get_batch(
 ) -> AppResult<Response> {
     let not_found = || AppError::new(Code::BATCH_NOT_FOUND, format!("Batch `{uid}` not found."));
     let task = one(&app, &uid, "batchUid", Code::INVALID_BATCH_UIDS, &access).await?.ok_or_else(not_found)?;
-    Ok(json_ok(crate::tasks::batch_view(&task).ok_or_else(not_found)?))
+    Ok(json_ok(crate::write::tasks::batch_view(&task).ok_or_else(not_found)?))
 }
 
 pub async fn get(State(app): State<Arc<AppState>>, access: Access, Path(uid): Path<String>) -> AppResult<Response> {
@@ -325,9 +325,9 @@ async fn filtered_task(
     let finished = before.tasks.len() - unfinished;
     app.cluster.propose(run(uids.clone(), uid)).await?;
     if kind == TaskKind::TaskCancelation {
-        crate::node_tasks::cancel_on_nodes(app, &before.tasks).await;
+        crate::write::node_tasks::cancel_on_nodes(&app.nodes, &app.map(), &before.tasks).await;
     } else {
-        crate::node_tasks::delete_on_nodes(app, &before.tasks).await;
+        crate::write::node_tasks::delete_on_nodes(&app.nodes, &app.map(), &before.tasks).await;
     }
     // Cancelation acts on unfinished tasks, deletion on finished ones, as in Meilisearch.
     let done = if kind == TaskKind::TaskCancelation { unfinished } else { finished };

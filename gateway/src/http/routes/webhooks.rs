@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::json_ok;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
+use crate::http::extract::Json;
 
 const FIELDS: &str = "`url`, `headers`";
 

@@ -3,40 +3,28 @@
 //! counts are summed per value, ordered as the index's `sortFacetValuesBy` says and cut to the
 //! client's `maxValuesPerFacet`, as one Meilisearch would.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use super::merge::{by_count, merge_facet_hits};
-use super::{add_search_rules, degraded_headers, policy};
-use crate::app::AppState;
-use crate::auth::Access;
-use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
-use crate::read::scoped_filter;
-use crate::scatter::scatter;
 
-pub async fn post(
-    State(app): State<Arc<AppState>>,
-    access: Access,
-    Path(uid): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> AppResult<Response> {
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Code};
+use crate::read::replicas::scoped_filter;
+use crate::read::scatter::{scatter, MissingPolicy};
+
+/// A facet search over every shard: each node searches its shards' facet values, the gateway
+/// merges them as one node would. Also returns the shards no copy answered for.
+pub async fn facet_search(
+    app: &AppState,
+    uid: &str,
+    body: Map<String, Value>,
+    policy: MissingPolicy,
+) -> AppResult<(Value, Vec<u32>)> {
     let started = Instant::now();
-    let policy = policy(&headers)?;
-    let Value::Object(mut body) = body else {
-        return Err(AppError::new(Code::BAD_REQUEST, "The facet search query must be a JSON object."));
-    };
-    // A tenant token's filter narrows facet search as it does search (Meilisearch's
-    // `add_search_rules` in the facet-search route).
-    add_search_rules(&mut body, access.search_filter(&uid));
     let map = app.map();
-    let index = map.indexes.get(&uid).ok_or_else(|| AppError::index_not_found(&uid))?;
+    let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
     let max_values = miroir::settings::max_values_per_facet(&index.settings) as usize;
     let orders: Map<String, Value> =
         index.settings.pointer("/faceting/sortFacetValuesBy").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -48,7 +36,7 @@ pub async fn post(
         Value::Object(b)
     };
     let path = format!("/indexes/{uid}/facet-search");
-    let gathered = scatter(&app, &map, &uid, &path, build, app.read_deadline(), policy).await?;
+    let gathered = scatter(app.reads(), &map, uid, &path, build, app.read_deadline(), policy).await?;
     let mut answers = Vec::with_capacity(gathered.answers.len());
     for a in &gathered.answers {
         answers.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {
@@ -62,5 +50,5 @@ pub async fn post(
     let mut out = answers.first().and_then(Value::as_object).cloned().unwrap_or_default();
     out.insert("facetHits".into(), Value::Array(hits));
     out.insert("processingTimeMs".into(), Value::from(started.elapsed().as_millis() as u64));
-    Ok((degraded_headers(&gathered.missing), axum::Json(Value::Object(out))).into_response())
+    Ok((Value::Object(out), gathered.missing))
 }

@@ -22,8 +22,8 @@ use serde_json::{json, Map, Value};
 use super::federated_facets::{self, FacetRequest};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::read::scoped_filter;
-use crate::scatter::{scatter, MissingPolicy};
+use crate::read::replicas::scoped_filter;
+use crate::read::scatter::{scatter, MissingPolicy};
 use miroir_meili::pagination::{Window, DEFAULT_LIMIT};
 
 /// A Meilisearch error answered with the status a federated search gives it (an unknown index is
@@ -292,7 +292,7 @@ async fn union_count(
         }
         json!({"federation": federation, "queries": qs})
     };
-    let gathered = scatter(app, &map, uid, "/multi-search", build, app.read_deadline(), policy).await?;
+    let gathered = scatter(app.reads(), &map, uid, "/multi-search", build, app.read_deadline(), policy).await?;
     let mut total = 0;
     let mut entries = Vec::new();
     for a in &gathered.answers {

@@ -110,7 +110,7 @@ pub fn from_nodes(entries: &[Value], settings: &Value) -> Value {
     // `*` names Miroir's shard field too, on the nodes.
     for v in [&mut distribution, &mut stats] {
         if let Some(o) = v.as_object_mut() {
-            o.shift_remove(crate::settings::SHARD_FIELD);
+            o.shift_remove(crate::write::settings::SHARD_FIELD);
         }
     }
     json!({"distribution": distribution, "stats": stats})

@@ -13,20 +13,14 @@ pub mod pins;
 pub mod raw;
 pub mod similar;
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use crate::app::AppState;
-use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
-use crate::read::scoped_filter;
-use crate::scatter::{scatter, MissingPolicy};
+use crate::read::replicas::scoped_filter;
+use crate::read::scatter::{scatter, MissingPolicy};
 use distinct::Distinct;
 use merge::MergeSpec;
 
@@ -75,35 +69,6 @@ impl Page {
     }
 }
 
-/// `X-Miroir-Missing-Shards: error` turns a partial answer (some shard had no copy that answered)
-/// into a 503; the default, `partial`, answers with what there is and names the missing shards.
-pub const POLICY_HEADER: &str = "x-miroir-missing-shards";
-
-pub(crate) fn policy(headers: &HeaderMap) -> AppResult<MissingPolicy> {
-    match headers.get(POLICY_HEADER).map(|v| v.to_str().unwrap_or("")) {
-        None | Some("partial") => Ok(MissingPolicy::Partial),
-        Some("error") => Ok(MissingPolicy::Error),
-        Some(other) => Err(AppError::new(
-            Code::MIROIR_INVALID_HEADER,
-            format!("`{POLICY_HEADER}` must be `partial` or `error`, not `{other}`."),
-        )),
-    }
-}
-
-pub async fn post(
-    State(app): State<Arc<AppState>>,
-    access: Access,
-    Path(uid): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> AppResult<Response> {
-    let Value::Object(mut body) = body else {
-        return Err(AppError::new(Code::BAD_REQUEST, "The search query must be a JSON object."));
-    };
-    add_search_rules(&mut body, access.search_filter(&uid));
-    search(&app, &uid, body, policy(&headers)?).await
-}
-
 /// Meilisearch's `add_search_rules`: a tenant token's filter is ANDed with the query's own (both
 /// as lists of conditions), so every shard query carries it.
 pub fn add_search_rules(body: &mut Map<String, Value>, rule: Option<Value>) {
@@ -121,44 +86,49 @@ pub fn add_search_rules(body: &mut Map<String, Value>, rule: Option<Value>) {
     body.insert("filter".into(), fused);
 }
 
-/// GET takes the same parameters in the query string (see `get`).
-pub async fn get(
-    State(app): State<Arc<AppState>>,
-    access: Access,
-    Path(uid): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> AppResult<Response> {
-    let policy = policy(&headers)?;
-    let mut body = get::query_to_body(&raw.unwrap_or_default())?;
-    add_search_rules(&mut body, access.search_filter(&uid));
-    search(&app, &uid, body, policy).await
-}
-
 /// A request's uid as Meilisearch shows it in `requestUid`: one per HTTP request, shared by every
 /// result of a multi-search.
-fn new_request_uid() -> String {
+pub fn new_request_uid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn search(app: &AppState, uid: &str, body: Map<String, Value>, policy: MissingPolicy) -> AppResult<Response> {
-    let (answer, missing) = search_value(app, uid, body, policy, &new_request_uid()).await?;
-    Ok((degraded_headers(&missing), axum::Json(answer)).into_response())
-}
-
-/// `X-Miroir-Degraded: shards=…` naming the shards no copy answered for, if any.
-pub(crate) fn degraded_headers(missing: &[u32]) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if !missing.is_empty() {
-        let list = missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
+/// `POST /multi-search` without federation: each query (index uid, body) answered as its own
+/// search, in order, every result naming its index; and the shards no copy answered for.
+pub async fn multi_search(
+    app: &AppState,
+    queries: Vec<(String, Map<String, Value>)>,
+    policy: MissingPolicy,
+) -> AppResult<(Value, Vec<u32>)> {
+    let mut results = Vec::with_capacity(queries.len());
+    let mut missing_all = Vec::new();
+    // Meilisearch shows the same requestUid in every result of a multi-search.
+    let request_uid = new_request_uid();
+    for (i, (uid, q)) in queries.into_iter().enumerate() {
+        let (answer, missing) = search_value(app, &uid, q, policy, &request_uid).await.map_err(|e| {
+            let e = e.inside(&format!("Inside `.queries[{i}]`: "));
+            // An unknown index is the request's fault here, not the URL's: 400, as in
+            // Meilisearch 1.50 (checked against a real node).
+            if e.body()["code"] == Code::INDEX_NOT_FOUND.name {
+                AppError::forwarded(400, e.body())
+            } else {
+                e
+            }
+        })?;
+        missing_all.extend(missing);
+        let mut rest = Map::new();
+        rest.insert("indexUid".into(), Value::from(uid));
+        rest.extend(answer.rest);
+        results.push(raw::Answer { hits: answer.hits, rest });
     }
-    headers
+    missing_all.sort_unstable();
+    missing_all.dedup();
+    let results = serde_json::to_value(&results).map_err(AppError::internal)?;
+    Ok((json!({ "results": results }), missing_all))
 }
 
 /// One search's answer, and the shards no copy answered for: a keyword or semantic search merged
 /// from the shards' answers, a hybrid one from both sides' (see `hybrid`).
-async fn search_value(
+pub async fn search_value(
     app: &AppState,
     uid: &str,
     body: Map<String, Value>,
@@ -435,7 +405,7 @@ async fn merged_search(
         Value::Object(b)
     };
     let path = format!("/indexes/{uid}/search");
-    let gathered = scatter(app, &map, uid, &path, build, app.read_deadline(), policy).await?;
+    let gathered = scatter(app.reads(), &map, uid, &path, build, app.read_deadline(), policy).await?;
     let mut parsed = raw::parse(
         gathered.answers.iter().map(|a| a.body.as_ref()),
         &primary_key,
@@ -471,7 +441,7 @@ async fn merged_search(
     // `facets: ["*"]` names Miroir's shard field too, on the nodes.
     for k in ["facetDistribution", "facetStats"] {
         if let Some(f) = rest.get_mut(k).and_then(Value::as_object_mut) {
-            f.shift_remove(crate::settings::SHARD_FIELD);
+            f.shift_remove(crate::write::settings::SHARD_FIELD);
         }
     }
     let keys = match rest.shift_remove("hits") {
@@ -493,80 +463,4 @@ async fn merged_search(
     // The nodes' own uids name their sub-requests, not the client's request.
     rest.insert("requestUid".into(), Value::from(request_uid));
     Ok((raw::Answer { hits, rest }, missing))
-}
-
-/// `POST /multi-search`: without federation, every query answered as its own search, in order;
-/// with it, one merged list (see `federated`).
-pub async fn multi(
-    State(app): State<Arc<AppState>>,
-    access: Access,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> AppResult<Response> {
-    let policy = policy(&headers)?;
-    let Some(Value::Array(queries)) = body.get("queries") else {
-        return Err(AppError::new(Code::BAD_REQUEST, "Missing field `queries`"));
-    };
-    if let Some(f) = body.get("federation").filter(|f| !f.is_null()) {
-        let (window, facets) = federated::parse_federation(f)?;
-        let mut parsed = Vec::with_capacity(queries.len());
-        for (i, q) in queries.iter().enumerate() {
-            parsed.push(federated::parse_query(i, q)?);
-        }
-        for q in parsed.iter_mut() {
-            if !access.index_authorized(&q.index_uid) {
-                return Err(crate::auth::invalid_api_key().inside(&format!("Inside `.queries[{}]`: ", q.position)));
-            }
-            add_search_rules(&mut q.body, access.search_filter(&q.index_uid));
-        }
-        let (answer, missing) = federated::search(&app, parsed, window, &facets, policy, &new_request_uid()).await?;
-        return Ok((degraded_headers(&missing), axum::Json(answer)).into_response());
-    }
-    let mut parsed = Vec::with_capacity(queries.len());
-    for (i, q) in queries.iter().enumerate() {
-        let mut q = q.as_object().cloned().unwrap_or_default();
-        let Some(uid) = q.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
-            return Err(AppError::new(
-                Code::MISSING_INDEX_UID,
-                format!("Missing field `indexUid` inside `.queries[{i}]`"),
-            ));
-        };
-        parsed.push((uid, q));
-    }
-    // Every query's index is authorised before any runs, as in Meilisearch.
-    for (i, (uid, q)) in parsed.iter_mut().enumerate() {
-        if !access.index_authorized(uid) {
-            return Err(crate::auth::invalid_api_key().inside(&format!("Inside `.queries[{i}]`: ")));
-        }
-        add_search_rules(q, access.search_filter(uid));
-    }
-    let mut results = Vec::with_capacity(parsed.len());
-    let mut missing_all = Vec::new();
-    // Meilisearch shows the same requestUid in every result of a multi-search.
-    let request_uid = new_request_uid();
-    for (i, (uid, q)) in parsed.into_iter().enumerate() {
-        let (answer, missing) = search_value(&app, &uid, q, policy, &request_uid).await.map_err(|e| {
-            let e = e.inside(&format!("Inside `.queries[{i}]`: "));
-            // An unknown index is the request's fault here, not the URL's: 400, as in
-            // Meilisearch 1.50 (checked against a real node).
-            if e.body()["code"] == Code::INDEX_NOT_FOUND.name {
-                AppError::forwarded(400, e.body())
-            } else {
-                e
-            }
-        })?;
-        missing_all.extend(missing);
-        let mut rest = Map::new();
-        rest.insert("indexUid".into(), Value::from(uid));
-        rest.extend(answer.rest);
-        results.push(raw::Answer { hits: answer.hits, rest });
-    }
-    let mut headers = HeaderMap::new();
-    missing_all.sort_unstable();
-    missing_all.dedup();
-    if !missing_all.is_empty() {
-        let list = missing_all.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
-    }
-    Ok((headers, axum::Json(json!({ "results": results }))).into_response())
 }

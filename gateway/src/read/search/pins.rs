@@ -18,9 +18,9 @@ use serde_json::{json, Map, Value};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
-use crate::read::scoped_filter;
-use crate::scatter::{scatter, MissingPolicy};
-use crate::settings::SHARD_FIELD;
+use crate::read::replicas::scoped_filter;
+use crate::read::scatter::{scatter, MissingPolicy};
+use crate::write::settings::SHARD_FIELD;
 
 /// The pins of a search whose documents are in its filtered universe, with what the answer needs.
 #[derive(Debug, Default)]
@@ -84,7 +84,7 @@ async fn gather(
     build: impl Fn(&[u32]) -> Value,
     policy: MissingPolicy,
 ) -> AppResult<(Vec<Value>, Vec<u32>)> {
-    let gathered = scatter(app, map, uid, path, build, app.read_deadline(), policy).await?;
+    let gathered = scatter(app.reads(), map, uid, path, build, app.read_deadline(), policy).await?;
     let mut out = Vec::new();
     for a in &gathered.answers {
         out.push(serde_json::from_slice::<Value>(&a.body).map_err(|e| {

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::distinct::remove_path;
-use crate::settings::SHARD_FIELD;
+use crate::write::settings::SHARD_FIELD;
 
 /// Where the merge finds a hit's place in the raw table.
 const RAW_INDEX: &str = "__miroir_raw";

@@ -4,22 +4,15 @@
 //! is dropped from the hits and from the total, and documents without an embedding (a semantic
 //! search ranks them last, with no similarity) are not hits, as in milli's `Similar`.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use miroir::placement::{canonical_doc_id, shard_of};
 use miroir_node_client::{Method, NodeRequest};
 use serde_json::{json, Map, Value};
 
-use super::{add_search_rules, degraded_headers, merged_search, new_request_uid, policy};
+use super::{add_search_rules, merged_search, new_request_uid};
 use crate::app::AppState;
-use crate::auth::Access;
 use crate::error::{AppError, AppResult, Code};
-use crate::extract::Json;
-use crate::read::{read_candidates, send_with_failover};
-use crate::scatter::MissingPolicy;
+use crate::read::replicas::{read_candidates, send_with_failover};
+use crate::read::scatter::MissingPolicy;
 use miroir_meili::listed;
 use miroir_meili::params::SIMILAR_PARAMS;
 
@@ -39,29 +32,11 @@ fn as_similar(mut e: AppError) -> AppError {
     e
 }
 
-pub async fn post(
-    State(app): State<Arc<AppState>>,
-    access: Access,
-    Path(uid): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> AppResult<Response> {
-    let Value::Object(body) = body else {
-        return Err(AppError::new(Code::BAD_REQUEST, "The similar query must be a JSON object."));
-    };
-    similar(&app, &access, &uid, body, policy(&headers)?).await
-}
-
-pub async fn get(
-    State(app): State<Arc<AppState>>,
-    access: Access,
-    Path(uid): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> AppResult<Response> {
-    let policy = policy(&headers)?;
+/// The body a `GET /indexes/{uid}/similar` stands for: its query string, typed as Meilisearch
+/// types it.
+pub fn query_to_body(raw: &str) -> AppResult<Map<String, Value>> {
     let mut body = Map::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
         let (k, v) = (k.into_owned(), v.into_owned());
         let value = match k.as_str() {
             "offset" | "limit" => Value::from(v.parse::<u64>().map_err(|_| {
@@ -88,7 +63,7 @@ pub async fn get(
         };
         body.insert(k, value);
     }
-    similar(&app, &access, &uid, body, policy).await
+    Ok(body)
 }
 
 /// The reference document's embeddings for `embedder`, read from an in-sync copy of its shard;
@@ -109,7 +84,7 @@ async fn reference(
     }
     let request = NodeRequest::json(Method::Post, format!("/indexes/{uid}/documents/fetch"), &body);
     let candidates = read_candidates(&map, uid, shard_of(id, index.shards));
-    let answer = send_with_failover(app, &map, &candidates, request).await.map_err(as_similar)?;
+    let answer = send_with_failover(&app.nodes, &map, &candidates, request).await.map_err(as_similar)?;
     let Some(doc) = answer.get("results").and_then(Value::as_array).and_then(|r| r.first()) else {
         return Ok(None);
     };
@@ -121,13 +96,15 @@ async fn reference(
     Ok(Some(embeddings))
 }
 
-async fn similar(
+/// `/similar`: the reference document's embedding read from its shard (under the tenant token's
+/// filter `tenant`), then every shard searched with it. Also returns the shards no copy answered.
+pub async fn similar(
     app: &AppState,
-    access: &Access,
+    tenant: Option<Value>,
     uid: &str,
     mut body: Map<String, Value>,
     policy: MissingPolicy,
-) -> AppResult<Response> {
+) -> AppResult<(Value, Vec<u32>)> {
     let started = std::time::Instant::now();
     if let Some(k) = body.keys().find(|k| !SIMILAR_PARAMS.contains(&k.as_str())) {
         let all = listed(SIMILAR_PARAMS);
@@ -174,7 +151,6 @@ async fn similar(
             format!("Invalid value at `.id`: Document identifier `{id_value}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes."),
         )
     })?;
-    let tenant = access.search_filter(uid);
     let Some(embeddings) = reference(app, uid, &id, &embedder, tenant.clone()).await? else {
         return Err(error(Code::NOT_FOUND_SIMILAR_ID, format!("Document `{id}` not found.")));
     };
@@ -249,5 +225,5 @@ async fn similar(
         "offset": offset,
         "estimatedTotalHits": total,
     });
-    Ok((degraded_headers(&missing), axum::Json(answer)).into_response())
+    Ok((answer, missing))
 }

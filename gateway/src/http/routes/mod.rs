@@ -77,9 +77,9 @@ pub fn router() -> Router<Arc<AppState>> {
             get(search_rules::get).patch(search_rules::update).delete(search_rules::delete),
         )
         .route("/indexes/{uid}/compact", post(indexes::compact))
-        .route("/indexes/{uid}/search", get(search::get).post(search::post))
+        .route("/indexes/{uid}/search", get(search::get::<false>).post(search::post::<false>))
         .route("/indexes/{uid}/facet-search", post(search::facet_search))
-        .route("/indexes/{uid}/similar", get(search::similar_get).post(search::similar_post))
+        .route("/indexes/{uid}/similar", get(search::get::<true>).post(search::post::<true>))
         .route("/indexes/{uid}/fields", post(fields::list))
         .route("/multi-search", post(search::multi))
         .route("/keys", get(keys::list).post(keys::create))

@@ -51,21 +51,20 @@ fn object(body: Value, what: &str) -> AppResult<Map<String, Value>> {
     }
 }
 
-pub async fn post(
+/// `POST /indexes/{uid}/search` (`SIMILAR` false) and `POST /indexes/{uid}/similar` (true).
+pub async fn post<const SIMILAR: bool>(
     State(app): State<Arc<AppState>>,
     access: Access,
     Path(uid): Path<String>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> AppResult<Response> {
-    let mut body = object(body, "search")?;
-    add_search_rules(&mut body, access.search_filter(&uid));
-    let (found, missing) = search_value(&app, &uid, body, policy(&headers)?, &new_request_uid()).await?;
-    Ok(answer(found, &missing))
+    let body = object(body, if SIMILAR { "similar" } else { "search" })?;
+    run::<SIMILAR>(&app, &access, &uid, policy(&headers)?, body).await
 }
 
-/// GET takes the same parameters in the query string.
-pub async fn get(
+/// The GET forms of the same routes: the same parameters in the query string.
+pub async fn get<const SIMILAR: bool>(
     State(app): State<Arc<AppState>>,
     access: Access,
     Path(uid): Path<String>,
@@ -73,9 +72,26 @@ pub async fn get(
     RawQuery(raw): RawQuery,
 ) -> AppResult<Response> {
     let policy = policy(&headers)?;
-    let mut body = get_query::query_to_body(&raw.unwrap_or_default())?;
-    add_search_rules(&mut body, access.search_filter(&uid));
-    let (found, missing) = search_value(&app, &uid, body, policy, &new_request_uid()).await?;
+    let raw = raw.unwrap_or_default();
+    let body = if SIMILAR { similar::query_to_body(&raw)? } else { get_query::query_to_body(&raw)? };
+    run::<SIMILAR>(&app, &access, &uid, policy, body).await
+}
+
+/// One search, or one similar-documents search, under the caller's tenant token.
+async fn run<const SIMILAR: bool>(
+    app: &AppState,
+    access: &Access,
+    uid: &str,
+    policy: MissingPolicy,
+    mut body: Map<String, Value>,
+) -> AppResult<Response> {
+    if SIMILAR {
+        let (found, missing) = similar::similar(app, access.search_filter(uid), uid, body, policy).await?;
+        return Ok(answer(found, &missing));
+    }
+    add_search_rules(&mut body, access.search_filter(uid));
+    // The hits stay raw JSON to the response (`raw::Answer`): no re-parse of documents.
+    let (found, missing) = search_value(app, uid, body, policy, &new_request_uid()).await?;
     Ok(answer(found, &missing))
 }
 
@@ -142,30 +158,5 @@ pub async fn facet_search(
     // `add_search_rules` in the facet-search route).
     add_search_rules(&mut body, access.search_filter(&uid));
     let (found, missing) = facet_search::facet_search(&app, &uid, body, policy).await?;
-    Ok(answer(found, &missing))
-}
-
-pub async fn similar_post(
-    State(app): State<Arc<AppState>>,
-    access: Access,
-    Path(uid): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> AppResult<Response> {
-    let body = object(body, "similar")?;
-    let (found, missing) = similar::similar(&app, access.search_filter(&uid), &uid, body, policy(&headers)?).await?;
-    Ok(answer(found, &missing))
-}
-
-pub async fn similar_get(
-    State(app): State<Arc<AppState>>,
-    access: Access,
-    Path(uid): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> AppResult<Response> {
-    let policy = policy(&headers)?;
-    let body = similar::query_to_body(&raw.unwrap_or_default())?;
-    let (found, missing) = similar::similar(&app, access.search_filter(&uid), &uid, body, policy).await?;
     Ok(answer(found, &missing))
 }

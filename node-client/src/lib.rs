@@ -7,11 +7,10 @@
 mod client;
 mod transport;
 
+// The HTTP transport needs a real network; a simulation supplies its own transport.
 #[cfg(not(madsim))]
 mod http;
-#[cfg(not(madsim))]
 pub mod shard;
-#[cfg(not(madsim))]
 pub mod verify;
 
 pub use client::{NodeClient, NodeError, NodeTaskView};

@@ -4,9 +4,7 @@
 mod features;
 mod health;
 mod index_cleaner;
-#[cfg(not(madsim))]
 mod migrate;
-#[cfg(not(madsim))]
 mod rebalancer;
 mod settings;
 mod task_tracker;
@@ -21,9 +19,7 @@ use miroir_node_client::{NodeClient, NodeTransport};
 pub use features::FeaturesReconciler;
 pub use health::HealthProber;
 pub use index_cleaner::{leftovers, IndexCleaner};
-#[cfg(not(madsim))]
 pub use migrate::{diff, phase_name, repair};
-#[cfg(not(madsim))]
 pub use rebalancer::Rebalancer;
 pub use settings::{full_node_settings, SettingsReconciler};
 pub use task_tracker::{pending, TaskTracker};
@@ -89,7 +85,13 @@ impl Default for TopologyConfig {
 /// The health prober and the rebalancer, over HTTP.
 #[cfg(not(madsim))]
 pub fn topology_controllers(master_key: Option<String>, cfg: TopologyConfig) -> Vec<TaskFactory> {
-    let nodes = NodeClient::new(Arc::new(miroir_node_client::HttpTransport::new(master_key, NODE_TIMEOUT)));
+    topology_controllers_over(Arc::new(miroir_node_client::HttpTransport::new(master_key, NODE_TIMEOUT)), cfg)
+}
+
+/// The health prober and the rebalancer (which runs the migrations), reaching nodes through
+/// `transport`: HTTP in production, a simulated network in a simulation.
+pub fn topology_controllers_over(transport: Arc<dyn NodeTransport>, cfg: TopologyConfig) -> Vec<TaskFactory> {
+    let nodes = NodeClient::new(transport);
     let (a, b, c1, c2) = (nodes.clone(), nodes, cfg.clone(), cfg);
     vec![
         Box::new(move || Box::new(HealthProber::new(a.clone(), c1.clone()))),

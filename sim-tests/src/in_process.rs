@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miroir::command::Command;
+use miroir_devnode::{start, DevNode, DevNodeConfig};
 use miroir_gateway::app::{router, AppState};
 use miroir_gateway::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
 
-use crate::devnode::{start, DevNode, DevNodeConfig};
 use crate::harness::{free_port, http_get_status, meili_bin, wait_until, Proc};
 
 /// A Meilisearch node of a differential test.

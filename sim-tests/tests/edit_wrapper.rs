@@ -3,10 +3,10 @@
 //! Miroir: same documents (each keeping its shard), same counts, same errors, whatever the
 //! function does (`return` at top level, `fn` definitions, a new `doc`, deletions, `let doc`).
 
+use miroir_devnode::engine::edit::{check_request, Edition};
+use miroir_devnode::engine::tasks::Status;
+use miroir_devnode::engine::{Engine, Op};
 use miroir_gateway::documents::edit::wrap;
-use miroir_sim::devnode::engine::edit::{check_request, Edition};
-use miroir_sim::devnode::engine::tasks::Status;
-use miroir_sim::devnode::engine::{Engine, Op};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 

@@ -16,11 +16,11 @@ use miroir::placement::shard_of;
 use miroir::task::{Task, TaskFilter, TaskPage, TaskStatus};
 use miroir::RoutingMap;
 use miroir_coordinator::controllers::{leftovers, pending, IndexCleaner, TaskTracker};
+use miroir_devnode::{start, DevNode, DevNodeConfig};
 use miroir_gateway::app::{router, AppState};
 use miroir_gateway::cluster::{Cluster, ClusterError, Lease};
 use miroir_gateway::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
-use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
 use serde_json::{json, Value};
 
 const KEY: &str = "gateway-writes-master-key";

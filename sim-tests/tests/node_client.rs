@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use miroir_devnode::{self as devnode, DevNodeConfig};
 use miroir_node_client::{HttpTransport, NodeClient, NodeRequest};
-use miroir_sim::devnode::{self, DevNodeConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_survive_a_node_restart_that_dropped_pooled_connections() {

@@ -4,7 +4,7 @@
 //! or miss rules — words, empty queries, filters that keep or drop pinned documents, facets, both
 //! pagination modes, pins past the organic results — give the same hits, totals and facets.
 
-use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
+use miroir_devnode::{start, DevNode, DevNodeConfig};
 use miroir_sim::in_process::{start_cluster, InProcessCluster};
 use serde_json::{json, Value};
 

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miroir::command::Command;
+use miroir_devnode::{start, DevNode, DevNodeConfig};
 use miroir_gateway::app::{router, AppState};
 use miroir_gateway::auth::token::{key_value, sign};
 use miroir_gateway::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
-use miroir_sim::devnode::{start, DevNode, DevNodeConfig};
 use serde_json::{json, Value};
 
 const MASTER: &str = "tenant-tokens-master-key";

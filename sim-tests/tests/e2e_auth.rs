@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use miroir_devtools::harness::{ClusterSpec, TestCluster};
 use miroir_gateway::auth::token::sign;
-use miroir_sim::harness::{ClusterSpec, TestCluster};
 use serde_json::{json, Value};
 
 async fn call(method: reqwest::Method, url: &str, key: &str, body: Option<&Value>) -> (u16, Value) {

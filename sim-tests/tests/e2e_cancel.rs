@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use miroir_sim::harness::{ClusterSpec, TestCluster};
+use miroir_devtools::harness::{ClusterSpec, TestCluster};
 use serde_json::{json, Value};
 
 async fn call(method: reqwest::Method, url: &str, key: &str, body: Option<&Value>) -> (u16, Value, Option<String>) {
@@ -51,7 +51,7 @@ async fn hits(gateway: &str, key: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelation_reaches_every_copy() {
-    if miroir_sim::harness::meili_bin().is_some() {
+    if miroir_devtools::harness::meili_bin().is_some() {
         eprintln!("skipped with MEILI_BIN: pausing a node's queue is a dev node hook");
         return;
     }

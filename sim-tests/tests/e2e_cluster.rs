@@ -9,7 +9,7 @@ use futures::StreamExt;
 use miroir::placement::{canonical_doc_id, shard_of};
 use miroir::ClusterState;
 use miroir_coordinator::client::Client;
-use miroir_sim::harness::{ClusterSpec, TestCluster};
+use miroir_devtools::harness::{ClusterSpec, TestCluster};
 use serde_json::{json, Value};
 
 struct Http {
@@ -640,7 +640,7 @@ async fn searches_survive_a_dead_node_with_rf2_and_say_what_is_missing_with_rf1(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_index_deleted_while_a_node_was_unreachable_never_comes_back() {
-    if miroir_sim::harness::meili_bin().is_some() {
+    if miroir_devtools::harness::meili_bin().is_some() {
         eprintln!("skipped: needs the dev node's fault route to make a node unreachable but keep its data");
         return;
     }

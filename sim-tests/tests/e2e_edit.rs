@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use miroir_sim::harness::{ClusterSpec, TestCluster};
-use miroir_sim::in_process::TestNode;
+use miroir_devtools::harness::{ClusterSpec, TestCluster};
+use miroir_devtools::in_process::TestNode;
 use serde_json::{json, Value};
 
 async fn call(method: reqwest::Method, url: &str, key: &str, body: Option<&Value>) -> (u16, Value) {

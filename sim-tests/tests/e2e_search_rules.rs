@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use miroir_sim::harness::{ClusterSpec, TestCluster};
+use miroir_devtools::harness::{ClusterSpec, TestCluster};
 use serde_json::{json, Value};
 
 async fn call(

@@ -13,7 +13,7 @@ use miroir::placement::{canonical_doc_id, shard_of, target_owners};
 use miroir::state::{GroupStatus, MigrationPhase, NodeStatus};
 use miroir::ClusterState;
 use miroir_coordinator::client::Client;
-use miroir_sim::harness::{ClusterSpec, TestCluster};
+use miroir_devtools::harness::{ClusterSpec, TestCluster};
 use serde_json::{json, Value};
 
 const INDEX: &str = "moves";
@@ -256,7 +256,7 @@ async fn nodes_idle(http: &Http, cluster: &TestCluster, skip: &[String]) {
 
 /// `miroirctl verify INDEX`: exit status and JSON report.
 fn ctl_verify(cluster: &TestCluster) -> (bool, Value) {
-    let out = std::process::Command::new(miroir_sim::harness::workspace_bin("miroirctl"))
+    let out = std::process::Command::new(miroir_devtools::harness::workspace_bin("miroirctl"))
         .args(["--coordinators", &cluster.coordinator_addrs(), "--master-key", &cluster.master_key, "--json"])
         .args(["verify", INDEX])
         .output()
@@ -346,7 +346,7 @@ async fn draining_and_removing_a_node_under_writes_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let addrs = cluster.coordinator_addrs();
     let removed = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(miroir_sim::harness::workspace_bin("miroirctl"))
+        std::process::Command::new(miroir_devtools::harness::workspace_bin("miroirctl"))
             .args(["--coordinators", &addrs, "--json", "node", "remove", "node-1", "--timeout", "45"])
             .output()
             .unwrap()

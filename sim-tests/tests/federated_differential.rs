@@ -3,8 +3,8 @@
 //! (several queries per index and across indexes, close weights, filters, both pagination modes) must
 //! give the same hits (documents, `_federation`, scores) in the same order and the same totals.
 
-use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
-use miroir_sim::rng::Rng;
+use miroir_devtools::in_process::{start_cluster, InProcessCluster, TestNode};
+use miroir_devtools::rng::Rng;
 use serde_json::{json, Value};
 
 const KEY: &str = "federated-differential-master-key";

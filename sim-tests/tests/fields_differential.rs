@@ -3,7 +3,7 @@
 //! few documents have (so only some shards hold them) must be listed, Miroir's `_miroir_shard`
 //! never; paging, filters and refusals must give the same answers, byte for byte.
 
-use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
+use miroir_devtools::in_process::{start_cluster, InProcessCluster, TestNode};
 use serde_json::{json, Value};
 
 const KEY: &str = "fields-differential-master-key";

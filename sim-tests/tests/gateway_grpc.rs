@@ -7,9 +7,9 @@ use std::time::Duration;
 use miroir::task::{NewTask, TaskFilter};
 use miroir::{Command, CommandError};
 use miroir_coordinator::client::Client;
+use miroir_devtools::harness::{free_port, workspace_bin, Proc};
 use miroir_gateway::cluster::{Cluster, ClusterError};
 use miroir_gateway::grpc::GrpcCluster;
-use miroir_sim::harness::{free_port, workspace_bin, Proc};
 use serde_json::json;
 
 fn one_coordinator(dir: &std::path::Path) -> (Proc, String) {

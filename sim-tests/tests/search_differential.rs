@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
-use miroir_sim::rng::Rng;
+use miroir_devtools::in_process::{start_cluster, InProcessCluster, TestNode};
+use miroir_devtools::rng::Rng;
 use serde_json::{json, Value};
 
 const KEY: &str = "search-differential-master-key";

@@ -5,7 +5,7 @@
 //! pagination modes, pins past the organic results — give the same hits, totals and facets.
 
 use miroir_devnode::{start, DevNode, DevNodeConfig};
-use miroir_sim::in_process::{start_cluster, InProcessCluster};
+use miroir_devtools::in_process::{start_cluster, InProcessCluster};
 use serde_json::{json, Value};
 
 const KEY: &str = "search-rules-differential-master-key";

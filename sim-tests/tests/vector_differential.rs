@@ -3,8 +3,8 @@
 //! nodes behind the gateway (S = 8, RF = 2). Every answer must be the same: hits, order, scores,
 //! totals, facets, `semanticHitCount`; and documents keep their embeddings through the cluster.
 
-use miroir_sim::in_process::{start_cluster, InProcessCluster, TestNode};
-use miroir_sim::rng::Rng;
+use miroir_devtools::in_process::{start_cluster, InProcessCluster, TestNode};
+use miroir_devtools::rng::Rng;
 use serde_json::{json, Map, Value};
 
 const KEY: &str = "vector-differential-master-key";

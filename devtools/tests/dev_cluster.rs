@@ -2,8 +2,6 @@
 //! API, and however the user stops it (Ctrl-C, `kill`, a closed terminal) it stops every process
 //! it started.
 
-#![cfg(not(madsim))]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

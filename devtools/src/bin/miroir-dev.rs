@@ -2,12 +2,6 @@
 //! and 2 gateways on loopback. Real Meilisearch when `meilisearch` is on PATH or `MEILI_BIN` is set;
 //! Miroir's in-memory dev nodes otherwise (said loudly). Ctrl-C stops everything.
 
-#[cfg(madsim)]
-fn main() {
-    eprintln!("miroir-dev runs real processes; it is not built for simulation");
-}
-
-#[cfg(not(madsim))]
 #[derive(clap::Parser)]
 #[command(name = "miroir-dev", about = "Starts a local Miroir cluster: 3 coordinators, 3 nodes, 2 gateways")]
 struct Args {
@@ -28,11 +22,10 @@ struct Args {
     data_dir: Option<std::path::PathBuf>,
 }
 
-#[cfg(not(madsim))]
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     use clap::Parser;
-    use miroir_sim::harness::{meili_bin, ClusterSpec, TestCluster};
+    use miroir_devtools::harness::{meili_bin, ClusterSpec, TestCluster};
 
     let args = Args::parse();
     match meili_bin() {
@@ -72,7 +65,6 @@ async fn main() {
 
 /// Ctrl-C, `kill` (SIGTERM) or a closed terminal (SIGHUP): every way a user stops the cluster must
 /// run the drop that stops its processes, or they outlive miroir-dev.
-#[cfg(not(madsim))]
 async fn stopped() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");

@@ -6,10 +6,6 @@
 //! the time until every shard is on its new owners, the documents moved per second, and the search
 //! latency clients saw meanwhile. Build with `--release` for meaningful numbers.
 
-#[cfg(madsim)]
-fn main() {}
-
-#[cfg(not(madsim))]
 #[derive(clap::Parser)]
 #[command(name = "miroir-bench-index")]
 struct Args {
@@ -40,7 +36,6 @@ struct Args {
     coordinator_arg: Vec<String>,
 }
 
-#[cfg(not(madsim))]
 mod bench {
     use std::time::{Duration, Instant};
 
@@ -163,11 +158,10 @@ mod bench {
     }
 }
 
-#[cfg(not(madsim))]
 #[tokio::main]
 async fn main() {
     use clap::Parser;
-    use miroir_sim::harness::{ClusterSpec, TestCluster};
+    use miroir_devtools::harness::{ClusterSpec, TestCluster};
 
     let args = Args::parse();
     let mut cluster = tokio::task::spawn_blocking({
@@ -231,7 +225,6 @@ async fn main() {
 }
 
 /// User plus system CPU time the process has used, from /proc (Linux).
-#[cfg(not(madsim))]
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
@@ -249,8 +242,11 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// Adds a node to the loaded cluster; searches run from `clients` clients until every migration is
 /// done. Prints the time to settle, documents moved per second and the searches' latency.
-#[cfg(not(madsim))]
-async fn move_to_a_new_node(cluster: &mut miroir_sim::harness::TestCluster, gateway: &bench::Target, clients: usize) {
+async fn move_to_a_new_node(
+    cluster: &mut miroir_devtools::harness::TestCluster,
+    gateway: &bench::Target,
+    clients: usize,
+) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};

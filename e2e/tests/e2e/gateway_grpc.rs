@@ -1,6 +1,5 @@
 //! The gateway's gRPC coordinator client against a real `miroir-coordinator` process: replies
 //! larger than tonic's 4 MiB default, on a fresh and on a cached channel, and the lease calls.
-#![cfg(not(madsim))]
 
 use std::time::Duration;
 

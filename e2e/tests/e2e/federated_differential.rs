@@ -7,6 +7,8 @@ use miroir_devtools::in_process::{start_cluster, InProcessCluster, TestNode};
 use miroir_devtools::rng::Rng;
 use serde_json::{json, Value};
 
+use crate::common;
+
 const KEY: &str = "federated-differential-master-key";
 const DOCS: u64 = 400;
 const REQUESTS: usize = 200;
@@ -105,13 +107,11 @@ fn request(rng: &mut Rng) -> Value {
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
-    let r = http.post(url).bearer_auth(KEY).json(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::post(http, KEY, url, body).await
 }
 
 async fn patch(http: &reqwest::Client, url: &str, body: &Value) -> u16 {
-    http.patch(url).bearer_auth(KEY).json(body).send().await.unwrap().status().as_u16()
+    common::patch(http, KEY, url, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

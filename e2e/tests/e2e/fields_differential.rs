@@ -6,6 +6,8 @@
 use miroir_devtools::in_process::{start_cluster, InProcessCluster, TestNode};
 use serde_json::{json, Value};
 
+use crate::common;
+
 const KEY: &str = "fields-differential-master-key";
 const DOCS: u64 = 400;
 
@@ -33,13 +35,11 @@ fn corpus() -> Vec<Value> {
 }
 
 async fn send(http: &reqwest::Client, method: reqwest::Method, url: &str, body: &Value) -> (u16, Value) {
-    let r = http.request(method, url).bearer_auth(KEY).json(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::send(http, KEY, method, url, body).await
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
-    send(http, reqwest::Method::POST, url, body).await
+    common::post(http, KEY, url, body).await
 }
 
 fn names(answer: &Value) -> Vec<&str> {

@@ -6,30 +6,16 @@
 
 use miroir_devnode::{start, DevNode, DevNodeConfig};
 use miroir_devtools::in_process::{start_cluster, InProcessCluster};
+use miroir_devtools::rng::Rng;
 use serde_json::{json, Value};
+
+use crate::common::ids;
 
 const KEY: &str = "search-rules-differential-master-key";
 const DOCS: u64 = 600;
 const QUERIES: usize = 240;
 const WORDS: [&str; 8] = ["river", "stone", "night", "garden", "silver", "winter", "harbor", "forest"];
 const GENRES: [&str; 4] = ["drama", "comedy", "horror", "romance"];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 fn corpus() -> Vec<Value> {
     let mut rng = Rng(0xd5e);
@@ -159,10 +145,6 @@ async fn wait_task(http: &reqwest::Client, base: &str, t: &Value) -> Value {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("task {t} did not finish");
-}
-
-fn ids(answer: &Value) -> Vec<u64> {
-    answer["hits"].as_array().map(|h| h.iter().filter_map(|d| d["id"].as_u64()).collect()).unwrap_or_default()
 }
 
 struct Pair {

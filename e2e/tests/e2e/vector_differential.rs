@@ -7,6 +7,8 @@ use miroir_devtools::in_process::{start_cluster, InProcessCluster, TestNode};
 use miroir_devtools::rng::Rng;
 use serde_json::{json, Map, Value};
 
+use crate::common::{self, ids};
+
 const KEY: &str = "vector-differential-master-key";
 const DOCS: u64 = 900;
 const DIM: usize = 6;
@@ -47,15 +49,11 @@ fn corpus() -> Vec<Value> {
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
-    let r = http.post(url).bearer_auth(KEY).json(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::post(http, KEY, url, body).await
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = http.get(url).bearer_auth(KEY).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::get(http, KEY, url).await
 }
 
 /// Timing and request ids differ by nature.
@@ -65,10 +63,6 @@ fn comparable(mut v: Value) -> Value {
         o.remove("requestUid");
     }
     v
-}
-
-fn ids(answer: &Value) -> Vec<u64> {
-    answer["hits"].as_array().map(|h| h.iter().filter_map(|d| d["id"].as_u64()).collect()).unwrap_or_default()
 }
 
 fn search_query(rng: &mut Rng) -> Value {

@@ -17,11 +17,13 @@ use miroir::task::{Task, TaskFilter, TaskPage, TaskStatus};
 use miroir::RoutingMap;
 use miroir_coordinator::controllers::{leftovers, pending, IndexCleaner, TaskTracker};
 use miroir_devnode::{start, DevNode, DevNodeConfig};
-use miroir_gateway::app::{router, AppState};
+use miroir_gateway::app::AppState;
 use miroir_gateway::cluster::{Cluster, ClusterError, Lease};
 use miroir_gateway::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
 use serde_json::{json, Value};
+
+use crate::common;
 
 const KEY: &str = "gateway-writes-master-key";
 
@@ -58,10 +60,7 @@ async fn setup(nodes: usize, shards: u32, rf: u32) -> Setup {
     });
     let app = AppState::new(spy.clone(), node_client.clone());
     app.disable_fencing();
-    tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, router(app)).await.unwrap() });
+    let (gateway, server) = common::serve(app).await;
     Setup { gateway, cluster, spy, node_client, nodes: devnodes, http: reqwest::Client::new(), _server: server }
 }
 

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use miroir::command::Command;
 use miroir_devnode::{start, DevNode, DevNodeConfig};
-use miroir_gateway::app::{router, AppState};
+use miroir_gateway::app::AppState;
 use miroir_gateway::auth::token::{key_value, sign};
 use miroir_gateway::local::LocalCluster;
 use miroir_node_client::{HttpTransport, NodeClient};
 use serde_json::{json, Value};
+
+use crate::common;
 
 const MASTER: &str = "tenant-tokens-master-key";
 const GENRES: [&str; 4] = ["drama", "comedy", "horror", "western"];
@@ -46,10 +48,7 @@ async fn setup() -> Setup {
     let app = AppState::new(cluster.clone(), NodeClient::new(Arc::new(transport)));
     app.disable_fencing();
     app.require_master_key(MASTER.into());
-    tokio::spawn(miroir_gateway::sync::follow_map(app.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, router(app)).await.unwrap() });
+    let (gateway, server) = common::serve(app).await;
     let s = Setup { gateway, nodes, http: reqwest::Client::new(), _server: server };
     for (path, body) in [
         ("/indexes", json!({"uid": "movies", "primaryKey": "id"})),

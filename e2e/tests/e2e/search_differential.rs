@@ -10,6 +10,8 @@ use miroir_devtools::in_process::{start_cluster, InProcessCluster, TestNode};
 use miroir_devtools::rng::Rng;
 use serde_json::{json, Value};
 
+use crate::common::{self, ids};
+
 const KEY: &str = "search-differential-master-key";
 const DOCS: u64 = 5_000;
 const QUERIES: usize = 320;
@@ -116,17 +118,11 @@ fn query(rng: &mut Rng) -> Value {
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
-    let r = http.post(url).bearer_auth(KEY).json(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::post(http, KEY, url, body).await
 }
 
 async fn patch(http: &reqwest::Client, url: &str, body: &Value) -> u16 {
-    http.patch(url).bearer_auth(KEY).json(body).send().await.unwrap().status().as_u16()
-}
-
-fn ids(answer: &Value) -> Vec<u64> {
-    answer["hits"].as_array().map(|h| h.iter().filter_map(|d| d["id"].as_u64()).collect()).unwrap_or_default()
+    common::patch(http, KEY, url, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,36 +6,20 @@
 //! status, details and error; refused requests get the same answer from both and change nothing.
 //! Needs the workspace binaries (`cargo build --workspace`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use miroir_devtools::harness::{ClusterSpec, TestCluster};
 use miroir_devtools::in_process::TestNode;
 use serde_json::{json, Value};
 
-async fn call(method: reqwest::Method, url: &str, key: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, url).bearer_auth(key).timeout(Duration::from_secs(30));
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
+use crate::common::{self, call};
 
 async fn post(url: &str, key: &str, body: &Value) -> (u16, Value) {
     call(reqwest::Method::POST, url, key, Some(body)).await
 }
 
 async fn wait_task(base: &str, key: &str, uid: &Value) -> Value {
-    let start = Instant::now();
-    loop {
-        let (_, t) = call(reqwest::Method::GET, &format!("{base}/tasks/{uid}"), key, None).await;
-        if matches!(t["status"].as_str(), Some("succeeded" | "failed" | "canceled")) {
-            return t;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "task {uid} unfinished: {t}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_task(base, key, uid, Duration::from_secs(30)).await
 }
 
 /// A task as both must show it: without its uid, batch and times.

@@ -9,15 +9,7 @@ use miroir_devtools::harness::{ClusterSpec, TestCluster};
 use miroir_gateway::auth::token::sign;
 use serde_json::{json, Value};
 
-async fn call(method: reqwest::Method, url: &str, key: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, url).bearer_auth(key).timeout(Duration::from_secs(30));
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
+use crate::common::call;
 
 /// Retries `f` until it gives `want` (a gateway's map follows the coordinator's commits by a push,
 /// not instantly); returns how long it took.

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use miroir_devtools::harness::{ClusterSpec, TestCluster};
 use serde_json::{json, Value};
 
+use crate::common;
+
 async fn call(method: reqwest::Method, url: &str, key: &str, body: Option<&Value>) -> (u16, Value, Option<String>) {
     let mut req = reqwest::Client::new().request(method, url).bearer_auth(key).timeout(Duration::from_secs(30));
     if let Some(b) = body {
@@ -21,15 +23,7 @@ async fn call(method: reqwest::Method, url: &str, key: &str, body: Option<&Value
 }
 
 async fn wait_task(gateway: &str, key: &str, uid: &Value) -> Value {
-    let start = Instant::now();
-    loop {
-        let (_, t, _) = call(reqwest::Method::GET, &format!("{gateway}/tasks/{uid}"), key, None).await;
-        if matches!(t["status"].as_str(), Some("succeeded" | "failed" | "canceled")) {
-            return t;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "task {uid} unfinished: {t}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_task(gateway, key, uid, Duration::from_secs(20)).await
 }
 
 async fn pause(node: &str, paused: bool) {

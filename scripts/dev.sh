@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 source scripts/prereqs.sh
 : "${CARGO_TARGET_DIR:=target}"
 export CARGO_TARGET_DIR
-cargo build --bins -p miroir-coordinator -p miroir-gateway -p miroir-sim
+cargo build --bins -p miroir-coordinator -p miroir-gateway -p miroir-devnode -p miroir-devtools
 exec "$CARGO_TARGET_DIR/debug/miroir-dev" "$@"

@@ -1,6 +1,6 @@
 //! The admin API `/_miroir/…`: miroirctl's topology operations through a gateway, master key only,
 //! refusals in Meilisearch's error format with Miroir's codes. `verify` against real node processes
-//! is in sim-tests/tests/e2e_cluster.rs.
+//! is in e2e/tests/e2e/cluster.rs.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Routes Meilisearch serves behind an experimental feature answer its `feature_not_enabled` while
 //! the cluster has the feature off, and, once it is on, Miroir's 501 for those it does not serve
-//! yet (document edition and the dynamic search rules are served: their own tests are in sim-tests).
+//! yet (document edition and the dynamic search rules are served: their own tests are in e2e/ and devnode/).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,11 @@
+//! A Meilisearch-compatible in-memory node for tests and the local cluster.
+//!
+//! `engine` is pure (no I/O, no clock) so a simulation can drive it; `http` serves Meilisearch's
+//! HTTP API over it with axum.
+
+pub mod engine;
+pub mod error;
+pub mod http;
+
+pub use error::{DevResult, MeiliError};
+pub use http::{start, DevNode, DevNodeConfig, Faults};

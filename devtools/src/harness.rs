@@ -101,6 +101,36 @@ pub struct TestCluster {
     _tmp: Option<tempfile::TempDir>,
     data: PathBuf,
     coordinator_args: Vec<String>,
+    /// Last: released once every process above is stopped.
+    _slot: ClusterSlot,
+}
+
+/// One cluster of real processes at a time in a test process. The end-to-end tests run as threads
+/// of one binary on a two-core machine: two clusters of eight processes each starved one another's
+/// lease renewals, and a gateway fenced itself in the middle of a test that is not about fencing.
+/// In-process tests (the differential ones) still run alongside.
+struct ClusterSlot;
+
+static SLOT: (std::sync::Mutex<bool>, std::sync::Condvar) = (std::sync::Mutex::new(false), std::sync::Condvar::new());
+
+impl ClusterSlot {
+    fn take() -> Self {
+        let (busy, freed) = &SLOT;
+        let mut busy = busy.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy {
+            busy = freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        *busy = true;
+        ClusterSlot
+    }
+}
+
+impl Drop for ClusterSlot {
+    fn drop(&mut self) {
+        let (busy, freed) = &SLOT;
+        *busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        freed.notify_one();
+    }
 }
 
 pub struct Coordinator {
@@ -154,6 +184,7 @@ impl Default for ClusterSpec {
 
 impl TestCluster {
     pub fn start(spec: ClusterSpec) -> Self {
+        let slot = ClusterSlot::take();
         let tmp = match &spec.data_dir {
             Some(_) => None,
             None => Some(tempfile::tempdir().expect("temp dir")),
@@ -172,6 +203,7 @@ impl TestCluster {
             _tmp: tmp,
             data,
             coordinator_args: spec.coordinator_args.clone(),
+            _slot: slot,
         };
         for (i, port) in ports.iter().enumerate() {
             let id = i as u64 + 1;

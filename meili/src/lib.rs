@@ -7,6 +7,7 @@
 //! logic: it is the reference the gateway is compared against.
 
 pub mod error;
+pub mod federation;
 pub mod fields;
 pub mod json;
 pub mod keys;

@@ -14,129 +14,34 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::federated_facets::{self, FacetRequest};
+use super::federated_facets;
 use super::pins::{pinned, render as render_pin, Pinned};
 use super::search::{evaluate, render_hit, Evaluated, Ranked, SemanticHits};
 use super::{Doc, Index};
-use crate::error::{Code, DevResult, MeiliError};
-use miroir_meili::pagination::{Window, DEFAULT_LIMIT};
+use crate::error::{DevResult, MeiliError};
+use miroir_meili::federation::{self, FacetRequest, Query as FederatedQuery, Unserved};
+use miroir_meili::pagination::Window;
 use miroir_meili::search_rules::pins::merge_into_page;
 use miroir_meili::search_rules::SearchRules;
 
-fn count(v: &Value, at: &str, code: Code) -> DevResult<Option<usize>> {
-    match v {
-        Value::Null => Ok(None),
-        v => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-            MeiliError::new(
-                code,
-                format!(
-                    "Invalid value type at `{at}`: expected a positive integer, but found {}",
-                    super::federated_facets::kind(v)
-                ),
-            )
-        }),
-    }
+/// What the dev node does not serve in a federated search.
+fn unserved(u: Unserved) -> Option<MeiliError> {
+    let message = match u {
+        Unserved::FederationDistinct => "The dev node does not support `federation.distinct`.".to_string(),
+        Unserved::QueryParameter { query, name: "sort" } => {
+            format!("Inside `.queries[{query}]`: the dev node does not support `sort` in a federated query.")
+        }
+        Unserved::QueryParameter { .. } => return None,
+        Unserved::FederationOption { query, name } => {
+            format!("Inside `.queries[{query}]`: the dev node does not support `federationOptions.{name}`.")
+        }
+    };
+    Some(MeiliError::bad_request(message))
 }
 
 /// Parses `federation`, refusing what is not served.
 pub fn parse_federation(f: &Value) -> DevResult<(Window, FacetRequest)> {
-    let Some(f) = f.as_object() else {
-        return Err(MeiliError::bad_request(format!(
-            "Invalid value type at `.federation`: expected an object, but found {f}"
-        )));
-    };
-    const KNOWN: [&str; 7] = ["limit", "offset", "page", "hitsPerPage", "facetsByIndex", "mergeFacets", "distinct"];
-    if let Some(k) = f.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(MeiliError::bad_request(format!(
-            "Unknown field `{k}` inside `.federation`: expected one of {}",
-            KNOWN.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    if f.get("distinct").is_some_and(|v| !v.is_null()) {
-        return Err(MeiliError::bad_request("The dev node does not support `federation.distinct`.".to_string()));
-    }
-    let get = |k: &str, code| count(f.get(k).unwrap_or(&Value::Null), &format!(".federation.{k}"), code);
-    let window = Window {
-        limit: get("limit", Code::INVALID_SEARCH_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
-        offset: get("offset", Code::INVALID_SEARCH_OFFSET)?.unwrap_or(0),
-        page: get("page", Code::INVALID_SEARCH_PAGE)?,
-        hits_per_page: get("hitsPerPage", Code::INVALID_SEARCH_HITS_PER_PAGE)?,
-    };
-    Ok((window, federated_facets::parse(f)?))
-}
-
-/// One query of a federated search, checked: its index, its search parameters, its weight.
-pub struct FederatedQuery {
-    pub index_uid: String,
-    pub body: Map<String, Value>,
-    pub weight: f64,
-}
-
-/// Checks a query as Meilisearch's `PartitionedQueries::partition` does (pagination and facets
-/// belong to the federation) and takes its `federationOptions` out.
-pub fn parse_query(i: usize, q: &Value) -> DevResult<FederatedQuery> {
-    let mut body = q.as_object().cloned().unwrap_or_default();
-    let Some(index_uid) = body.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
-        return Err(MeiliError::new(
-            Code::MISSING_INDEX_UID,
-            format!("Missing field `indexUid` inside `.queries[{i}]`"),
-        ));
-    };
-    if let Some(field) =
-        ["offset", "limit", "page", "hitsPerPage"].into_iter().find(|k| body.get(*k).is_some_and(|v| !v.is_null()))
-    {
-        return Err(MeiliError::new(
-            Code::INVALID_MULTI_SEARCH_QUERY_PAGINATION,
-            format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from the query or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search"),
-        ));
-    }
-    if let Some(Value::Array(facets)) = body.get("facets") {
-        if !facets.is_empty() {
-            let names: Vec<String> =
-                facets.iter().map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string)).collect();
-            return Err(MeiliError::new(
-                Code::INVALID_MULTI_SEARCH_QUERY_FACETS,
-                format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from the query or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search"),
-            ));
-        }
-    }
-    if body.get("sort").is_some_and(|s| !s.is_null()) {
-        return Err(MeiliError::bad_request(format!(
-            "Inside `.queries[{i}]`: the dev node does not support `sort` in a federated query."
-        )));
-    }
-    let mut weight = 1.0;
-    match body.remove("federationOptions") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(o)) => {
-            if let Some(k) = o.keys().find(|k| *k != "weight") {
-                return Err(MeiliError::bad_request(format!(
-                    "Inside `.queries[{i}]`: the dev node does not support `federationOptions.{k}`."
-                )));
-            }
-            match o.get("weight") {
-                None | Some(Value::Null) => {}
-                Some(w) => match w.as_f64() {
-                    Some(w) if w >= 0.0 => weight = w,
-                    _ => {
-                        return Err(MeiliError::new(
-                            Code::INVALID_MULTI_SEARCH_WEIGHT,
-                            format!("Invalid value at `.queries[{i}].federationOptions.weight`: the value of `weight` is invalid, expected a positive float (>= 0.0)."),
-                        ))
-                    }
-                },
-            }
-        }
-        Some(other) => {
-            return Err(MeiliError::new(
-                Code::INVALID_MULTI_SEARCH_FEDERATION_OPTIONS,
-                format!(
-                    "Invalid value type at `.queries[{i}].federationOptions`: expected an object, but found {other}"
-                ),
-            ))
-        }
-    }
-    Ok(FederatedQuery { index_uid, body, weight })
+    federation::parse_federation(f, unserved)
 }
 
 /// Meilisearch's `weighted_scores::compare` for hits whose scores are one value each (no sort
@@ -247,7 +152,7 @@ pub fn search<'a>(
 ) -> DevResult<Value> {
     let mut by_index: BTreeMap<String, Vec<(usize, FederatedQuery)>> = BTreeMap::new();
     for (i, q) in queries.iter().enumerate() {
-        let q = parse_query(i, q)?;
+        let q = federation::parse_query(i, q, unserved)?;
         by_index.entry(q.index_uid.clone()).or_default().push((i, q));
     }
     let required = window.required();

@@ -49,7 +49,7 @@ pub fn similar(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
                     Code::for_param("invalid_similar", k),
                     format!(
                         "Invalid value type at `.{k}`: expected a positive integer, but found {}",
-                        super::federated_facets::kind(v)
+                        miroir_meili::json::found(v)
                     ),
                 )
             }),

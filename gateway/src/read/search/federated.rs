@@ -19,12 +19,14 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
-use super::federated_facets::{self, FacetRequest};
+use super::federated_facets;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Code};
 use crate::read::replicas::scoped_filter;
 use crate::read::scatter::{scatter, MissingPolicy};
-use miroir_meili::pagination::{Window, DEFAULT_LIMIT};
+use miroir_meili::federation::{self, FacetRequest, Query, Unserved};
+use miroir_meili::pagination::Window;
+use miroir_meili::MeiliError;
 
 /// A Meilisearch error answered with the status a federated search gives it (an unknown index is
 /// 400 there: the missing resource is not in the URL).
@@ -36,110 +38,27 @@ fn not_supported(what: &str) -> AppError {
     AppError::new(Code::MIROIR_NOT_SUPPORTED, format!("{what} is not supported by Miroir in a federated search."))
 }
 
-fn count(v: Option<&Value>, at: &str, code: Code) -> AppResult<Option<usize>> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-            meili(
-                400,
-                code,
-                format!(
-                    "Invalid value type at `{at}`: expected a positive integer, but found {}",
-                    miroir_meili::json::found(v)
-                ),
-            )
-        }),
-    }
+/// What Miroir refuses rather than approximate (see docs/search.md).
+fn unserved(u: Unserved) -> Option<MeiliError> {
+    let what = match u {
+        Unserved::FederationDistinct => "`federation.distinct`".to_string(),
+        Unserved::QueryParameter { query, name } => format!("`{name}` inside a query (`.queries[{query}]`)"),
+        Unserved::FederationOption { query, name } => format!("`.queries[{query}].federationOptions.{name}`"),
+    };
+    Some(MeiliError::new(
+        Code::MIROIR_NOT_SUPPORTED,
+        format!("{what} is not supported by Miroir in a federated search."),
+    ))
 }
 
 /// Parses `federation`, refusing what Miroir does not serve.
 pub fn parse_federation(f: &Value) -> AppResult<(Window, FacetRequest)> {
-    let Some(f) = f.as_object() else {
-        return Err(AppError::new(
-            Code::BAD_REQUEST,
-            format!("Invalid value type at `.federation`: expected an object, but found {f}"),
-        ));
-    };
-    const KNOWN: [&str; 7] = ["limit", "offset", "page", "hitsPerPage", "facetsByIndex", "mergeFacets", "distinct"];
-    if let Some(k) = f.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(AppError::new(
-            Code::BAD_REQUEST,
-            format!(
-                "Unknown field `{k}` inside `.federation`: expected one of {}",
-                KNOWN.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-            ),
-        ));
-    }
-    if f.get("distinct").is_some_and(|v| !v.is_null()) {
-        return Err(not_supported("`federation.distinct`"));
-    }
-    let window = Window {
-        limit: count(f.get("limit"), ".federation.limit", Code::INVALID_SEARCH_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
-        offset: count(f.get("offset"), ".federation.offset", Code::INVALID_SEARCH_OFFSET)?.unwrap_or(0),
-        page: count(f.get("page"), ".federation.page", Code::INVALID_SEARCH_PAGE)?,
-        hits_per_page: count(f.get("hitsPerPage"), ".federation.hitsPerPage", Code::INVALID_SEARCH_HITS_PER_PAGE)?,
-    };
-    Ok((window, federated_facets::parse(f)?))
+    Ok(federation::parse_federation(f, unserved)?)
 }
 
-/// One query of a federated search: its position, index, search parameters and weight.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Query {
-    pub position: usize,
-    pub index_uid: String,
-    pub body: Map<String, Value>,
-    pub weight: f64,
-}
-
-/// Checks a query as Meilisearch's `PartitionedQueries::partition` does (pagination and facets
-/// belong to the federation) and takes its `federationOptions` out.
+/// Parses query `i` of a federated search, refusing what Miroir does not serve.
 pub fn parse_query(i: usize, q: &Value) -> AppResult<Query> {
-    let mut body = q.as_object().cloned().unwrap_or_default();
-    let Some(index_uid) = body.remove("indexUid").and_then(|v| v.as_str().map(str::to_string)) else {
-        return Err(AppError::new(Code::MISSING_INDEX_UID, format!("Missing field `indexUid` inside `.queries[{i}]`")));
-    };
-    let paging = ["offset", "limit", "page", "hitsPerPage"];
-    if let Some(field) = paging.into_iter().find(|k| body.get(*k).is_some_and(|v| !v.is_null())) {
-        return Err(meili(400, Code::INVALID_MULTI_SEARCH_QUERY_PAGINATION, format!("Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{field}` from the query or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search")));
-    }
-    if let Some(Value::Array(facets)) = body.get("facets") {
-        if !facets.is_empty() {
-            let names: Vec<String> =
-                facets.iter().map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_string)).collect();
-            return Err(meili(400, Code::INVALID_MULTI_SEARCH_QUERY_FACETS, format!("Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from the query or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {names:?}` for facets in federated search")));
-        }
-    }
-    for k in ["sort", "distinct"] {
-        if body.get(k).is_some_and(|s| !s.is_null()) {
-            return Err(not_supported(&format!("`{k}` inside a query (`.queries[{i}]`)")));
-        }
-    }
-    let mut weight = 1.0;
-    match body.remove("federationOptions") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(o)) => {
-            if let Some(k) = o.keys().find(|k| *k != "weight") {
-                return Err(not_supported(&format!("`.queries[{i}].federationOptions.{k}`")));
-            }
-            match o.get("weight") {
-                None | Some(Value::Null) => {}
-                Some(w) => match w.as_f64() {
-                    Some(w) if w >= 0.0 => weight = w,
-                    _ => return Err(meili(400, Code::INVALID_MULTI_SEARCH_WEIGHT, format!("Invalid value at `.queries[{i}].federationOptions.weight`: the value of `weight` is invalid, expected a positive float (>= 0.0)."))),
-                },
-            }
-        }
-        Some(other) => {
-            return Err(meili(
-                400,
-                Code::INVALID_MULTI_SEARCH_FEDERATION_OPTIONS,
-                format!(
-                    "Invalid value type at `.queries[{i}].federationOptions`: expected an object, but found {other}"
-                ),
-            ));
-        }
-    }
-    Ok(Query { position: i, index_uid, body, weight })
+    Ok(federation::parse_query(i, q, unserved)?)
 }
 
 /// Meilisearch's `weighted_scores::compare` for scores of one value each (no sort rule): equal

@@ -15,86 +15,7 @@ use serde_json::{json, Map, Value};
 use super::merge::{by_count, merge_facets};
 use crate::error::{AppError, AppResult, Code};
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FacetRequest {
-    /// Index uid → facet names (`None`: the index is listed without facets).
-    pub by_index: BTreeMap<String, Option<Vec<String>>>,
-    /// `mergeFacets`, with its `maxValuesPerFacet`.
-    pub merge: Option<Option<usize>>,
-}
-
-fn meili(code: Code, message: String) -> AppError {
-    AppError::new(code, message)
-}
-
-use miroir_meili::json::found as kind;
-
-pub fn parse(f: &Map<String, Value>) -> AppResult<FacetRequest> {
-    let mut out = FacetRequest::default();
-    let by_index = Code::INVALID_MULTI_SEARCH_FACETS_BY_INDEX;
-    match f.get("facetsByIndex") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (uid, facets) in m {
-                let names = match facets {
-                    Value::Null => None,
-                    Value::Array(a) => Some(a.iter().map(|x| x.as_str().map(str::to_string)).collect::<Option<Vec<_>>>().ok_or_else(
-                        || meili(by_index, format!("Invalid value type at `.federation.facetsByIndex.{uid}`: expected an array of strings, but found {}", kind(facets))),
-                    )?),
-                    other => {
-                        return Err(meili(
-                            by_index,
-                            format!("Invalid value type at `.federation.facetsByIndex.{uid}`: expected an array, but found {}", kind(other)),
-                        ))
-                    }
-                };
-                out.by_index.insert(uid.clone(), names);
-            }
-        }
-        Some(other) => {
-            return Err(meili(
-                by_index,
-                format!(
-                    "Invalid value type at `.federation.facetsByIndex`: expected an object, but found {}",
-                    kind(other)
-                ),
-            ))
-        }
-    }
-    match f.get("mergeFacets") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            if let Some(k) = m.keys().find(|k| *k != "maxValuesPerFacet") {
-                return Err(meili(
-                    Code::INVALID_MULTI_SEARCH_MERGE_FACETS,
-                    format!(
-                        "Unknown field `{k}` inside `.federation.mergeFacets`: expected one of `maxValuesPerFacet`"
-                    ),
-                ));
-            }
-            let max = match m.get("maxValuesPerFacet") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_u64().ok_or_else(|| {
-                    meili(
-                        Code::INVALID_MULTI_SEARCH_MAX_VALUES_PER_FACET,
-                        format!("Invalid value type at `.federation.mergeFacets.maxValuesPerFacet`: expected a positive integer, but found {}", kind(v)),
-                    )
-                })? as usize),
-            };
-            out.merge = Some(max);
-        }
-        Some(other) => {
-            return Err(meili(
-                Code::INVALID_MULTI_SEARCH_MERGE_FACETS,
-                format!(
-                    "Invalid value type at `.federation.mergeFacets`: expected an object, but found {}",
-                    kind(other)
-                ),
-            ))
-        }
-    }
-    Ok(out)
-}
+pub use miroir_meili::federation::FacetRequest;
 
 /// One index's facets from its nodes' `facetsByIndex` entries: summed, ordered and cut by the
 /// index's `faceting` settings.
@@ -143,7 +64,7 @@ pub fn check_orders<'a>(
             let order = by_count(&orders, &f);
             let (prev_uid, prev) = seen.entry(f.clone()).or_insert_with(|| (uid.to_string(), order));
             if *prev != order {
-                return Err(meili(
+                return Err(AppError::new(
                     Code::INVALID_MULTI_SEARCH_FACET_ORDER,
                     format!("Inconsistent order for values in facet `{f}`: index `{prev_uid}` orders {}, but index `{uid}` orders {}.\n - Hint: Remove `federation.mergeFacets` or change `faceting.sortFacetValuesBy` to be consistent in settings.", word(*prev), word(order)),
                 ));
@@ -233,19 +154,5 @@ mod tests {
         assert_eq!(e.body()["code"], Code::INVALID_MULTI_SEARCH_FACET_ORDER);
         let ok = check_orders([("a", &count, g.as_slice()), ("b", &count, g.as_slice())].into_iter()).unwrap();
         assert!(ok["g"]);
-    }
-
-    #[test]
-    fn parse_checks_shapes() {
-        let f = json!({"facetsByIndex": {"a": ["g"], "b": null}, "mergeFacets": {"maxValuesPerFacet": 3}});
-        let r = parse(f.as_object().unwrap()).unwrap();
-        assert_eq!(r.by_index["a"], Some(vec!["g".to_string()]));
-        assert_eq!(r.by_index["b"], None);
-        assert_eq!(r.merge, Some(Some(3)));
-        let bad = json!({"mergeFacets": {"maxValuesPerFacet": "x"}});
-        assert_eq!(
-            parse(bad.as_object().unwrap()).unwrap_err().body()["code"],
-            Code::INVALID_MULTI_SEARCH_MAX_VALUES_PER_FACET
-        );
     }
 }

@@ -20,8 +20,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace
 
-step "madsim build of the kernel, raft-store, coordinator, node client and gateway"
-RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo build -p miroir -p miroir-raft-store -p miroir-coordinator -p miroir-node-client -p miroir-gateway --lib
+step "madsim build of the kernel, raft-store, coordinator, node client, gateway and dev node"
+RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo build -p miroir -p miroir-raft-store -p miroir-coordinator -p miroir-node-client -p miroir-gateway -p miroir-devnode --lib
 
 step "madsim simulations (seeds printed; replay one with MIROIR_SIM_SEEDS=<seed>)"
-RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo test -p miroir-sim --test sim_coordinator -- --nocapture
+RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo test -p miroir-sim --test sim_coordinator --test sim_gateway -- --nocapture

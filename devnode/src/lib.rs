@@ -6,6 +6,9 @@
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod transport;
 
 pub use error::{DevResult, MeiliError};
-pub use http::{start, DevNode, DevNodeConfig, Faults};
+pub use http::{in_memory, DevNodeConfig, Faults};
+#[cfg(not(madsim))]
+pub use http::{start, DevNode};

@@ -7,15 +7,20 @@ mod routes;
 mod search_rules;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 use super::engine::Engine;
+// Only the served node (not in a simulation) stops and restarts.
 use super::error::{Code, MeiliError};
+#[cfg(not(madsim))]
+use std::sync::atomic::Ordering;
+#[cfg(not(madsim))]
+use tokio::sync::oneshot;
 
 /// Fault injection state, shared by the in-process handle and the `/_devnode/faults` route.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -73,12 +78,14 @@ pub struct DevNodeConfig {
     pub master_key: Option<String>,
 }
 
+#[cfg(not(madsim))]
 struct Running {
     stop: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
 }
 
+#[cfg(not(madsim))]
 /// A running dev node. Dropping it stops the server.
 pub struct DevNode {
     addr: SocketAddr,
@@ -98,6 +105,14 @@ fn new_shared(master_key: Option<String>) -> Arc<Shared> {
     })
 }
 
+/// The dev node with no listener: its router, to be called as a `tower::Service` (a simulation's
+/// transport, an in-process test), and its task worker, which the caller spawns.
+pub fn in_memory(master_key: Option<String>) -> (axum::Router, impl std::future::Future<Output = ()>) {
+    let shared = new_shared(master_key);
+    (routes::router(shared.clone()), worker(shared))
+}
+
+#[cfg(not(madsim))]
 async fn launch(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<(SocketAddr, Running)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -114,6 +129,7 @@ async fn launch(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<(Socke
     Ok((bound, Running { stop: tx, server, worker }))
 }
 
+#[cfg(not(madsim))]
 /// Starts a dev node in this process; returns once it accepts connections.
 pub async fn start(config: DevNodeConfig) -> std::io::Result<DevNode> {
     let shared = new_shared(config.master_key.clone());
@@ -122,6 +138,7 @@ pub async fn start(config: DevNodeConfig) -> std::io::Result<DevNode> {
     Ok(DevNode { addr, config, shared, running: Some(running) })
 }
 
+#[cfg(not(madsim))]
 impl DevNode {
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -202,6 +219,7 @@ impl DevNode {
     }
 }
 
+#[cfg(not(madsim))]
 impl Drop for DevNode {
     fn drop(&mut self) {
         if let Some(r) = self.running.take() {

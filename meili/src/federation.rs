@@ -60,7 +60,7 @@ pub fn parse_federation(
     if let Some(k) = f.keys().find(|k| !FEDERATION_FIELDS.contains(&k.as_str())) {
         return Err(MeiliError::bad_request(format!(
             "Unknown field `{k}` inside `.federation`: expected one of {}",
-            listed(&FEDERATION_FIELDS)
+            listed(FEDERATION_FIELDS)
         )));
     }
     if f.get("distinct").is_some_and(|v| !v.is_null()) {

@@ -30,6 +30,6 @@ pub fn is_valid_index_uid(uid: &str) -> bool {
 }
 
 /// Names as Meilisearch lists them in its messages: `` `a`, `b` ``.
-pub fn listed<T: std::fmt::Display>(names: &[T]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+pub fn listed<T: std::fmt::Display>(names: impl IntoIterator<Item = T>) -> String {
+    names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }

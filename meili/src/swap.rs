@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Code, MeiliError};
 use crate::json::found;
+use crate::listed;
 
 /// One pair of `POST /swap-indexes`, in Meilisearch's task details shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,10 +18,6 @@ pub struct IndexSwap {
     /// The first index takes the second's name, which must be free.
     #[serde(default)]
     pub rename: bool,
-}
-
-fn backticked<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
-    names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// An index named twice in one request: refused before a task exists (HTTP 400), as Meilisearch
@@ -41,10 +38,7 @@ pub fn check_duplicates(swaps: &[IndexSwap]) -> Result<(), MeiliError> {
             "Indexes must be declared only once during a swap. `{}` was specified several times.",
             dup.first().expect("one")
         ),
-        _ => format!(
-            "Indexes must be declared only once during a swap. {} were specified several times.",
-            backticked(dup)
-        ),
+        _ => format!("Indexes must be declared only once during a swap. {} were specified several times.", listed(dup)),
     };
     Err(MeiliError::new(Code::INVALID_SWAP_DUPLICATE_INDEX_FOUND, message))
 }
@@ -69,7 +63,7 @@ pub fn check_exist(exists: impl Fn(&str) -> bool, swaps: &[IndexSwap]) -> Result
     if !missing.is_empty() {
         let message = match missing.len() {
             1 => format!("Index `{}` not found.", missing.first().expect("one")),
-            _ => format!("Indexes {} not found.", backticked(missing)),
+            _ => format!("Indexes {} not found.", listed(missing)),
         };
         return Err(MeiliError::new(Code::INDEX_NOT_FOUND, message));
     }
@@ -80,7 +74,7 @@ pub fn check_exist(exists: impl Fn(&str) -> bool, swaps: &[IndexSwap]) -> Result
         ),
         many => format!(
             "The following indexes are being renamed but cannot because their new name conflicts with an already existing index: {}. Renaming doesn't overwrite the other index name.",
-            backticked(many.iter().map(|(_, rhs)| *rhs))
+            listed(many.iter().map(|(_, rhs)| *rhs))
         ),
     };
     Err(MeiliError::new(Code::INDEX_ALREADY_EXISTS, message))

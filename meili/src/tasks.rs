@@ -96,6 +96,12 @@ impl TaskStatus {
     }
 }
 
+/// A task type or status given to a `types` or `statuses` filter, read as Meilisearch reads it; the
+/// error is Meilisearch's message (`` `x` is not a valid task type. Available types are `a`, …``).
+pub fn filter_value<T: FromStr + fmt::Display>(all: &[T], what: &str, plural: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("`{v}` is not a valid task {what}. Available {plural} are {}.", crate::listed(all)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ pub fn browse(idx: &Index, body: &Map<String, Value>) -> DevResult<Value> {
     // `BrowseQuery`/`BrowseQueryGet` in Meilisearch's documents routes deny unknown fields.
     const PARAMS: &[&str] = &["offset", "limit", "fields", "retrieveVectors", "ids", "filter", "sort", "useNetwork"];
     if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
-        let all = PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+        let all = miroir_meili::listed(PARAMS);
         return Err(MeiliError::bad_request(format!("Unknown field `{k}`: expected one of {all}")));
     }
     // Refused rather than silently ignored: the answer would not be Meilisearch's.

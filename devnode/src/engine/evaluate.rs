@@ -53,7 +53,7 @@ pub(super) fn evaluate<'a>(idx: &'a Index, body: &Map<String, Value>) -> DevResu
     if let Some(k) = body.keys().find(|k| !PARAMS.contains(&k.as_str())) {
         return Err(MeiliError::bad_request(format!(
             "Unknown field `{k}`: expected one of {}",
-            PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+            miroir_meili::listed(PARAMS)
         )));
     }
     let view = View::from_full(&idx.settings());

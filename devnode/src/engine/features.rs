@@ -43,7 +43,7 @@ impl Engine {
     pub fn patch_features(&mut self, patch: &Map<String, Value>) -> DevResult<Value> {
         for (k, v) in patch {
             if !FEATURES.contains(&k.as_str()) {
-                let expected = FEATURES.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+                let expected = miroir_meili::listed(FEATURES);
                 return Err(MeiliError::bad_request(format!("Unknown field `{k}`: expected one of {expected}")));
             }
             if !v.is_boolean() && !v.is_null() {

@@ -163,7 +163,7 @@ pub fn validate(patch: &Map<String, Value>) -> DevResult<()> {
         if !known.contains(&key.as_str()) {
             return Err(MeiliError::bad_request(format!(
                 "Unknown field `{key}`: expected one of {}",
-                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                miroir_meili::listed(known)
             )));
         }
         if v.is_null() {

@@ -16,10 +16,6 @@ pub fn details(swaps: &[Swap]) -> serde_json::Value {
     json!({ "swaps": swaps })
 }
 
-fn backticked<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
-    names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-}
-
 impl Engine {
     /// Applies `swaps` for task `task` (tasks before it follow the indexes' new names).
     pub(super) fn apply_swaps(&mut self, swaps: &[Swap], task: u64, now: OffsetDateTime) -> DevResult<()> {
@@ -43,7 +39,7 @@ impl Engine {
             _ => {
                 return Err(MeiliError::new(
                     Code::INDEX_NOT_FOUND,
-                    format!("Indexes {} not found.", backticked(missing)),
+                    format!("Indexes {} not found.", miroir_meili::listed(missing)),
                 ))
             }
         }
@@ -55,7 +51,7 @@ impl Engine {
             )),
             many => return Err(MeiliError::new(
                 Code::INDEX_ALREADY_EXISTS,
-                format!("The following indexes are being renamed but cannot because their new name conflicts with an already existing index: {}. Renaming doesn't overwrite the other index name.", backticked(many.iter().map(|(_, r)| *r))),
+                format!("The following indexes are being renamed but cannot because their new name conflicts with an already existing index: {}. Renaming doesn't overwrite the other index name.", miroir_meili::listed(many.iter().map(|(_, r)| *r))),
             )),
         }
         for (lhs, rhs, _) in swaps {

@@ -11,12 +11,9 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use std::fmt::Display;
-use std::str::FromStr;
-
 use super::tasks::{Status, Task, TaskKind};
 use crate::error::{Code, DevResult, MeiliError};
-use miroir_meili::listed;
+use miroir_meili::tasks::filter_value;
 
 /// `TasksFilterQuery`'s fields, in declaration order (deserr lists them so for an unknown one).
 const PARAMS: &[&str] = &[
@@ -105,10 +102,6 @@ fn list<T>(param: &str, v: &str, parse: impl Fn(&str) -> Result<T, String>) -> D
     Ok(if star { None } else { Some(out) })
 }
 
-fn one_of<T: FromStr + Display>(all: &[T], what: &str, plural: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("`{v}` is not a valid task {what}. Available {plural} are {}.", listed(all)))
-}
-
 fn index_uid(v: &str) -> Result<String, String> {
     if v.is_empty() || v.len() > 400 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         // Meilisearch's `IndexUidFormatError` says 512 although it enforces 400.
@@ -149,8 +142,8 @@ fn parse(params: &[(String, String)]) -> DevResult<Query> {
             "uids" => q.uids = list(k, v, |s| s.parse().map_err(|_| int_error(s)))?,
             "batchUids" => q.batch_uids = list(k, v, |s| s.parse().map_err(|_| int_error(s)))?,
             "canceledBy" => q.canceled_by = list(k, v, |s| s.parse().map_err(|_| int_error(s)))?,
-            "types" => q.types = list(k, v, |s| one_of(TaskKind::ALL, "type", "types", s))?,
-            "statuses" => q.statuses = list(k, v, |s| one_of(Status::ALL, "status", "statuses", s))?,
+            "types" => q.types = list(k, v, |s| filter_value(TaskKind::ALL, "type", "types", s))?,
+            "statuses" => q.statuses = list(k, v, |s| filter_value(Status::ALL, "status", "statuses", s))?,
             "indexUids" => q.index_uids = list(k, v, index_uid)?,
             _ => {
                 let Some(rest) =
@@ -177,7 +170,7 @@ fn parse(params: &[(String, String)]) -> DevResult<Query> {
 }
 
 fn unknown(k: &str) -> MeiliError {
-    let all = PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+    let all = miroir_meili::listed(PARAMS);
     MeiliError::bad_request(format!("Unknown parameter `{k}`: expected one of {all}"))
 }
 
@@ -224,7 +217,7 @@ const FILTER_PARAMS: &[&str] = &[
 /// acts on: Meilisearch's filters without paging, at least one of them given.
 pub fn matched_uids(tasks: &[Task], params: &[(String, String)], what: &str) -> DevResult<Vec<u64>> {
     if let Some((k, _)) = params.iter().find(|(k, _)| !FILTER_PARAMS.contains(&k.as_str())) {
-        let all = FILTER_PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+        let all = miroir_meili::listed(FILTER_PARAMS);
         return Err(MeiliError::bad_request(format!("Unknown parameter `{k}`: expected one of {all}")));
     }
     let q = parse(params)?;

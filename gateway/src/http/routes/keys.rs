@@ -23,6 +23,7 @@ use crate::http::auth::{resolve_key_param, token::key_value};
 use crate::http::extract::Json;
 use crate::write::tasks::{now_millis, rfc3339};
 use miroir_meili::json::found;
+use miroir_meili::listed;
 
 const CREATE_FIELDS: &[&str] = &["description", "name", "uid", "actions", "indexes", "expiresAt"];
 const PATCH_FIELDS: &[&str] = &["description", "name"];
@@ -39,10 +40,6 @@ fn view(app: &AppState, k: &ApiKey) -> Value {
         "createdAt": rfc3339(k.created_at),
         "updatedAt": rfc3339(k.updated_at),
     })
-}
-
-fn listed(fields: &[&str]) -> String {
-    fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// deserr's unknown-field error, with its "did you mean" when only case or underscores differ.

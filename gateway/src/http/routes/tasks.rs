@@ -1,5 +1,6 @@
 //! `/tasks`: served from the replicated Miroir task log, with Meilisearch's filters and paging.
 
+use miroir_meili::tasks::filter_value;
 use miroir_meili::TaskKind;
 use std::sync::Arc;
 
@@ -43,23 +44,11 @@ pub struct TaskParams {
 }
 
 fn task_types(raw: &Option<String>) -> AppResult<Option<Vec<TaskKind>>> {
-    split_list(raw)
-        .map(|l| {
-            l.into_iter()
-                .map(|t| {
-                    if let Ok(kind) = t.parse::<TaskKind>() {
-                        Ok(kind)
-                    } else {
-                        let all = miroir_meili::listed(TaskKind::ALL);
-                        Err(invalid(
-                            Code::INVALID_TASK_TYPES,
-                            format!("Invalid value in parameter `types`: `{t}` is not a valid task type. Available types are {all}."),
-                        ))
-                    }
-                })
-                .collect()
-        })
-        .transpose()
+    let kind = |t: &str| {
+        filter_value(TaskKind::ALL, "type", "types", t)
+            .map_err(|m| AppError::new(Code::INVALID_TASK_TYPES, format!("Invalid value in parameter `types`: {m}")))
+    };
+    split_list(raw).map(|l| l.into_iter().map(kind).collect()).transpose()
 }
 
 fn index_uids(raw: &Option<String>) -> AppResult<Option<Vec<String>>> {
@@ -84,10 +73,6 @@ fn index_uids(raw: &Option<String>) -> AppResult<Option<Vec<String>>> {
         .transpose()
 }
 
-fn invalid(code: Code, message: String) -> AppError {
-    AppError::new(code, message)
-}
-
 /// A comma-separated list where `*` means "no filter".
 fn split_list(raw: &Option<String>) -> Option<Vec<&str>> {
     let raw = raw.as_deref()?;
@@ -105,7 +90,7 @@ fn uids(raw: &Option<String>, code: Code, name: &str) -> AppResult<Option<Vec<u6
                 .map(|(i, s)| {
                     s.parse().map_err(|_| {
                         let at = if many { format!("{name}[{i}]") } else { name.to_string() };
-                        invalid(
+                        AppError::new(
                             code,
                             format!("Invalid value in parameter `{at}`: could not parse `{s}` as a positive integer"),
                         )
@@ -127,8 +112,7 @@ fn date(raw: &Option<String>, code: Code, name: &str) -> AppResult<Option<Millis
                 })
                 .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as Millis)
                 .ok_or_else(|| {
-                    invalid(
-                        code,
+                    AppError::new(code,
                         format!("Invalid value in parameter `{name}`: `{s}` is an invalid date-time. It should follow the YYYY-MM-DD or RFC 3339 date-time format."),
                     )
                 })
@@ -137,13 +121,8 @@ fn date(raw: &Option<String>, code: Code, name: &str) -> AppResult<Option<Millis
 }
 
 fn status(s: &str) -> AppResult<TaskStatus> {
-    s.parse().map_err(|_| {
-        let all = miroir_meili::listed(TaskStatus::ALL);
-        invalid(
-            Code::INVALID_TASK_STATUSES,
-            format!("Invalid value in parameter `statuses`: `{s}` is not a valid task status. Available statuses are {all}."),
-        )
-    })
+    filter_value(TaskStatus::ALL, "status", "statuses", s)
+        .map_err(|m| AppError::new(Code::INVALID_TASK_STATUSES, format!("Invalid value in parameter `statuses`: {m}")))
 }
 
 /// Statuses of tasks that have a batch: every one but `enqueued`.
@@ -248,7 +227,10 @@ pub async fn get(State(app): State<Arc<AppState>>, access: Access, Path(uid): Pa
 /// restricted key does not see other indexes' tasks.
 async fn one(app: &AppState, uid: &str, param: &str, code: Code, access: &Access) -> AppResult<Option<Task>> {
     let n: u64 = uid.parse().map_err(|_| {
-        invalid(code, format!("Invalid value in parameter `{param}`: could not parse `{uid}` as a positive integer"))
+        AppError::new(
+            code,
+            format!("Invalid value in parameter `{param}`: could not parse `{uid}` as a positive integer"),
+        )
     })?;
     let visible = TaskFilter { authorized_indexes: restriction(access), ..TaskFilter::default() };
     Ok(app.cluster.task(n).await?.filter(|t| visible.matches(t)))
@@ -298,7 +280,7 @@ async fn filtered_task(
         ));
     }
     if !has_filter(&p) {
-        return Err(invalid(
+        return Err(AppError::new(
             missing_code,
             format!("Query parameters to filter the tasks to {} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`.", if kind == TaskKind::TaskCancelation { "cancel" } else { "delete" }),
         ));

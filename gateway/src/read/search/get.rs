@@ -53,10 +53,6 @@ const BOOLS: &[&str] = &[
 const LISTS: &[&str] =
     &["attributesToRetrieve", "attributesToCrop", "attributesToHighlight", "facets", "attributesToSearchOn", "locales"];
 
-fn error(code: Code, message: String) -> AppError {
-    AppError::new(code, message)
-}
-
 /// A parameter's value that does not parse: `invalid_search_<parameter>`.
 fn invalid(param: &str, why: String) -> AppError {
     let code = match param {
@@ -65,7 +61,7 @@ fn invalid(param: &str, why: String) -> AppError {
         "personalizeUserContext" => Code::INVALID_SEARCH_PERSONALIZE_USER_CONTEXT,
         p => Code::for_param("invalid_search", p),
     };
-    error(code, format!("Invalid value in parameter `{param}`: {why}"))
+    AppError::new(code, format!("Invalid value in parameter `{param}`: {why}"))
 }
 
 /// Meilisearch's `fix_sort_query_parameters`: commas split criteria, except inside `_geoPoint(..)`.
@@ -98,8 +94,11 @@ pub fn query_to_body(raw: &str) -> AppResult<Map<String, Value>> {
     for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
         let (k, v) = (k.into_owned(), v.into_owned());
         if !PARAMS.contains(&k.as_str()) {
-            let expected = PARAMS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
-            return Err(error(Code::BAD_REQUEST, format!("Unknown parameter `{k}`: expected one of {expected}")));
+            let expected = miroir_meili::listed(PARAMS);
+            return Err(AppError::new(
+                Code::BAD_REQUEST,
+                format!("Unknown parameter `{k}`: expected one of {expected}"),
+            ));
         }
         let value = if NUMBERS.contains(&k.as_str()) {
             let n =
@@ -170,9 +169,9 @@ pub fn query_to_body(raw: &str) -> AppResult<Map<String, Value>> {
     match (embedder, ratio) {
         (None, None) => {}
         (None, Some(_)) => {
-            return Err(error(
+            return Err(AppError::new(
                 Code::INVALID_SEARCH_HYBRID_QUERY,
-                "`hybridEmbedder` is mandatory when `hybridSemanticRatio` is present".into(),
+                "`hybridEmbedder` is mandatory when `hybridSemanticRatio` is present",
             ))
         }
         (Some(embedder), ratio) => {
@@ -180,9 +179,9 @@ pub fn query_to_body(raw: &str) -> AppResult<Map<String, Value>> {
         }
     }
     if body.contains_key("vector") && !body.contains_key("hybrid") {
-        return Err(error(
+        return Err(AppError::new(
             Code::MISSING_SEARCH_HYBRID,
-            "`hybridEmbedder` is mandatory when `vector` is present".into(),
+            "`hybridEmbedder` is mandatory when `vector` is present",
         ));
     }
     Ok(body)

@@ -104,15 +104,10 @@ async fn accepted(app: &AppState, mut task: NewTask, outcome: Outcome, degraded:
         "type": task.kind,
         "enqueuedAt": crate::write::tasks::rfc3339(at),
     });
-    let mut headers = HeaderMap::new();
     let mut shards: Vec<u32> = outcome.degraded.into_iter().chain(degraded).collect();
     shards.sort_unstable();
     shards.dedup();
-    if !shards.is_empty() {
-        let list = shards.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
-    }
-    Ok((StatusCode::ACCEPTED, headers, axum::Json(view)).into_response())
+    Ok((StatusCode::ACCEPTED, degraded_header(&shards), axum::Json(view)).into_response())
 }
 
 /// A write Meilisearch accepts (202) and then fails when it processes it (an unknown index, an
@@ -128,6 +123,17 @@ async fn failed(app: &AppState, mut task: NewTask, error: AppError) -> AppResult
 /// A task of `kind` on index `uid`, to be filled with its node tasks.
 fn new_task(uid: &str, kind: TaskKind, details: Value) -> NewTask {
     NewTask { index_uid: Some(uid.into()), kind, details, node_tasks: vec![], finished: None, shares: vec![] }
+}
+
+/// `X-Miroir-Degraded: shards=…` naming `shards` (below RF after a write, unanswered in a read),
+/// if there are any.
+fn degraded_header(shards: &[u32]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if !shards.is_empty() {
+        let list = shards.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
+    }
+    headers
 }
 
 fn json_ok(v: Value) -> Response {

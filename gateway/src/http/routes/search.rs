@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
@@ -36,12 +36,7 @@ pub(crate) fn policy(headers: &HeaderMap) -> AppResult<MissingPolicy> {
 
 /// The answer, with `X-Miroir-Degraded: shards=…` naming the shards no copy answered for, if any.
 pub(crate) fn answer(body: impl serde::Serialize, missing: &[u32]) -> Response {
-    let mut headers = HeaderMap::new();
-    if !missing.is_empty() {
-        let list = missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        headers.insert("x-miroir-degraded", HeaderValue::from_str(&format!("shards={list}")).expect("ascii"));
-    }
-    (headers, axum::Json(body)).into_response()
+    (super::degraded_header(missing), axum::Json(body)).into_response()
 }
 
 fn object(body: Value, what: &str) -> AppResult<Map<String, Value>> {

@@ -16,10 +16,6 @@ use crate::read::scatter::MissingPolicy;
 use miroir_meili::listed;
 use miroir_meili::params::SIMILAR_PARAMS;
 
-fn error(code: Code, message: String) -> AppError {
-    AppError::new(code, message)
-}
-
 /// The shards were asked a search: their complaints about it are about the similar query.
 fn as_similar(mut e: AppError) -> AppError {
     if let Some(f) = e.forwarded.as_mut() {
@@ -40,7 +36,7 @@ pub fn query_to_body(raw: &str) -> AppResult<Map<String, Value>> {
         let (k, v) = (k.into_owned(), v.into_owned());
         let value = match k.as_str() {
             "offset" | "limit" => Value::from(v.parse::<u64>().map_err(|_| {
-                error(
+                AppError::new(
                     Code::for_param("invalid_similar", &k),
                     format!("Invalid value in parameter `{k}`: could not parse `{v}` as a positive integer"),
                 )
@@ -50,8 +46,7 @@ pub fn query_to_body(raw: &str) -> AppResult<Map<String, Value>> {
                     "true" => Value::Bool(true),
                     "false" => Value::Bool(false),
                     _ => {
-                        return Err(error(
-                            Code::for_param("invalid_similar", &k),
+                        return Err(AppError::new(Code::for_param("invalid_similar", &k),
                             format!("Invalid value in parameter `{k}`: could not parse `{v}` as a boolean, expected either `true` or `false`"),
                         ));
                     }
@@ -117,7 +112,7 @@ pub async fn similar(
         None => return Err(AppError::new(Code::BAD_REQUEST, "Missing field `embedder`")),
         Some(Value::String(e)) => e.clone(),
         Some(v) => {
-            return Err(error(
+            return Err(AppError::new(
                 Code::INVALID_SIMILAR_EMBEDDER,
                 format!("Invalid value type at `.embedder`: expected a string, but found `{v}`"),
             ))
@@ -127,7 +122,7 @@ pub async fn similar(
         match body.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-                error(
+                AppError::new(
                     Code::for_param("invalid_similar", k),
                     format!(
                         "Invalid value type at `.{k}`: expected a positive integer, but found {}",
@@ -143,16 +138,18 @@ pub async fn similar(
     let index = map.indexes.get(uid).ok_or_else(|| AppError::index_not_found(uid))?;
     let pk = index.primary_key.clone().unwrap_or_else(|| "id".into());
     if index.settings.get("embedders").and_then(|e| e.get(&embedder)).is_none() {
-        return Err(error(Code::INVALID_SIMILAR_EMBEDDER, format!("Cannot find embedder with name `{embedder}`.")));
+        return Err(AppError::new(
+            Code::INVALID_SIMILAR_EMBEDDER,
+            format!("Cannot find embedder with name `{embedder}`."),
+        ));
     }
     let id = canonical_doc_id(&id_value).map_err(|_| {
-        error(
-            Code::INVALID_SIMILAR_ID,
+        AppError::new(Code::INVALID_SIMILAR_ID,
             format!("Invalid value at `.id`: Document identifier `{id_value}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes."),
         )
     })?;
     let Some(embeddings) = reference(app, uid, &id, &embedder, tenant.clone()).await? else {
-        return Err(error(Code::NOT_FOUND_SIMILAR_ID, format!("Document `{id}` not found.")));
+        return Err(AppError::new(Code::NOT_FOUND_SIMILAR_ID, format!("Document `{id}` not found.")));
     };
     let show_score = body.get("showRankingScore").and_then(Value::as_bool).unwrap_or(false);
     let show_details = body.get("showRankingScoreDetails").and_then(Value::as_bool).unwrap_or(false);

@@ -15,6 +15,7 @@ pub mod edit;
 pub mod error;
 pub mod ids;
 pub mod map;
+pub mod mutation;
 pub mod placement;
 pub mod progress;
 pub mod proposal;

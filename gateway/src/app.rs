@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::Router;
 use miroir::RoutingMap;
 use miroir_node_client::NodeClient;
@@ -13,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::cluster::Cluster;
 use crate::error::{AppError, AppResult, Code};
+use crate::write::fence::{Fence, WriteGuard};
 use crate::write::tasks::GroupCommit;
 
 pub struct AppState {
@@ -21,15 +25,8 @@ pub struct AppState {
     pub cluster: Arc<dyn Cluster>,
     pub nodes: NodeClient,
     pub tasks: GroupCommit,
-    /// Writes are accepted only before this instant (nanoseconds after `started`): the end of
-    /// the gateway's lease, less a margin. Checked on every write, so a stuck renewal fences
-    /// writes by itself.
-    lease_deadline: AtomicU64,
-    /// Writes also wait until the installed map is at least this version: the cluster's version
-    /// when the lease was last granted. A gateway whose lease lapsed was not waited for by the
-    /// migration barriers meanwhile; renewing must not let it write by the map it held then.
-    lease_map_version: AtomicU64,
-    started: Instant,
+    /// The lease writes are fenced by, and the writes in flight (`write::fence`).
+    pub fence: Fence,
     /// The key clients must present (see `auth`); unset = open, as Meilisearch without a key.
     master_key: std::sync::OnceLock<String>,
     /// API key values derived for one map version (HMAC per key, not per request).
@@ -52,9 +49,7 @@ impl AppState {
             tasks: GroupCommit::start(cluster.clone()),
             cluster,
             nodes,
-            lease_deadline: AtomicU64::new(0),
-            lease_map_version: AtomicU64::new(0),
-            started: Instant::now(),
+            fence: Fence::default(),
             master_key: std::sync::OnceLock::new(),
             key_values: std::sync::Mutex::new(None),
             read_deadline_ms: AtomicU64::new(10_000),
@@ -138,43 +133,56 @@ impl AppState {
     /// Accept writes until `deadline` (the lease's end, less a margin), once the installed map is
     /// at least `map_version` (the cluster's when the lease was granted).
     pub fn extend_lease(&self, deadline: Instant, map_version: u64) {
-        // The version first: a write that sees the new deadline must also see its condition.
-        self.lease_map_version.fetch_max(map_version, Ordering::SeqCst);
-        let ns = deadline.saturating_duration_since(self.started).as_nanos() as u64;
-        self.lease_deadline.fetch_max(ns, Ordering::SeqCst);
+        self.fence.extend(deadline, map_version);
+    }
+
+    /// How long one scatter-gather read may take, retries included (default 10 s).
+    pub fn read_deadline(&self) -> Duration {
+        Duration::from_millis(self.read_deadline_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn set_read_deadline(&self, deadline: Duration) {
+        self.read_deadline_ms.store(deadline.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// For a gateway without a coordinator lease (in-process tests): never fenced.
-    /// How long one scatter-gather read may take, retries included (default 10 s).
-    pub fn read_deadline(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.read_deadline_ms.load(std::sync::atomic::Ordering::Relaxed))
-    }
-
-    pub fn set_read_deadline(&self, deadline: std::time::Duration) {
-        self.read_deadline_ms.store(deadline.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
-    }
-
     pub fn disable_fencing(&self) {
-        self.lease_deadline.store(u64::MAX, Ordering::SeqCst);
+        self.fence.disable();
     }
 
     /// Refuses writes while fenced: an old map could send them to owners that no longer own.
+    /// Inside a write (`write_scope`), also refuses once the lease the write began under lapsed.
     pub fn check_writable(&self) -> AppResult<()> {
-        let now = self.started.elapsed().as_nanos() as u64;
-        let installed = self.map().version;
-        if now < self.lease_deadline.load(Ordering::SeqCst)
-            && installed > 0
-            && installed >= self.lease_map_version.load(Ordering::SeqCst)
-        {
+        let held = WriteGuard::current().is_none_or(|w| w.held());
+        if held && self.fence.check(self.map().version).is_ok() {
             Ok(())
         } else {
             metrics::counter!(crate::metrics::WRITES_FENCED).increment(1);
-            Err(AppError::new(
-                Code::MIROIR_WRITES_FENCED,
-                "This gateway is not in sync with the coordinator; writes are refused until it is.",
-            ))
+            Err(AppError::writes_fenced())
         }
     }
+
+    /// The map version this gateway may acknowledge to the coordinators: the installed one, or
+    /// an older one while writes that began with it are in flight.
+    pub fn ackable_version(&self) -> u64 {
+        self.fence.ackable(|| self.map().version)
+    }
+}
+
+/// Runs every request that may write to nodes as one tracked write (`write::fence`): to its end
+/// even if the client disconnects, and counted until then against acknowledging a newer map.
+async fn write_scope(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if !may_write(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    let guard = app.fence.begin(|| app.map().version);
+    Fence::scope(guard, next.run(req)).await
+}
+
+/// Searches and document fetches are POSTs that never write.
+fn may_write(method: &Method, path: &str) -> bool {
+    const READS: [&str; 5] = ["/search", "/facet-search", "/similar", "/documents/fetch", "/multi-search"];
+    !(method == Method::GET || method == Method::HEAD || READS.iter().any(|r| path.ends_with(r)))
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -182,6 +190,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     crate::http::routes::router()
         .route("/metrics", axum::routing::get(crate::metrics::render))
         .fallback(crate::http::unsupported::fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), write_scope))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::auth::check))
         .layer(axum::middleware::from_fn(crate::metrics::record))
         // Bodies are limited (and refused with Meilisearch's error) by our own extractors.

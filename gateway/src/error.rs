@@ -47,6 +47,14 @@ impl AppError {
         MeiliError::index_not_found(uid).into()
     }
 
+    /// The gateway may not write now: its lease lapsed, or its map is older than the cluster's.
+    pub fn writes_fenced() -> Self {
+        AppError::new(
+            Code::MIROIR_WRITES_FENCED,
+            "This gateway is not in sync with the coordinator; writes are refused until it is.",
+        )
+    }
+
     pub fn invalid_index_uid(uid: &str) -> Self {
         MeiliError::invalid_index_uid(uid).into()
     }

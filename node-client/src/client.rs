@@ -18,6 +18,9 @@ pub enum NodeError {
     Status { status: u16, body: Value },
     #[error("unexpected answer from node: {0}")]
     Decode(String),
+    /// The request was never sent (the node is untouched): the caller gave up first.
+    #[error("request to node not sent: {0}")]
+    NotSent(String),
 }
 
 impl NodeError {
@@ -26,7 +29,7 @@ impl NodeError {
         match self {
             NodeError::Transport(_) => true,
             NodeError::Status { status, .. } => *status >= 500,
-            NodeError::Decode(_) => false,
+            NodeError::Decode(_) | NodeError::NotSent(_) => false,
         }
     }
 }

@@ -133,7 +133,9 @@ async fn step(
     match m.phase {
         MigrationPhase::DualWrite | MigrationPhase::Cutover => {
             // The barrier: every gateway with a live lease routes by this phase's map.
-            if coord.state().read(|s| s.gateways_acked(m.phase_version, now_ms())) {
+            let unfenced = m.phase == MigrationPhase::Cutover
+                && miroir::mutation::active(miroir::mutation::Mutation::CutoverWithoutBarrier);
+            if unfenced || coord.state().read(|s| s.gateways_acked(m.phase_version, now_ms())) {
                 let next = m.phase.next().expect("DualWrite and Cutover have a next phase");
                 return Ok(advance(id, next));
             }
@@ -153,7 +155,7 @@ async fn step(
         MigrationPhase::Verify => {
             let Some(pk) = &v.pk else { return Ok(advance(id, MigrationPhase::Cutover)) };
             let (_, src) = v.source.clone().ok_or_else(|| StepError::Blocked("no in-sync source".into()))?;
-            if verify(nodes, id, m, &src, &v.to_url, pk).await? {
+            if verify(coord, nodes, id, m, &src, &v.to_url, pk).await? {
                 Ok(advance(id, MigrationPhase::Cutover))
             } else {
                 Ok(None)
@@ -236,7 +238,15 @@ async fn copy(
 
 /// One Verify pass: both sides settled, fingerprinted and compared; differences repaired from
 /// the source. True when the pass found both sides equal.
+///
+/// Under continuous writes, a difference may be a write still on its way to one side (a client's
+/// write reaches the target first and the source seconds later). Repairing it would undo the
+/// write on the side it reached. So a difference is repaired only once it outlived every write
+/// that could have been in flight when it was seen: a gateway abandons a write when the lease it
+/// began under ends (`gateway::write::fence`), so every such write has ended once the latest
+/// gateway lease recorded at that moment has expired.
 async fn verify(
+    coord: &Coordinator,
     nodes: &NodeClient,
     id: MigrationId,
     m: &Migration,
@@ -249,21 +259,21 @@ async fn verify(
     let a = io::fingerprint(nodes, src, &m.index, m.shard, pk).await?;
     let b = io::fingerprint(nodes, dst, &m.index, m.shard, pk).await?;
     let (mut differ, mut extra) = diff(&a, &b);
-    // Under continuous writes the two fingerprints are taken at different moments, so writes in
-    // flight show up as differences. Let both nodes settle and look again at just those ids:
-    // what is still different then is repaired. (Repairing in-flight documents at once would
-    // delete new documents from the target and rewrite them, pass after pass.)
-    for _ in 0..3 {
-        if differ.is_empty() && extra.is_empty() {
-            return Ok(true);
-        }
-        io::wait_idle(nodes, src, &m.index, TASK_TIMEOUT).await?;
-        io::wait_idle(nodes, dst, &m.index, TASK_TIMEOUT).await?;
-        let ids: Vec<String> = differ.iter().chain(&extra).cloned().collect();
-        let a = io::fingerprint_ids(nodes, src, &m.index, m.shard, pk, &ids).await?;
-        let b = io::fingerprint_ids(nodes, dst, &m.index, m.shard, pk, &ids).await?;
-        (differ, extra) = diff(&a, &b);
+    if differ.is_empty() && extra.is_empty() {
+        return Ok(true);
     }
+    let in_flight_until = coord.state().read(|s| s.gateways.values().map(|g| g.lease_expires_at).max()).unwrap_or(0);
+    if !miroir::mutation::active(miroir::mutation::Mutation::VerifyRepairsInFlight) {
+        while now_ms() < in_flight_until {
+            tokio::time::sleep(Duration::from_millis((in_flight_until - now_ms()).min(500))).await;
+        }
+    }
+    io::wait_idle(nodes, src, &m.index, TASK_TIMEOUT).await?;
+    io::wait_idle(nodes, dst, &m.index, TASK_TIMEOUT).await?;
+    let ids: Vec<String> = differ.iter().chain(&extra).cloned().collect();
+    let a = io::fingerprint_ids(nodes, src, &m.index, m.shard, pk, &ids).await?;
+    let b = io::fingerprint_ids(nodes, dst, &m.index, m.shard, pk, &ids).await?;
+    (differ, extra) = diff(&a, &b);
     if differ.is_empty() && extra.is_empty() {
         return Ok(true);
     }

@@ -45,9 +45,11 @@ pub async fn follow_map(app: Arc<AppState>) {
     }
 }
 
-/// Registers the gateway, then renews its lease and acknowledges the installed map version: every
-/// `lease / 3`, and at once when a newer map is installed, since migration barriers wait for that
-/// acknowledgement (on the period alone, each barrier cost up to a third of the lease).
+/// Registers the gateway, then renews its lease and acknowledges a map version: every `lease / 3`,
+/// and at once when a newer version becomes acknowledgeable, since migration barriers wait for
+/// that acknowledgement (on the period alone, each barrier cost up to a third of the lease). The
+/// version acknowledged is the installed one only once no write that began with an older map is
+/// still in flight (`write::fence`).
 pub async fn keep_lease(app: Arc<AppState>, cfg: LeaseConfig) {
     let lease_ms = cfg.lease.as_millis() as u64;
     let period = cfg.lease / 3;
@@ -55,17 +57,21 @@ pub async fn keep_lease(app: Arc<AppState>, cfg: LeaseConfig) {
     let margin = cfg.lease / 4;
     let mut registered = false;
     let mut installed = app.installed_versions();
+    let mut oldest_write = app.fence.oldest_in_flight();
+    let mut acked = 0;
     loop {
         // Taken before sending: the leader starts the lease later than this, by any clock.
         let sent = Instant::now();
+        let ackable = app.ackable_version();
         let renewed = if registered {
-            app.cluster.heartbeat(&cfg.gateway_id, lease_ms, Some(app.map().version)).await
+            app.cluster.heartbeat(&cfg.gateway_id, lease_ms, Some(ackable)).await
         } else {
             app.cluster.register(&cfg.gateway_id, &cfg.address, lease_ms).await
         };
         match renewed {
             Ok(lease) => {
                 registered = true;
+                acked = ackable;
                 app.extend_lease(sent + cfg.lease - margin, lease.map_version);
             }
             Err(crate::cluster::ClusterError::Rejected(miroir::CommandError::GatewayNotFound(_))) => registered = false,
@@ -73,11 +79,21 @@ pub async fn keep_lease(app: Arc<AppState>, cfg: LeaseConfig) {
         }
         let next = tokio::time::sleep(period.saturating_sub(sent.elapsed()).max(Duration::from_millis(20)));
         if registered {
+            // Early only for a version the barriers may be waiting for.
+            let newer = async {
+                loop {
+                    tokio::select! {
+                        changed = installed.changed() => if changed.is_err() { std::future::pending::<()>().await },
+                        changed = oldest_write.changed() => if changed.is_err() { std::future::pending::<()>().await },
+                    }
+                    if app.ackable_version() > acked {
+                        return;
+                    }
+                }
+            };
             tokio::select! {
                 _ = next => {}
-                changed = installed.changed() => if changed.is_err() {
-                    tokio::time::sleep(period).await;
-                },
+                _ = newer => {}
             }
         } else {
             next.await;

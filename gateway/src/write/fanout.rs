@@ -13,10 +13,11 @@ use miroir::ids::{GroupId, NodeId, ShardId};
 use miroir::state::{GroupStatus, Placement};
 use miroir::task::Share;
 use miroir::RoutingMap;
-use miroir_node_client::{NodeClient, NodeError, NodeRequest};
+use miroir_node_client::{NodeClient, NodeError, NodeRequest, TransportError};
 
 use crate::cluster::Cluster;
 use crate::error::{AppError, AppResult, Code};
+use crate::write::fence::WriteGuard;
 
 /// What a fan-out produced: the node tasks to track, and the shards left below RF.
 #[derive(Debug, Default)]
@@ -77,28 +78,49 @@ pub fn first_targets(map: &RoutingMap, index: &str) -> BTreeMap<ShardId, NodeId>
 }
 
 /// Sends each node its requests (in order, one after another on that node; nodes in parallel).
+///
+/// Inside a tracked write (`fence`), nothing is sent once the lease the write began under lapsed,
+/// and a request still unanswered when it lapses counts as failed: the coordinators may have
+/// stopped waiting for this gateway, so the node might take it after the map moved on.
 pub async fn send(
     nodes: &NodeClient,
     map: &RoutingMap,
     per_node: BTreeMap<NodeId, Vec<NodeRequest>>,
 ) -> Vec<(NodeId, Result<Vec<u64>, NodeError>)> {
     metrics::histogram!(crate::metrics::FANOUT, "kind" => "write").record(per_node.len() as f64);
-    let calls = per_node.into_iter().map(|(node, reqs)| async move {
-        let Some(url) = map.nodes.get(&node).map(|n| n.url.clone()) else {
-            let err = NodeError::Decode(format!("node `{node}` is not in the map"));
-            return (node, Err(err));
-        };
-        let mut uids = Vec::with_capacity(reqs.len());
-        for req in reqs {
-            match nodes.enqueue(&url, req).await {
-                Ok(uid) => uids.push(uid),
-                Err(e) => return (node, Err(e)),
+    let write = WriteGuard::current();
+    let calls = per_node.into_iter().map(|(node, reqs)| {
+        let write = write.clone();
+        async move {
+            let Some(url) = map.nodes.get(&node).map(|n| n.url.clone()) else {
+                let err = NodeError::Decode(format!("node `{node}` is not in the map"));
+                return (node, Err(err));
+            };
+            let lapsed = |url: &str| NodeError::Transport(TransportError { url: url.into(), reason: LAPSED.into() });
+            let mut uids = Vec::with_capacity(reqs.len());
+            for (i, req) in reqs.into_iter().enumerate() {
+                let answer = match &write {
+                    Some(w) if !w.held() && i == 0 => Err(NodeError::NotSent(LAPSED.into())),
+                    Some(w) if !w.held() => Err(lapsed(&url)),
+                    Some(w) => tokio::select! {
+                        answer = nodes.enqueue(&url, req) => answer,
+                        () = w.lapsed() => Err(lapsed(&url)),
+                    },
+                    None => nodes.enqueue(&url, req).await,
+                };
+                match answer {
+                    Ok(uid) => uids.push(uid),
+                    Err(e) => return (node, Err(e)),
+                }
             }
+            (node, Ok(uids))
         }
-        (node, Ok(uids))
     });
     join_all(calls).await
 }
+
+/// Why a node request of a write was abandoned.
+const LAPSED: &str = "the gateway's lease lapsed before the node answered";
 
 /// Every (shard, group) of `index` in which `node` holds an in-sync copy.
 pub fn in_sync_copies(map: &RoutingMap, index: &str, node: &str) -> Vec<(ShardId, GroupId)> {
@@ -135,13 +157,22 @@ pub async fn settle(
 ) -> AppResult<Outcome> {
     let mut out = Outcome::default();
     let mut first_error = None;
+    // Fenced before anything was sent: nothing to mark, the write just did not happen.
+    if results.iter().all(|(_, r)| matches!(r, Err(NodeError::NotSent(_)))) && !results.is_empty() {
+        return Err(AppError::writes_fenced());
+    }
     for (node, result) in results {
         match result {
             Ok(uids) => out.node_tasks.extend(uids.into_iter().map(|u| (node.clone(), u))),
             Err(e) => {
                 metrics::counter!(crate::metrics::NODE_ERRORS, "kind" => "write").increment(1);
                 tracing::warn!(%node, index, error = %e, "node missed a write; marking its copies stale");
-                for (shard, group) in copies(&node) {
+                let copies = if miroir::mutation::active(miroir::mutation::Mutation::SkipMarkStale) {
+                    vec![]
+                } else {
+                    copies(&node)
+                };
+                for (shard, group) in copies {
                     let cmd = Command::MarkStale { index: index.into(), shard, group, node: node.clone() };
                     cluster.propose(cmd).await.map_err(AppError::from)?;
                     out.degraded.insert(shard);

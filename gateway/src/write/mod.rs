@@ -6,6 +6,7 @@
 
 pub mod edit;
 pub mod fanout;
+pub mod fence;
 pub mod node_tasks;
 pub mod payload;
 pub mod settings;

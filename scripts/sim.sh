@@ -20,11 +20,11 @@ if [[ -n "${MIROIR_SIM_SEEDS:-}" ]]; then
 else
   seeds=$(seq "$first" $((first + n - 1)))
 fi
-bin=$(cargo test -p miroir-sim --test sim_cluster --no-run --message-format=json 2>/dev/null |
+bin=$(cargo test -p miroir-sim --test sim --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "sim_cluster" and m.get("executable"):
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "sim" and m.get("executable"):
         print(m["executable"])')
 logs="$CARGO_TARGET_DIR/sim-runs"
 rm -rf "$logs" && mkdir -p "$logs"
@@ -32,7 +32,7 @@ export bin logs
 start=$(date +%s)
 # shellcheck disable=SC2016
 printf '%s\n' $seeds | xargs -P "${MIROIR_SIM_JOBS:-$(nproc)}" -I{} sh -c \
-  'if MIROIR_SIM_ONE_SEED={} "$bin" one_seed --exact --ignored --nocapture --test-threads=1 >"$logs/{}.log" 2>&1;
+  'if MIROIR_SIM_ONE_SEED={} "$bin" cluster::one_seed --exact --ignored --nocapture --test-threads=1 >"$logs/{}.log" 2>&1;
    then echo "seed {} ok"; else echo "seed {} FAILED"; touch "$logs/{}.failed"; fi' | sort -n -k2 >"$logs/summary"
 failed=$(find "$logs" -name '*.failed' -printf '%f\n' | sed 's/\.failed$//' | sort -n | tr '\n' ' ')
 total=$(wc -l <"$logs/summary")

@@ -23,5 +23,8 @@ cargo test --workspace
 step "madsim build of the kernel, raft-store, coordinator, node client, gateway and dev node"
 RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo build -p miroir -p miroir-raft-store -p miroir-coordinator -p miroir-node-client -p miroir-gateway -p miroir-devnode --lib
 
-step "madsim simulations (seeds printed; replay one with MIROIR_SIM_SEEDS=<seed>)"
-RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo test -p miroir-sim --test sim_coordinator --test sim_gateway -- --nocapture
+step "madsim simulations: coordinator quorum, one gateway, whole cluster (seeds printed; replay with MIROIR_SIM_SEEDS=<seed>)"
+RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$MADSIM_TARGET_DIR" cargo test -p miroir-sim --test sim -- --nocapture
+
+step "whole-cluster simulation, 8 more seeds in parallel (scripts/sim.sh)"
+MADSIM_TARGET_DIR="$MADSIM_TARGET_DIR" scripts/sim.sh 8 3

@@ -108,7 +108,8 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                     g.status = GroupStatus::Initializing;
                 }
             }
-            s.nodes.insert(id.clone(), Node { url: url.clone(), group: group.clone(), status: NodeStatus::Active });
+            let node = Node { url: url.clone(), group: group.clone(), status: NodeStatus::Active, draining: false };
+            s.nodes.insert(id.clone(), node);
         }
         SetNodeStatus { id, status } => {
             let node = live_node(s, id)?;
@@ -116,7 +117,13 @@ fn apply_inner(s: &mut ClusterState, cmd: &Command) -> Result<Response> {
                 return Err(invalid("status", "use RemoveNode to remove a node".into()));
             }
             let _ = node;
-            s.nodes.get_mut(id).expect("checked").status = *status;
+            let node = s.nodes.get_mut(id).expect("checked");
+            node.status = *status;
+            match status {
+                NodeStatus::Draining => node.draining = true,
+                NodeStatus::Active => node.draining = false,
+                _ => {}
+            }
         }
         NodeFailed { id } => {
             live_node(s, id)?;

@@ -90,6 +90,21 @@ pub struct Node {
     pub url: String,
     pub group: GroupId,
     pub status: NodeStatus,
+    /// An operator drained the node (and did not make it Active since): it is Draining again
+    /// when it recovers from Failed, rather than Active, so the drain is not forgotten.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
+}
+
+impl Node {
+    /// The status a Failed node returns to once it answers its probes again.
+    pub fn recovered_status(&self) -> NodeStatus {
+        if self.draining {
+            NodeStatus::Draining
+        } else {
+            NodeStatus::Active
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -136,6 +136,24 @@ fn draining_a_node_empties_it_and_it_can_then_be_removed() {
     l.ok(Command::RemoveNode { id: "g-n0".into() });
 }
 
+/// Found by the whole-cluster simulation: a drained node that crashed and came back was made
+/// Active, and the drain never finished.
+#[test]
+fn a_draining_node_that_fails_and_recovers_is_still_draining() {
+    let mut l = cluster(&[("g", 3)], 4, 1);
+    l.ok(Command::SetNodeStatus { id: "g-n0".into(), status: NodeStatus::Draining });
+    l.ok(Command::NodeFailed { id: "g-n0".into() });
+    let recovered = l.s.nodes["g-n0"].recovered_status();
+    assert_eq!(recovered, NodeStatus::Draining);
+    l.ok(Command::SetNodeStatus { id: "g-n0".into(), status: recovered });
+    l.settle(&BTreeSet::new());
+    assert_eq!(l.s.placements_of("g-n0"), 0, "the drain finished");
+    // An operator making it Active again cancels the drain for good.
+    l.ok(Command::SetNodeStatus { id: "g-n0".into(), status: NodeStatus::Active });
+    l.ok(Command::NodeFailed { id: "g-n0".into() });
+    assert_eq!(l.s.nodes["g-n0"].recovered_status(), NodeStatus::Active);
+}
+
 #[test]
 fn a_failed_node_is_replaced_only_after_its_grace_period() {
     let mut l = cluster(&[("g", 3)], 16, 2);

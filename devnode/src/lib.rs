@@ -9,6 +9,6 @@ pub mod http;
 pub mod transport;
 
 pub use error::{DevResult, MeiliError};
-pub use http::{in_memory, DevNodeConfig, Faults};
+pub use http::{in_memory, DevNodeConfig, Faults, MemNode};
 #[cfg(not(madsim))]
 pub use http::{start, DevNode};

@@ -169,14 +169,38 @@ impl AppState {
     }
 }
 
-/// Runs every request that may write to nodes as one tracked write (`write::fence`): to its end
-/// even if the client disconnects, and counted until then against acknowledging a newer map.
-async fn write_scope(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if !may_write(req.method(), req.uri().path()) {
+/// Tracks every request that reaches index data (`write::fence`). A write runs to its end even if
+/// the client disconnects, and counts until then against acknowledging a newer map. A read also
+/// counts (so no copy it reads is cut over and cleaned under it), and is answered as complete only
+/// if the gateway's map was known current, within its lease, from its start to its end; otherwise
+/// it carries `X-Miroir-Degraded: map=stale` (or, with `X-Miroir-Missing-Shards: error`, is a 503).
+async fn request_scope(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let write = may_write(req.method(), path);
+    if !(write || path.starts_with("/indexes") || path == "/multi-search") {
         return next.run(req).await;
     }
+    let current_at_start = app.fence.check(app.map().version).is_ok();
     let guard = app.fence.begin(|| app.map().version);
-    Fence::scope(guard, next.run(req)).await
+    if write {
+        return Fence::scope(guard, next.run(req)).await;
+    }
+    let refuse_partial = req
+        .headers()
+        .get(crate::http::routes::search::POLICY_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"error"));
+    let mut response = next.run(req).await;
+    let current = current_at_start && guard.held();
+    drop(guard);
+    if current || !response.status().is_success() {
+        return response;
+    }
+    if refuse_partial {
+        let e = AppError::new(Code::MIROIR_UNAVAILABLE, "The gateway's routing map may be stale; retry later.");
+        return axum::response::IntoResponse::into_response(e);
+    }
+    response.headers_mut().insert("x-miroir-degraded", axum::http::HeaderValue::from_static("map=stale"));
+    response
 }
 
 /// Searches and document fetches are POSTs that never write.
@@ -190,7 +214,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     crate::http::routes::router()
         .route("/metrics", axum::routing::get(crate::metrics::render))
         .fallback(crate::http::unsupported::fallback)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), write_scope))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_scope))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::auth::check))
         .layer(axum::middleware::from_fn(crate::metrics::record))
         // Bodies are limited (and refused with Meilisearch's error) by our own extractors.

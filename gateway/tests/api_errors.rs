@@ -164,6 +164,40 @@ async fn a_fenced_gateway_refuses_writes_but_serves_reads() {
     assert_error(got, 503, "miroir_writes_fenced");
 }
 
+/// Found by the whole-cluster simulation (seed 11): a gateway cut off from the coordinators past
+/// its lease kept answering reads by its frozen map, from copies moved and cleaned meanwhile, as
+/// if complete. Such a read now says its map may be stale, or is refused on request.
+#[tokio::test]
+async fn a_read_without_a_held_lease_is_marked_stale_or_refused() {
+    let cluster = LocalCluster::new();
+    cluster.apply(Command::AddGroup { id: "g".into() }).unwrap();
+    let nodes = NodeClient::new(Arc::new(HttpTransport::new(None, Duration::from_millis(200))));
+    let app = AppState::new(cluster.clone(), nodes);
+    app.install(Arc::new(cluster.read(|s| s.routing_map())));
+    let r = router(app.clone());
+    let read = |policy: Option<&'static str>| {
+        let r = r.clone();
+        async move {
+            let mut req = Request::builder().uri("/indexes");
+            if let Some(p) = policy {
+                req = req.header("x-miroir-missing-shards", p);
+            }
+            let resp = r.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let stale = resp.headers().get("x-miroir-degraded").map(|v| v.to_str().unwrap().to_string());
+            let status = resp.status();
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            (status, stale, serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null))
+        }
+    };
+    let (status, stale, _) = read(None).await;
+    assert_eq!((status, stale.as_deref()), (StatusCode::OK, Some("map=stale")));
+    let (status, _, body) = read(Some("error")).await;
+    assert_error((status, body), 503, "miroir_unavailable");
+    // With a lease held, the same read is complete.
+    app.extend_lease(std::time::Instant::now() + Duration::from_secs(10), 0);
+    assert_eq!(read(None).await.1, None);
+}
+
 /// A gateway paused past its lease was not waited for by migration barriers meanwhile: when it
 /// renews, it must not write by the map it held before the pause (an old owner may have been cut
 /// over and cleaned), only once it has installed the cluster's map of the renewal.

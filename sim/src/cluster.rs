@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::runtime::{Handle, NodeHandle};
@@ -12,6 +12,7 @@ use miroir::Command;
 use miroir_coordinator::client::Client;
 use miroir_coordinator::controllers::{node_controllers, topology_controllers_over, TopologyConfig};
 use miroir_coordinator::peer::{self, PeerOptions};
+use miroir_devnode::MemNode;
 use miroir_gateway::app::{router, AppState};
 use miroir_gateway::cluster::grpc::GrpcCluster;
 use miroir_gateway::cluster::sync::{follow_map, keep_lease, LeaseConfig};
@@ -67,6 +68,26 @@ pub struct Process {
     pub handle: NodeHandle,
     pub ip: IpAddr,
     pub url: String,
+    /// A Meilisearch node's data, kept across restarts unless wiped.
+    pub disk: Option<Arc<Mutex<MemNode>>>,
+}
+
+impl Process {
+    /// Kills the process; [`Process::restart`] starts it again from its init.
+    pub fn kill(&self) {
+        Handle::current().kill(self.handle.id());
+    }
+
+    pub fn restart(&self) {
+        Handle::current().restart(self.handle.id());
+    }
+
+    /// A node loses its disk: the next restart starts it empty.
+    pub fn wipe(&self) {
+        if let Some(disk) = &self.disk {
+            *disk.lock().unwrap_or_else(|e| e.into_inner()) = MemNode::new(None);
+        }
+    }
 }
 
 pub struct Cluster {
@@ -82,6 +103,8 @@ pub struct Cluster {
     pub coordinator: Client,
     /// HTTP from the client process (to gateways).
     pub http: NodeClient,
+    /// The same, with the answers' headers.
+    pub raw_http: Arc<SimHttp>,
 }
 
 impl Cluster {
@@ -94,10 +117,12 @@ impl Cluster {
         let peers = (1..=config.peers).map(|id| (id, start_peer(&handle, &config, id, &faults))).collect();
         let client = handle.create_node().name("clients").ip(CLIENT_IP).build();
         let coordinator = Client::new(&addrs).expect("coordinator client").with_timeout(Duration::from_secs(5));
-        let http = NodeClient::new(Arc::new(SimHttp::new(CLIENT_IP, faults.clone(), Duration::from_secs(60))));
+        // A client gives up on a gateway after 15 s (a dead one would have refused the connection).
+        let raw_http = Arc::new(SimHttp::new(CLIENT_IP, faults.clone(), Duration::from_secs(15)));
+        let http = NodeClient::new(raw_http.clone());
         let gateways = (1..=config.gateways).map(|i| start_gateway(&handle, &config, i, &addrs, &faults)).collect();
-        let mut cluster =
-            Cluster { config, faults, peers, nodes: BTreeMap::new(), gateways, client, coordinator, http };
+        let nodes = BTreeMap::new();
+        let mut cluster = Cluster { config, faults, peers, nodes, gateways, client, coordinator, http, raw_http };
         cluster.operate(Command::AddGroup { id: "g1".into() }).await.expect("a new group");
         for i in 1..=cluster.config.nodes {
             cluster.add_node(i).await;
@@ -127,16 +152,18 @@ impl Cluster {
         let ip = node_ip(i);
         let addr = SocketAddr::new(ip, 7700);
         let faults = self.faults.clone();
+        let disk = Arc::new(Mutex::new(MemNode::new(None)));
+        let on_disk = disk.clone();
         let handle = Handle::current()
             .create_node()
             .name(format!("node-{i}"))
             .ip(ip)
             .init(move || {
                 let faults = faults.clone();
+                let node = on_disk.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 async move {
-                    let (router, worker) = miroir_devnode::in_memory(None);
-                    tokio::spawn(worker);
-                    serve(addr, router, faults).await;
+                    tokio::spawn(node.worker());
+                    serve(addr, node.router(), faults).await;
                 }
             })
             .build();
@@ -144,7 +171,7 @@ impl Cluster {
         let id = format!("node-{i}");
         let cmd = Command::AddNode { id: id.clone(), url: url.clone(), group: "g1".into() };
         let _ = self.operate(cmd).await;
-        self.nodes.insert(id, Process { handle, ip, url });
+        self.nodes.insert(id, Process { handle, ip, url, disk: Some(disk) });
     }
 
     /// Waits until every gateway accepts writes (its lease is held and its map current).
@@ -165,6 +192,14 @@ impl Cluster {
                 .await
                 .expect("readiness wait");
         }
+    }
+
+    /// The coordinator peer that leads now, if one answers.
+    pub async fn leader(&self) -> Option<&Process> {
+        let coordinator = self.coordinator.clone();
+        let leader =
+            self.client.spawn(async move { coordinator.status().await.ok().map(|s| s.leader) }).await.ok()??;
+        self.peers.get(&u8::try_from(leader).ok()?)
     }
 
     /// The committed cluster state, read through the operators' client.
@@ -217,7 +252,7 @@ fn start_peer(handle: &Handle, config: &Config, id: u8, faults: &Faults) -> Proc
             }
         })
         .build();
-    Process { handle, ip, url: format!("{ip}:7400") }
+    Process { handle, ip, url: format!("{ip}:7400"), disk: None }
 }
 
 fn start_gateway(handle: &Handle, config: &Config, i: u8, coordinators: &[String], faults: &Faults) -> Process {
@@ -243,5 +278,5 @@ fn start_gateway(handle: &Handle, config: &Config, i: u8, coordinators: &[String
             }
         })
         .build();
-    Process { handle, ip, url }
+    Process { handle, ip, url, disk: None }
 }

@@ -3,9 +3,9 @@
 //!
 //! A request is one datagram and its answer another, both carried by madsim (its latency, its
 //! clogged links and nodes, its killed processes). On top, [`Faults`] adds what madsim's network
-//! does not model and what Miroir must survive: a link slower than a lease (the request is still
-//! delivered, late, after the sender gave up on it) and an answer lost after the receiver acted
-//! (the sender cannot tell whether its write happened).
+//! does not model and what Miroir must survive: a link slower than a lease (the request arrives
+//! late, if its sender still waits for it) and an answer lost after the receiver acted (the sender
+//! cannot tell whether its write happened).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -90,26 +90,60 @@ fn socket_addr(base_url: &str) -> Option<SocketAddr> {
     base_url.trim_start_matches("http://").trim_end_matches('/').parse().ok()
 }
 
+/// An HTTP answer with the headers a check may need (`X-Miroir-Degraded`).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl SimHttp {
+    /// Sends `req` to the process serving `base_url` and waits for its answer.
+    pub async fn call(&self, base_url: &str, req: NodeRequest) -> Result<Answer, TransportError> {
+        let fail = |reason: &str| TransportError { url: base_url.to_string(), reason: reason.to_string() };
+        let addr = socket_addr(base_url).ok_or_else(|| fail("not an address"))?;
+        let ep =
+            Arc::new(Endpoint::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).await.map_err(|e| fail(&e.to_string()))?);
+        let tag: u64 = thread_rng().gen();
+        let delay = self.faults.delay(self.ip, addr.ip());
+        // A slow link holds the request for `delay`. As with TCP, it is delivered only if the
+        // sender is still waiting then: a sender that gave up closed its connection, and the
+        // receiver drops what arrives on it afterwards. (A request that reached a receiver which
+        // is paused is another matter: it is handled on resume, in arrival order.)
+        let waiting = Arc::new(());
+        let (sender, still_waiting) = (ep.clone(), Arc::downgrade(&waiting));
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if still_waiting.upgrade().is_some() {
+                let _ = sender.send_to_raw(addr, REQUEST, Box::new((tag, req))).await;
+            }
+        });
+        let answer = tokio::time::timeout(self.timeout, ep.recv_from_raw(tag)).await;
+        drop(waiting);
+        match answer {
+            Ok(Ok((answer, _))) => Ok(*answer.downcast::<Answer>().expect("an HTTP answer")),
+            Ok(Err(e)) => Err(fail(&e.to_string())),
+            Err(_) => Err(fail("timed out")),
+        }
+    }
+}
+
 impl NodeTransport for SimHttp {
     fn send<'a>(&'a self, base_url: &'a str, req: NodeRequest) -> BoxFuture<'a, Result<NodeResponse, TransportError>> {
         Box::pin(async move {
-            let fail = |reason: &str| TransportError { url: base_url.to_string(), reason: reason.to_string() };
-            let addr = socket_addr(base_url).ok_or_else(|| fail("not an address"))?;
-            let ep =
-                Arc::new(Endpoint::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).await.map_err(|e| fail(&e.to_string()))?);
-            let tag: u64 = thread_rng().gen();
-            let delay = self.faults.delay(self.ip, addr.ip());
-            // Sent from its own task: a slow request still arrives after its sender gave up.
-            let sender = ep.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let _ = sender.send_to_raw(addr, REQUEST, Box::new((tag, req))).await;
-            });
-            match tokio::time::timeout(self.timeout, ep.recv_from_raw(tag)).await {
-                Ok(Ok((answer, _))) => Ok(*answer.downcast::<NodeResponse>().expect("an HTTP answer")),
-                Ok(Err(e)) => Err(fail(&e.to_string())),
-                Err(_) => Err(fail("timed out")),
-            }
+            let answer = self.call(base_url, req).await?;
+            Ok(NodeResponse { status: answer.status, body: answer.body })
         })
     }
 }
@@ -130,7 +164,7 @@ pub async fn serve(addr: SocketAddr, router: Router, faults: Faults) {
     }
 }
 
-async fn handle(router: Router, req: NodeRequest) -> NodeResponse {
+async fn handle(router: Router, req: NodeRequest) -> Answer {
     let mut request = axum::http::Request::builder().method(req.method.as_str()).uri(&req.path);
     if let Some(ct) = req.content_type {
         request = request.header("content-type", ct);
@@ -138,6 +172,12 @@ async fn handle(router: Router, req: NodeRequest) -> NodeResponse {
     let request = request.body(Body::from(req.body.unwrap_or_default())).expect("a valid request");
     let response = router.oneshot(request).await.unwrap_or_else(|never| match never {});
     let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("x-miroir"))
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
     let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
-    NodeResponse { status, body }
+    Answer { status, headers, body }
 }

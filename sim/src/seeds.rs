@@ -28,6 +28,15 @@ where
 {
     let Ok(seed) = std::env::var(SEED_ENV) else { return };
     let seed: u64 = seed.parse().expect("a seed");
+    // `MIROIR_SIM_LOG=info` (a tracing filter) prints every component's logs, in simulated time.
+    // `Targets`, not `EnvFilter`: the latter builds hash maps as it meets call sites, which draws on
+    // madsim's random numbers and would make a logged run differ from the same seed unlogged.
+    if let Ok(filter) = std::env::var("MIROIR_SIM_LOG") {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let targets: tracing_subscriber::filter::Targets = filter.parse().expect("MIROIR_SIM_LOG: a tracing filter");
+        tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_ansi(false)).with(targets).init();
+    }
     let mut rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     rt.set_time_limit(Duration::from_secs(3600));
     let digest = rt.block_on(scenario());

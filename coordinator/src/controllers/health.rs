@@ -74,25 +74,25 @@ impl LeaderTask for HealthProber {
 
     fn tick<'a>(&'a mut self, coord: &'a Coordinator) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let nodes: Vec<(NodeId, String, NodeStatus)> = coord.state().read(|s| {
+            let nodes: Vec<(NodeId, String, NodeStatus, NodeStatus)> = coord.state().read(|s| {
                 s.nodes
                     .iter()
                     .filter(|(_, n)| n.status != NodeStatus::Removed)
-                    .map(|(id, n)| (id.clone(), n.url.clone(), n.status))
+                    .map(|(id, n)| (id.clone(), n.url.clone(), n.status, n.recovered_status()))
                     .collect()
             });
-            self.streaks.retain(|id, _| nodes.iter().any(|(n, _, _)| n == id));
+            self.streaks.retain(|id, _| nodes.iter().any(|(n, ..)| n == id));
             let timeout = self.cfg.probe_timeout;
-            let results = join_all(nodes.iter().map(|(_, url, _)| self.probe(url, timeout))).await;
-            for ((id, _, status), healthy) in nodes.into_iter().zip(results) {
+            let results = join_all(nodes.iter().map(|(_, url, ..)| self.probe(url, timeout))).await;
+            for ((id, _, status, recovered), healthy) in nodes.into_iter().zip(results) {
                 let cmd = match self.record(&id, status, healthy) {
                     Some(Verdict::Failed) => {
                         tracing::warn!(node = %id, "node failed its health probes: marking it Failed");
                         Command::NodeFailed { id: id.clone() }
                     }
                     Some(Verdict::Recovered) => {
-                        tracing::info!(node = %id, "node answers its health probes again: Active");
-                        Command::SetNodeStatus { id: id.clone(), status: NodeStatus::Active }
+                        tracing::info!(node = %id, status = ?recovered, "node answers its health probes again");
+                        Command::SetNodeStatus { id: id.clone(), status: recovered }
                     }
                     None => continue,
                 };

@@ -153,6 +153,15 @@ async fn step(
             Ok(advance(id, MigrationPhase::Verify))
         }
         MigrationPhase::Verify => {
+            // A barrier first: every write that began before Verify has landed on both copies or
+            // been reported missed (which sends the migration back to Copy). Without it, a write
+            // still on its way to the source is invisible to Verify: the bulk copy may have
+            // overwritten it on the target (a deleted document copied back), both copies then
+            // look equal, and the write is lost at Cutover when it finally fails on the source.
+            if !coord.state().read(|s| s.gateways_acked(m.phase_version, now_ms())) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(None);
+            }
             let Some(pk) = &v.pk else { return Ok(advance(id, MigrationPhase::Cutover)) };
             let (_, src) = v.source.clone().ok_or_else(|| StepError::Blocked("no in-sync source".into()))?;
             if verify(coord, nodes, id, m, &src, &v.to_url, pk).await? {

@@ -105,11 +105,33 @@ fn new_shared(master_key: Option<String>) -> Arc<Shared> {
     })
 }
 
+/// A dev node's state without a listener, which outlives whatever serves it: a simulation
+/// restarts a node over the same `MemNode` (its data kept, as on disk) or over a new one (its disk
+/// lost). Call its router as a `tower::Service`; spawn its task worker.
+#[derive(Clone)]
+pub struct MemNode(Arc<Shared>);
+
+impl MemNode {
+    pub fn new(master_key: Option<String>) -> Self {
+        MemNode(new_shared(master_key))
+    }
+
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.0.clone())
+    }
+
+    /// Processes the node's task queue until dropped; a task interrupted half-way is processed
+    /// again by the next worker, as Meilisearch does after a crash.
+    pub fn worker(&self) -> impl std::future::Future<Output = ()> {
+        worker(self.0.clone())
+    }
+}
+
 /// The dev node with no listener: its router, to be called as a `tower::Service` (a simulation's
 /// transport, an in-process test), and its task worker, which the caller spawns.
 pub fn in_memory(master_key: Option<String>) -> (axum::Router, impl std::future::Future<Output = ()>) {
-    let shared = new_shared(master_key);
-    (routes::router(shared.clone()), worker(shared))
+    let node = MemNode::new(master_key);
+    (node.router(), node.worker())
 }
 
 #[cfg(not(madsim))]

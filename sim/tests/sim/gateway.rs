@@ -3,7 +3,6 @@
 //! `miroir_devnode::transport::InMemoryNodes`, all on madsim's runtime and clock. No fault is
 //! injected yet: this proves the stack runs deterministically in a simulation, the ground the
 //! whole-cluster fault scenarios build on (docs/simulation.md).
-#![cfg(madsim)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! Deterministic simulation (madsim) of a three-peer coordinator quorum under leader kills and
 //! network clogs. Run with `RUSTFLAGS="--cfg madsim"`; seeds come from `MIROIR_SIM_SEEDS`
 //! (comma-separated) or default to a fixed set, and each run prints its seed so a failure replays.
-#![cfg(madsim)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -11,11 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::rand::{thread_rng, Rng};
-use madsim::runtime::{Handle, NodeHandle, Runtime};
+use madsim::runtime::{Handle, NodeHandle};
 use miroir::{Command, CommandError};
 use miroir_coordinator::client::Client;
 use miroir_coordinator::peer::{self, PeerOptions};
 use miroir_raft_store::MemStore;
+use miroir_sim::seeds;
 
 const PEERS: u64 = 3;
 const CHAOS: Duration = Duration::from_secs(240);
@@ -28,55 +28,16 @@ fn addr(id: u64) -> String {
     format!("10.0.0.{id}:7400")
 }
 
-fn seeds() -> Vec<u64> {
-    match std::env::var("MIROIR_SIM_SEEDS") {
-        Ok(s) => s.split(',').map(|x| x.trim().parse().expect("MIROIR_SIM_SEEDS: comma-separated integers")).collect(),
-        Err(_) => vec![1, 2, 3],
-    }
-}
-
-/// Runs one seed in a child process (this test binary, `one_seed`), which prints the digest of
-/// its run. A process per seed: run in one process after another seed, a seed does not replay the
-/// same way (process-wide state left by the previous run, such as std's per-thread hash keys, which
-/// madsim cannot seed on Linux, changes the interleaving), so it would not reproduce a failure.
-fn run_seed(seed: u64) -> u64 {
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args(["one_seed", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(SEED_ENV, seed.to_string())
-        .output()
-        .expect("run the seed in a child process");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
-        panic!("seed {seed} failed (replay with MIROIR_SIM_SEEDS={seed}):\n{stdout}\n{}", tail.join("\n"));
-    }
-    print!("{stdout}");
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("DIGEST "))
-        .and_then(|d| u64::from_str_radix(d.trim(), 16).ok())
-        .unwrap_or_else(|| panic!("seed {seed}: no digest in {stdout}"))
-}
-
-const SEED_ENV: &str = "MIROIR_SIM_ONE_SEED";
-
 #[test]
 #[ignore = "run by the other tests in a child process, one seed each"]
 fn one_seed() {
-    let Ok(seed) = std::env::var(SEED_ENV) else { return };
-    let seed: u64 = seed.parse().expect("a seed");
-    let mut rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
-    rt.set_time_limit(Duration::from_secs(3600));
-    let digest = rt.block_on(scenario());
-    println!("DIGEST {digest:016x}");
+    seeds::child(scenario);
 }
 
 #[test]
 fn coordinators_keep_every_acknowledged_proposal_under_kills_and_clogs() {
-    for seed in seeds() {
-        println!("simulation seed {seed} (replay with MIROIR_SIM_SEEDS={seed})");
-        let digest = run_seed(seed);
+    for seed in seeds::seeds(&[1, 2, 3]) {
+        let digest = seeds::run("coordinator::one_seed", seed);
         println!("  seed {seed}: digest {digest:016x}");
     }
 }
@@ -86,8 +47,8 @@ fn coordinators_keep_every_acknowledged_proposal_under_kills_and_clogs() {
 /// from madsim's seeded RNG). Otherwise a printed seed would not replay a failure.
 #[test]
 fn a_seed_replays_exactly() {
-    let seed = seeds()[0];
-    let (first, second) = (run_seed(seed), run_seed(seed));
+    let seed = seeds::seeds(&[1])[0];
+    let (first, second) = (seeds::run("coordinator::one_seed", seed), seeds::run("coordinator::one_seed", seed));
     println!("seed {seed} twice: digests {first:016x} {second:016x}");
     assert_eq!(first, second, "same seed, different run");
 }

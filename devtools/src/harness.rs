@@ -101,6 +101,7 @@ pub struct TestCluster {
     _tmp: Option<tempfile::TempDir>,
     data: PathBuf,
     coordinator_args: Vec<String>,
+    gateway_lease_ms: u64,
     /// Last: released once every process above is stopped.
     _slot: ClusterSlot,
 }
@@ -164,6 +165,10 @@ pub struct ClusterSpec {
     pub data_dir: Option<PathBuf>,
     /// Extra flags for every coordinator (short probe and grace periods in tests, say).
     pub coordinator_args: Vec<String>,
+    /// Lease of every gateway in ms (2000 unless set; the gateway's own default is 10 000). A test
+    /// that keeps a write in flight for seconds needs a longer one: no write outlives the lease it
+    /// began under.
+    pub gateway_lease_ms: u64,
 }
 
 impl Default for ClusterSpec {
@@ -178,6 +183,7 @@ impl Default for ClusterSpec {
             gateway_port: None,
             data_dir: None,
             coordinator_args: vec![],
+            gateway_lease_ms: 2000,
         }
     }
 }
@@ -203,6 +209,7 @@ impl TestCluster {
             _tmp: tmp,
             data,
             coordinator_args: spec.coordinator_args.clone(),
+            gateway_lease_ms: spec.gateway_lease_ms,
             _slot: slot,
         };
         for (i, port) in ports.iter().enumerate() {
@@ -315,7 +322,7 @@ impl TestCluster {
             "--gateway-id",
             id,
             "--lease-ms",
-            "2000",
+            &self.gateway_lease_ms.to_string(),
         ]);
         Gateway { url, proc: Proc::spawn_logged(id.to_string(), &mut cmd, &self.data).expect("start gateway") }
     }

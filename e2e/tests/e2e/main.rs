@@ -3,7 +3,8 @@
 //!
 //! - real processes on loopback (coordinators, gateways and dev nodes, or real Meilisearch under
 //!   `MEILI_BIN`; `miroir_devtools::harness`): `cluster`, `topology`, `auth`, `cancel`, `edit`,
-//!   `swap`, `search_rules`, and `gateway_grpc` (one coordinator process);
+//!   `swap`, `search_rules`, `write_fencing` (one node behind a delaying proxy, `delay_proxy`),
+//!   and `gateway_grpc` (one coordinator process);
 //! - a gateway in this process over the kernel's `apply` (`LocalCluster`) and dev nodes:
 //!   `gateway_writes`, `tenant_tokens`, and the node client against a dev node (`node_client`);
 //! - differential: a cluster must answer exactly like one node (`miroir_devtools::in_process`):
@@ -19,6 +20,7 @@ mod auth;
 mod cancel;
 mod cluster;
 mod common;
+mod delay_proxy;
 mod edit;
 mod edit_wrapper;
 mod federated_differential;
@@ -33,3 +35,4 @@ mod swap;
 mod tenant_tokens;
 mod topology;
 mod vector_differential;
+mod write_fencing;

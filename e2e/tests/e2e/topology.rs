@@ -2,7 +2,7 @@
 //! loopback, clients writing and updating all along. After every change: each acknowledged
 //! document is on every in-sync owner of its shard at its last acknowledged version, and no node
 //! holds documents of a shard it does not own. A replica group added under writes is filled and
-//! then serves every document on its own.
+//! then serves every document on its own. `write_fencing` shares the helpers below.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +16,7 @@ use miroir_coordinator::client::Client;
 use miroir_devtools::harness::{ClusterSpec, TestCluster};
 use serde_json::{json, Value};
 
-const INDEX: &str = "moves";
+pub(super) const INDEX: &str = "moves";
 /// First id of the documents writers add (divisible by every client count used).
 const NEW_IDS: u64 = 1_200_000;
 
@@ -33,17 +33,17 @@ fn spec(coordinators: usize, nodes: usize, shards: u32, rf: u32, args: &[&str]) 
 }
 
 #[derive(Clone)]
-struct Http {
+pub(super) struct Http {
     client: reqwest::Client,
     key: String,
 }
 
 impl Http {
-    fn new(key: &str) -> Self {
+    pub(super) fn new(key: &str) -> Self {
         Http { client: reqwest::Client::new(), key: key.to_string() }
     }
 
-    async fn call(&self, method: reqwest::Method, url: &str, body: Option<&Value>) -> (u16, Value) {
+    pub(super) async fn call(&self, method: reqwest::Method, url: &str, body: Option<&Value>) -> (u16, Value) {
         let mut req = self.client.request(method, url).bearer_auth(&self.key).timeout(Duration::from_secs(30));
         if let Some(b) = body {
             req = req.json(b);
@@ -58,7 +58,7 @@ impl Http {
         }
     }
 
-    async fn wait_task(&self, gateway: &str, uid: u64) -> Value {
+    pub(super) async fn wait_task(&self, gateway: &str, uid: u64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (status, task) = self.call(reqwest::Method::GET, &format!("{gateway}/tasks/{uid}"), None).await;
@@ -70,7 +70,7 @@ impl Http {
         }
     }
 
-    async fn create_index(&self, gateway: &str) {
+    pub(super) async fn create_index(&self, gateway: &str) {
         let (s, t) = self
             .call(
                 reqwest::Method::POST,
@@ -83,7 +83,7 @@ impl Http {
     }
 
     /// Every document a node holds for the index: id → version.
-    async fn node_docs(&self, url: &str) -> BTreeMap<String, u64> {
+    pub(super) async fn node_docs(&self, url: &str) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
         let mut offset = 0;
         loop {
@@ -105,12 +105,12 @@ impl Http {
     }
 }
 
-fn client(cluster: &TestCluster) -> Client {
+pub(super) fn client(cluster: &TestCluster) -> Client {
     let addrs: Vec<String> = cluster.coordinators.iter().map(|c| c.addr.clone()).collect();
     Client::new(&addrs).unwrap().with_timeout(Duration::from_secs(3))
 }
 
-async fn state(cluster: &TestCluster) -> ClusterState {
+pub(super) async fn state(cluster: &TestCluster) -> ClusterState {
     let c = client(cluster);
     for _ in 0..100 {
         if let Ok((s, _)) = c.get_state().await {
@@ -122,7 +122,7 @@ async fn state(cluster: &TestCluster) -> ClusterState {
 }
 
 /// Owners per shard (all groups), as a comparable snapshot.
-fn owners(s: &ClusterState) -> Vec<BTreeSet<String>> {
+pub(super) fn owners(s: &ClusterState) -> Vec<BTreeSet<String>> {
     s.placements[INDEX]
         .iter()
         .map(|g| g.values().flat_map(|p| p.owners.iter().map(|o| o.node.clone())).collect())
@@ -130,7 +130,7 @@ fn owners(s: &ClusterState) -> Vec<BTreeSet<String>> {
 }
 
 /// No migration left and every placement on its target owners, all in sync.
-fn settled(s: &ClusterState) -> bool {
+pub(super) fn settled(s: &ClusterState) -> bool {
     s.migrations.is_empty()
         && s.placements[INDEX].iter().enumerate().all(|(shard, groups)| {
             groups.iter().all(|(g, p)| {
@@ -142,7 +142,12 @@ fn settled(s: &ClusterState) -> bool {
         })
 }
 
-async fn wait_state(cluster: &TestCluster, what: &str, timeout: Duration, check: impl Fn(&ClusterState) -> bool) {
+pub(super) async fn wait_state(
+    cluster: &TestCluster,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&ClusterState) -> bool,
+) {
     let end = Instant::now() + timeout;
     loop {
         let s = state(cluster).await;
@@ -231,7 +236,7 @@ impl Writers {
     }
 }
 
-async fn preload(http: &Http, gw: &str, n: u64) {
+pub(super) async fn preload(http: &Http, gw: &str, n: u64) {
     let docs: Vec<Value> = (0..n).map(|id| json!({"id": id, "v": 0, "title": format!("doc {id} v0")})).collect();
     let (s, t) = http.call(reqwest::Method::POST, &format!("{gw}/indexes/{INDEX}/documents"), Some(&json!(docs))).await;
     assert_eq!(s, 202, "{t}");
@@ -239,7 +244,7 @@ async fn preload(http: &Http, gw: &str, n: u64) {
 }
 
 /// Waits until every live node has processed everything it was sent.
-async fn nodes_idle(http: &Http, cluster: &TestCluster, skip: &[String]) {
+pub(super) async fn nodes_idle(http: &Http, cluster: &TestCluster, skip: &[String]) {
     for n in cluster.nodes.iter().filter(|n| !skip.contains(&n.id)) {
         let end = Instant::now() + Duration::from_secs(30);
         loop {

@@ -21,11 +21,8 @@ else
   seeds=$(seq "$first" $((first + n - 1)))
 fi
 bin=$(cargo test -p miroir-sim --test sim --no-run --message-format=json 2>/dev/null |
-  python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "sim" and m.get("executable"):
-        print(m["executable"])')
+  grep '"name":"sim"' | grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -1)
+[[ -x "$bin" ]] || { echo "scripts/sim.sh: the simulation test binary did not build" >&2; exit 2; }
 logs="$CARGO_TARGET_DIR/sim-runs"
 rm -rf "$logs" && mkdir -p "$logs"
 export bin logs

@@ -147,13 +147,19 @@ async fn task_filters_accept_every_meilisearch_task_type_and_status() {
     follower.abort();
 }
 
-#[tokio::test]
-async fn a_fenced_gateway_refuses_writes_but_serves_reads() {
+/// A gateway with a map and no lease (fencing on), over a cluster of one empty group.
+fn unleased_gateway() -> (Arc<LocalCluster>, Arc<AppState>) {
     let cluster = LocalCluster::new();
     cluster.apply(Command::AddGroup { id: "g".into() }).unwrap();
     let nodes = NodeClient::new(Arc::new(HttpTransport::new(None, Duration::from_millis(200))));
     let app = AppState::new(cluster.clone(), nodes);
     app.install(Arc::new(cluster.read(|s| s.routing_map())));
+    (cluster, app)
+}
+
+#[tokio::test]
+async fn a_fenced_gateway_refuses_writes_but_serves_reads() {
+    let (_, app) = unleased_gateway();
     let r = router(app.clone());
     let got = call(&r, "POST", "/indexes", Some("application/json"), br#"{"uid": "x"}"#).await;
     assert_error(got, 503, "miroir_writes_fenced");
@@ -169,11 +175,7 @@ async fn a_fenced_gateway_refuses_writes_but_serves_reads() {
 /// if complete. Such a read now says its map may be stale, or is refused on request.
 #[tokio::test]
 async fn a_read_without_a_held_lease_is_marked_stale_or_refused() {
-    let cluster = LocalCluster::new();
-    cluster.apply(Command::AddGroup { id: "g".into() }).unwrap();
-    let nodes = NodeClient::new(Arc::new(HttpTransport::new(None, Duration::from_millis(200))));
-    let app = AppState::new(cluster.clone(), nodes);
-    app.install(Arc::new(cluster.read(|s| s.routing_map())));
+    let (_, app) = unleased_gateway();
     let r = router(app.clone());
     let read = |policy: Option<&'static str>| {
         let r = r.clone();
@@ -204,11 +206,7 @@ async fn a_read_without_a_held_lease_is_marked_stale_or_refused() {
 #[tokio::test]
 async fn a_renewed_lease_waits_for_the_map_the_cluster_had_when_granting_it() {
     use miroir_gateway::cluster::Cluster;
-    let cluster = LocalCluster::new();
-    cluster.apply(Command::AddGroup { id: "g".into() }).unwrap();
-    let nodes = NodeClient::new(Arc::new(HttpTransport::new(None, Duration::from_millis(200))));
-    let app = AppState::new(cluster.clone(), nodes);
-    app.install(Arc::new(cluster.read(|s| s.routing_map())));
+    let (cluster, app) = unleased_gateway();
     let lease = cluster.register("gw", "127.0.0.1:1", 10_000).await.unwrap();
     app.extend_lease(std::time::Instant::now() + Duration::from_secs(10), lease.map_version);
     assert!(app.check_writable().is_ok());

@@ -219,6 +219,21 @@ impl Cluster {
     }
 }
 
+/// A simulated coordinator peer's options: the CLI's defaults, with Raft timings of a LAN.
+pub fn peer_options(id: u64, listen: SocketAddr, peers: BTreeMap<u64, String>) -> PeerOptions {
+    PeerOptions {
+        id,
+        listen,
+        peers,
+        heartbeat: Duration::from_millis(100),
+        election_min: Duration::from_millis(400),
+        election_max: Duration::from_millis(800),
+        proposal_timeout: Duration::from_secs(5),
+        snapshot_every: PeerOptions::SNAPSHOT_EVERY,
+        keep_logs: PeerOptions::KEEP_LOGS,
+    }
+}
+
 fn start_peer(handle: &Handle, config: &Config, id: u8, faults: &Faults) -> Process {
     let ip = peer_ip(id);
     let store = MemStore::new();
@@ -233,17 +248,7 @@ fn start_peer(handle: &Handle, config: &Config, id: u8, faults: &Faults) -> Proc
             async move {
                 let (log, sm) = store.open();
                 let state = sm.handle();
-                let opts = PeerOptions {
-                    id: id as u64,
-                    listen: SocketAddr::new(ip, 7400),
-                    peers,
-                    heartbeat: Duration::from_millis(100),
-                    election_min: Duration::from_millis(400),
-                    election_max: Duration::from_millis(800),
-                    proposal_timeout: Duration::from_secs(5),
-                    snapshot_every: PeerOptions::SNAPSHOT_EVERY,
-                    keep_logs: PeerOptions::KEEP_LOGS,
-                };
+                let opts = peer_options(id as u64, SocketAddr::new(ip, 7400), peers);
                 let transport = Arc::new(SimHttp::new(ip, faults, miroir_coordinator::controllers::NODE_TIMEOUT));
                 let mut controllers = node_controllers(transport.clone());
                 controllers.extend(topology_controllers_over(transport, topology));

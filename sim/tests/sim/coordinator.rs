@@ -13,8 +13,9 @@ use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle};
 use miroir::{Command, CommandError};
 use miroir_coordinator::client::Client;
-use miroir_coordinator::peer::{self, PeerOptions};
+use miroir_coordinator::peer;
 use miroir_raft_store::MemStore;
+use miroir_sim::cluster::peer_options;
 use miroir_sim::seeds;
 
 const PEERS: u64 = 3;
@@ -64,17 +65,7 @@ fn start_peer(handle: &Handle, id: u64, store: MemStore) -> NodeHandle {
             async move {
                 let (log, sm) = store.open();
                 let state = sm.handle();
-                let opts = PeerOptions {
-                    id,
-                    listen: SocketAddr::new(ip(id as u8), 7400),
-                    peers,
-                    heartbeat: Duration::from_millis(100),
-                    election_min: Duration::from_millis(400),
-                    election_max: Duration::from_millis(800),
-                    proposal_timeout: Duration::from_secs(5),
-                    snapshot_every: PeerOptions::SNAPSHOT_EVERY,
-                    keep_logs: PeerOptions::KEEP_LOGS,
-                };
+                let opts = peer_options(id, SocketAddr::new(ip(id as u8), 7400), peers);
                 let _peer = peer::start(opts, log, sm, state, Vec::new()).await.expect("peer starts");
                 std::future::pending::<()>().await;
             }

@@ -151,7 +151,7 @@ impl AppState {
     }
 
     /// Refuses writes while fenced: an old map could send them to owners that no longer own.
-    /// Inside a write (`write_scope`), also refuses once the lease the write began under lapsed.
+    /// Inside a write (`request_scope`), also refuses once the lease the write began under lapsed.
     pub fn check_writable(&self) -> AppResult<()> {
         let held = WriteGuard::current().is_none_or(|w| w.held());
         if held && self.fence.check(self.map().version).is_ok() {
@@ -185,10 +185,8 @@ async fn request_scope(State(app): State<Arc<AppState>>, req: Request, next: Nex
     if write {
         return Fence::scope(guard, next.run(req)).await;
     }
-    let refuse_partial = req
-        .headers()
-        .get(crate::http::routes::search::POLICY_HEADER)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"error"));
+    let refuse_partial =
+        matches!(crate::http::routes::search::policy(req.headers()), Ok(crate::read::scatter::MissingPolicy::Error));
     let mut response = next.run(req).await;
     let current = current_at_start && guard.held();
     drop(guard);

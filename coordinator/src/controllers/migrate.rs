@@ -135,11 +135,10 @@ async fn step(
             // The barrier: every gateway with a live lease routes by this phase's map.
             let unfenced = m.phase == MigrationPhase::Cutover
                 && miroir::mutation::active(miroir::mutation::Mutation::CutoverWithoutBarrier);
-            if unfenced || coord.state().read(|s| s.gateways_acked(m.phase_version, now_ms())) {
+            if unfenced || barrier_passed(coord, m).await {
                 let next = m.phase.next().expect("DualWrite and Cutover have a next phase");
                 return Ok(advance(id, next));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
             Ok(None)
         }
         MigrationPhase::Copy => {
@@ -158,8 +157,7 @@ async fn step(
             // still on its way to the source is invisible to Verify: the bulk copy may have
             // overwritten it on the target (a deleted document copied back), both copies then
             // look equal, and the write is lost at Cutover when it finally fails on the source.
-            if !coord.state().read(|s| s.gateways_acked(m.phase_version, now_ms())) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            if !barrier_passed(coord, m).await {
                 return Ok(None);
             }
             let Some(pk) = &v.pk else { return Ok(advance(id, MigrationPhase::Cutover)) };
@@ -181,6 +179,17 @@ async fn step(
             Ok(Some(Command::FinishMigration { id }))
         }
     }
+}
+
+/// The gateway acknowledgement barrier of the migration's phase: every gateway with a live lease
+/// routes by this phase's map and has no request in flight by an older one. If not yet, waits a
+/// little before the step is tried again.
+async fn barrier_passed(coord: &Coordinator, m: &Migration) -> bool {
+    let passed = coord.state().read(|s| s.gateways_acked(m.phase_version, now_ms()));
+    if !passed {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    passed
 }
 
 /// The target holds the index with the current settings before any page reaches it.
